@@ -1,0 +1,334 @@
+#!/usr/bin/python
+"""Ansible module: relkit's release directory operations on one host, folded into few round trips."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: relkit_release
+short_description: Probe, install, activate and roll back releases under a relkit deploy path
+description:
+  - C(probe) creates the host layout and tells whether the release is already installed.
+  - C(install) verifies an uploaded artifact, unpacks it beside the live release, links
+    shared paths and marks it complete, renaming it into C(releases/<version>) last.
+  - C(activate) switches C(current) atomically (a new symlink renamed over the old),
+    restarts the service, records host history and applies retention.
+  - C(rollback) is C(activate) of the named release, or of the previous one in host history.
+options:
+  state: {type: str, required: true, choices: [probe, install, activate, rollback]}
+  deploy_path: {type: path, required: true}
+  version: {type: str}
+  sha256: {type: str}
+  upload: {type: path, description: uploaded artifact (install)}
+  shared: {type: list, elements: str, default: []}
+  start: {type: str, description: service start command}
+  stop: {type: str, description: service stop command}
+  service_timeout: {type: float, default: 60}
+  keep_releases: {type: int, default: 5}
+  run_id: {type: str, default: ""}
+  by: {type: str, default: ""}
+"""
+
+RETURN = r"""
+relkit: {description: what happened on the host, returned: always, type: dict}
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+MARKER = ".relkit-release.json"
+HISTORY_KEEP = 200
+SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+
+
+class ReleaseError(Exception):
+    """A failure to report to the controller, with what had happened before it."""
+
+    def __init__(self, msg, info=None):
+        super().__init__(msg)
+        self.info = info or {}
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def read_marker(release_dir):
+    try:
+        with open(os.path.join(release_dir, MARKER)) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def current_version(root):
+    try:
+        return os.path.basename(os.readlink(os.path.join(root, "current")))
+    except OSError:
+        return None
+
+
+def write_atomic(path, text):
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(tmp, path)
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def layout(root):
+    for sub in ("releases", "shared", "snapshots", ".relkit", ".relkit/incoming"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+
+
+def free_mb(path):
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize // (1024 * 1024)
+
+
+def probe(p):
+    root, version = p["deploy_path"], p["version"]
+    layout(root)
+    marker = read_marker(os.path.join(root, "releases", version))
+    if marker and marker.get("sha256") != p["sha256"]:
+        raise ReleaseError(
+            "release %s is already installed from a different artifact (sha256 %s); "
+            "a version is never rebuilt in place: give the new build a new version"
+            % (version, marker.get("sha256"))
+        )
+    return False, {
+        "installed": bool(marker),
+        "current": current_version(root),
+        "free_mb": free_mb(root),
+        "upload": os.path.join(root, ".relkit", "incoming", "%s.artifact" % p["sha256"]),
+    }
+
+
+def remove_tree(path):
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+def link_shared(root, release_dir, shared):
+    for rel in shared:
+        parts = rel.split("/")
+        if rel.startswith("/") or ".." in parts:
+            raise ReleaseError("shared path %r must be relative without '..'" % rel)
+        target = os.path.join(root, "shared", rel)
+        os.makedirs(target, exist_ok=True)
+        link = os.path.join(release_dir, rel)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        remove_tree(link)
+        os.symlink(os.path.relpath(target, os.path.dirname(link)), link)
+
+
+def install(p):
+    root, version, sha = p["deploy_path"], p["version"], p["sha256"]
+    layout(root)
+    final = os.path.join(root, "releases", version)
+    marker = read_marker(final)
+    if marker and marker.get("sha256") == sha:
+        return False, {"installed": version, "skipped": "already installed"}
+    upload = p["upload"]
+    if not upload or not os.path.isfile(upload):
+        raise ReleaseError("uploaded artifact %s is missing" % upload)
+    actual = sha256_file(upload)
+    if actual != sha:
+        os.unlink(upload)
+        raise ReleaseError("artifact sha256 %s does not match manifest %s; removed it" % (actual, sha))
+    staging = os.path.join(root, "releases", ".partial-%s-%d" % (version, os.getpid()))
+    for name in os.listdir(os.path.join(root, "releases")):
+        if name.startswith(".partial-"):
+            remove_tree(os.path.join(root, "releases", name))
+    try:
+        os.makedirs(staging)
+        with tarfile.open(upload) as archive:
+            archive.extractall(staging, filter="data")
+        link_shared(root, staging, p["shared"])
+        write_atomic(
+            os.path.join(staging, MARKER),
+            json.dumps({"version": version, "sha256": sha, "installed_at": now(), "run_id": p["run_id"]}),
+        )
+        if os.path.lexists(final):
+            if current_version(root) == version:
+                raise ReleaseError("live release %s is incomplete; refusing to replace it" % version)
+            remove_tree(final)
+        os.rename(staging, final)
+        fsync_dir(os.path.dirname(final))
+    except (OSError, tarfile.TarError) as exc:
+        remove_tree(staging)
+        raise ReleaseError("could not install %s: %s (partial release removed)" % (version, exc))
+    os.unlink(upload)
+    return True, {"installed": version}
+
+
+def switch(root, version):
+    """Point current at releases/<version> with one rename(2)."""
+    tmp = os.path.join(root, ".current-%d" % os.getpid())
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(os.path.join("releases", version), tmp)
+    os.rename(tmp, os.path.join(root, "current"))
+    fsync_dir(root)
+
+
+def run_service(root, command, version, timeout):
+    if not command:
+        return
+    log = open(os.path.join(root, ".relkit", "service.log"), "ab")
+    env = dict(os.environ, RELKIT_DEPLOY_PATH=root, RELKIT_VERSION=version,
+               RELKIT_RELEASE=os.path.join(root, "releases", version))
+    try:
+        proc = subprocess.run(
+            ["/bin/sh", "-c", command], cwd=root, env=env, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=log, start_new_session=True, timeout=timeout, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ReleaseError("service command timed out after %ss: %s" % (timeout, command))
+    finally:
+        log.close()
+    if proc.returncode != 0:
+        raise ReleaseError("service command exited %d: %s (see %s/.relkit/service.log)"
+                           % (proc.returncode, command, root))
+
+
+def history_path(root):
+    return os.path.join(root, ".relkit", "history.jsonl")
+
+
+def read_history(root):
+    try:
+        with open(history_path(root)) as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def append_history(root, record):
+    lines = [json.dumps(r, sort_keys=True) for r in read_history(root)[-(HISTORY_KEEP - 1):]]
+    lines.append(json.dumps(record, sort_keys=True))
+    write_atomic(history_path(root), "\n".join(lines) + "\n")
+
+
+def complete_releases(root):
+    found = []
+    base = os.path.join(root, "releases")
+    for name in os.listdir(base):
+        marker = read_marker(os.path.join(base, name))
+        if SAFE.match(name) and marker:
+            found.append((marker.get("installed_at", ""), name))
+    return [name for _, name in sorted(found)]
+
+
+def prune(root, keep, protect):
+    releases = complete_releases(root)
+    removed = []
+    for name in releases[: max(0, len(releases) - keep)]:
+        if name not in protect:
+            remove_tree(os.path.join(root, "releases", name))
+            removed.append(name)
+    return removed
+
+
+def previous_version(root, current):
+    for record in reversed(read_history(root)):
+        version = record.get("version")
+        if version and version != current and read_marker(os.path.join(root, "releases", version)):
+            return version
+    return None
+
+
+def activate(p, action):
+    root = p["deploy_path"]
+    layout(root)
+    live = current_version(root)
+    version = p["version"] or (previous_version(root, live) if action == "rollback" else None)
+    if not version:
+        raise ReleaseError("no previous complete release to roll back to (live: %s)" % live)
+    marker = read_marker(os.path.join(root, "releases", version))
+    if not marker:
+        raise ReleaseError("release %s is not installed completely on this host" % version)
+    if action == "deploy" and p["sha256"] and marker.get("sha256") != p["sha256"]:
+        raise ReleaseError("release %s on host has sha256 %s, not %s" % (version, marker.get("sha256"), p["sha256"]))
+    result = {"version": version, "previous": live, "sha256": marker.get("sha256"), "action": action}
+    if live == version:
+        result["skipped"] = "already live"
+        return False, result
+    if live:
+        run_service(root, p["stop"], live, p["service_timeout"])
+    switch(root, version)
+    result["switched"] = True
+    append_history(root, {"at": now(), "version": version, "previous": live, "action": action,
+                          "by": p["by"], "run_id": p["run_id"], "sha256": marker.get("sha256")})
+    try:
+        run_service(root, p["start"], version, p["service_timeout"])
+    except ReleaseError as exc:
+        raise ReleaseError(str(exc), result)
+    result["pruned"] = prune(root, p["keep_releases"], {version, live})
+    return True, result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", required=True, choices=["probe", "install", "activate", "rollback"]),
+            deploy_path=dict(type="path", required=True),
+            version=dict(type="str"),
+            sha256=dict(type="str"),
+            upload=dict(type="path"),
+            shared=dict(type="list", elements="str", default=[]),
+            start=dict(type="str"),
+            stop=dict(type="str"),
+            service_timeout=dict(type="float", default=60),
+            keep_releases=dict(type="int", default=5),
+            run_id=dict(type="str", default=""),
+            by=dict(type="str", default=""),
+        ),
+        required_if=[("state", "probe", ["version", "sha256"]),
+                     ("state", "install", ["version", "sha256", "upload"]),
+                     ("state", "activate", ["version"])],
+    )
+    p = module.params
+    if p["version"] and not SAFE.match(p["version"]):
+        module.fail_json(msg="unsafe version %r" % p["version"])
+    if not os.path.isabs(p["deploy_path"]):
+        module.fail_json(msg="deploy_path must be absolute")
+    handlers = {"probe": probe, "install": install,
+                "activate": lambda q: activate(q, "deploy"), "rollback": lambda q: activate(q, "rollback")}
+    try:
+        changed, info = handlers[p["state"]](p)
+    except ReleaseError as exc:
+        module.fail_json(msg=str(exc), relkit=dict(exc.info, state=p["state"]))
+    except OSError as exc:
+        module.fail_json(msg="%s failed: %s" % (p["state"], exc), relkit={"state": p["state"]})
+    module.exit_json(changed=changed, relkit=info)
+
+
+if __name__ == "__main__":
+    main()

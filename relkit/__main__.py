@@ -1,0 +1,5 @@
+"""``python -m relkit``."""
+
+from relkit.cli import run
+
+run()

@@ -1,0 +1,369 @@
+"""relkit's public API: what the CLI, plugins and tests call.
+
+Each function validates all input before anything runs, checks the gates, takes the
+environment lock, runs the play through :mod:`relkit.runner` and records every step in
+the ledger. Expected failures raise the named errors of :mod:`relkit.errors`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from relkit import gates, lock
+from relkit.artifacts import locate
+from relkit.chain import ChainCheck, Entry
+from relkit.errors import BadInput, GateBlocked, PlayFailed, RollbackFailed
+from relkit.gates import GateInput, GateReport
+from relkit.loading import load_manifest
+from relkit.manifest import Manifest
+from relkit.project import Project
+from relkit.runner import PlayRequest, PlayResult, TaskOutcome, run_play
+from relkit.status import InterruptedRun, LiveRelease, interrupted_runs, live_releases
+
+OutcomeSink = Callable[[TaskOutcome], None]
+
+
+def _quiet(_: TaskOutcome) -> None:
+    """Default progress sink: show nothing."""
+
+
+def identity(explicit: str | None = None) -> str:
+    """Who is acting: ``--as``, else $RELKIT_USER, else the login name."""
+    return explicit or os.environ.get("RELKIT_USER") or getpass.getuser()
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class RunReport:
+    """What a deploy, prepare or rollback did, for the terminal and ``--output json``."""
+
+    action: str
+    env: str
+    run_id: str
+    version: str | None
+    ok: bool
+    hosts: dict[str, str] = field(default_factory=dict)
+    rolled_back: dict[str, str] = field(default_factory=dict)
+    gate_report: dict[str, Any] | None = None
+    artifacts: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+# -- manifests and gates ---------------------------------------------------------------
+
+
+def validate(manifest_path: Path) -> Manifest:
+    """Load and validate a manifest; raise :class:`BadInput` naming every bad field."""
+    return load_manifest(manifest_path)
+
+
+def manifest_schema() -> dict[str, Any]:
+    """The JSON Schema of release manifests."""
+    return Manifest.model_json_schema()
+
+
+def check_gates(
+    project: Project, manifest_path: Path, env: str, stage: str = "deploy", now: datetime | None = None
+) -> tuple[Manifest, GateReport, Path | None]:
+    """Evaluate the gates of ``stage`` for ``env``; return the manifest, report and artifact path."""
+    if stage not in gates.STAGES:
+        raise BadInput(f"--stage: expected one of {', '.join(gates.STAGES)}, got {stage!r}")
+    environment = project.environment(env)
+    manifest = load_manifest(manifest_path)
+    artifact = locate(
+        manifest, manifest_path.resolve().parent, project.root / project.config.artifacts.cache_dir
+    )
+    report = gates.evaluate(
+        stage,
+        GateInput(
+            manifest=manifest,
+            project_app=project.config.app,
+            env=env,
+            promote_from=environment.promote_from,
+            artifact_sha256=artifact.sha256,
+            artifact_problem=artifact.problem,
+            history=list(project.ledger.entries(kind="smoke.result")),
+            now=now or datetime.now(UTC),
+        ),
+    )
+    return manifest, report, artifact.path
+
+
+# -- runs ------------------------------------------------------------------------------
+
+
+class _Run:
+    """Book-keeping shared by every play run: run id, run dir, ledger records."""
+
+    def __init__(self, project: Project, env: str, action: str, by: str) -> None:
+        self.project, self.env, self.action, self.by = project, env, action, by
+        self.run_id = new_run_id()
+        self.ledger = project.ledger
+
+    def record(self, kind: str, host: str = "", **data: Any) -> Entry:
+        return self.ledger.append(kind, run_id=self.run_id, env=self.env, host=host, data=data)
+
+    def started(self, **data: Any) -> None:
+        self.record(
+            "run.started", action=self.action, by=self.by, pid=os.getpid(),
+            controller=socket.gethostname(), **data,
+        )
+
+    def finished(self, status: str, **data: Any) -> None:
+        self.record("run.finished", action=self.action, status=status, **data)
+
+    def play(
+        self, playbook: str, extravars: dict[str, Any], progress: OutcomeSink, limit: str | None = None
+    ) -> PlayResult:
+        cfg = self.project.config
+
+        def sink(outcome: TaskOutcome) -> None:
+            self.record(
+                "task.result", outcome.host, task=outcome.task, action=outcome.action,
+                status=outcome.status, changed=outcome.changed, msg=outcome.msg,
+            )
+            progress(outcome)
+
+        request = PlayRequest(
+            playbook=playbook,
+            inventory=self.project.inventory(self.env),
+            run_dir=self.project.state_dir / "runs" / f"{self.run_id}-{playbook.removesuffix('.yml')}",
+            run_id=self.run_id,
+            extravars={
+                "relkit_project": cfg.model_dump(include={"deploy_path", "shared", "service", "smoke", "retention"}),
+                "relkit_env": self.env,
+                "relkit_run_id": self.run_id,
+                "relkit_by": self.by,
+                **extravars,
+            },
+            forks=cfg.ansible.forks,
+            timeout=cfg.ansible.timeout,
+            limit=limit,
+        )
+        return run_play(request, sink)
+
+    def record_switches(self, result: PlayResult) -> dict[str, str]:
+        """Ledger ``host.switched`` for every host whose ``current`` moved; return host → version."""
+        moved = {}
+        for host, info in result.module_results("relkit").items():
+            if info.get("switched"):
+                moved[host] = info["version"]
+                self.record(
+                    "host.switched", host, version=info["version"], sha256=info.get("sha256", ""),
+                    previous=info.get("previous"), action=info.get("action", self.action), by=self.by,
+                )
+        return moved
+
+    def record_smoke(self, result: PlayResult, version: str | None, sha256: str | None) -> bool:
+        """Ledger one ``smoke.result`` for the environment; True when every host passed."""
+        smoke = [o for o in result.outcomes if o.action == "relkit_smoke"]
+        failed = sorted({o.host for o in smoke if o.status != "ok"})
+        passed = result.ok and bool(smoke)
+        self.record(
+            "smoke.result", version=version, sha256=sha256, passed=passed,
+            hosts=sorted({o.host for o in smoke}), failed=failed,
+            checks={o.host: o.result.get("checks", []) for o in smoke},
+        )
+        return passed
+
+
+def _host_states(result: PlayResult) -> dict[str, str]:
+    states = {h: "ok" for h in result.all_hosts}
+    for status in ("failed", "unreachable"):
+        for host in result.hosts(status):
+            states[host] = status
+    return states
+
+
+def prepare(
+    project: Project, env: str, manifest_path: Path | None = None, by: str | None = None,
+    progress: OutcomeSink = _quiet,
+) -> RunReport:
+    """Create the host layout and check hosts against the manifest's requirements."""
+    project.inventory(env)
+    release: dict[str, Any] = {}
+    if manifest_path is not None:
+        manifest = load_manifest(manifest_path)
+        release = {"version": manifest.version, "requirements": manifest.requirements.model_dump()}
+    run = _Run(project, env, "prepare", identity(by))
+    run.started(version=release.get("version"))
+    result = run.play("prepare.yml", {"relkit_release": release}, progress)
+    shortfalls = {
+        o.host: o.result.get("shortfalls") or [o.msg] for o in result.outcomes if o.status in ("failed", "unreachable")
+    }
+    run.record("prepare.result", passed=result.ok, version=release.get("version"), shortfalls=shortfalls)
+    run.finished("successful" if result.ok else "failed", rc=result.rc)
+    report = RunReport(
+        "prepare", env, run.run_id, release.get("version"), result.ok, _host_states(result),
+        artifacts=str(result.artifacts), details={"shortfalls": shortfalls},
+    )
+    if not result.ok:
+        lines = [f"{h}: {'; '.join(s)}" for h, s in sorted(shortfalls.items())]
+        raise PlayFailed("prepare failed:\n  " + "\n  ".join(lines), report)
+    return report
+
+
+def deploy(
+    project: Project, manifest_path: Path, env: str, by: str | None = None,
+    progress: OutcomeSink = _quiet, now: datetime | None = None,
+) -> RunReport:
+    """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4)."""
+    manifest, report, artifact = check_gates(project, manifest_path, env, "deploy", now)
+    actor = identity(by)
+    project.ledger.append(
+        "gate.evaluated", env=env, data={**report.to_dict(), "by": actor, "manifest": str(manifest_path)}
+    )
+    if not report.passed:
+        raise GateBlocked(f"deploy of {manifest.version} to {env} is blocked by the gates", report)
+    assert artifact is not None
+    run = _Run(project, env, "deploy", actor)
+    with lock.hold(project.state_dir, env, run.run_id, "deploy"):
+        sha = manifest.artifact.sha256
+        run.started(version=manifest.version, sha256=sha)
+        release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
+        result = run.play("deploy.yml", {"relkit_release": release}, progress)
+        switched = run.record_switches(result)
+        smoke_ok = run.record_smoke(result, manifest.version, sha)
+        outcome = RunReport(
+            "deploy", env, run.run_id, manifest.version, result.ok and smoke_ok, _host_states(result),
+            gate_report=report.to_dict(), artifacts=str(result.artifacts),
+        )
+        if outcome.ok:
+            run.finished("successful", rc=0, hosts=outcome.hosts)
+            return outcome
+        failed = sorted(set(result.hosts("failed")) | set(result.hosts("unreachable")))
+        if not switched:
+            run.finished("failed", rc=result.rc, failed=failed, rolled_back={})
+            raise PlayFailed(
+                f"deploy of {manifest.version} to {env} failed on {', '.join(failed) or 'the play'} "
+                "before any host switched: every host is still on its previous release",
+                outcome,
+            )
+        back = _rollback_hosts(run, sorted(switched), progress, reason=f"deploy failed on {', '.join(failed)}")
+        outcome.rolled_back = back
+        run.finished("rolled_back", rc=result.rc, failed=failed, rolled_back=back)
+        raise PlayFailed(
+            f"deploy of {manifest.version} to {env} failed on {', '.join(failed)}; "
+            f"rolled back {', '.join(f'{h} to {v}' for h, v in back.items())}",
+            outcome,
+        )
+
+
+def _rollback_hosts(run: _Run, hosts: list[str], progress: OutcomeSink, reason: str) -> dict[str, str]:
+    """Automatic rollback of ``hosts`` to their previous release, within a deploy run."""
+    run.record("rollback.started", by=run.by, reason=reason, hosts=hosts, automatic=True)
+    result = run.play("rollback.yml", {"relkit_rollback_to": ""}, progress, limit=",".join(hosts))
+    back = run.record_switches(result)
+    run.record_smoke(result, None, None)
+    if not result.ok:
+        run.finished("rollback_failed", rc=result.rc, rolled_back=back)
+        bad = sorted(set(result.hosts("failed")) | set(result.hosts("unreachable")))
+        raise RollbackFailed(f"automatic rollback failed on {', '.join(bad)}: those hosts need attention")
+    return back
+
+
+def rollback(
+    project: Project, env: str, by: str | None, reason: str | None, to: str | None = None,
+    progress: OutcomeSink = _quiet,
+) -> RunReport:
+    """Switch every host of ``env`` back to the previous (or ``to``) release; no gate."""
+    if not by:
+        raise BadInput("--by: name the person who decided the rollback")
+    if not reason or not reason.strip():
+        raise BadInput("--reason: say why the release is rolled back")
+    if to is not None:
+        from relkit.names import check_safe_name
+
+        try:
+            check_safe_name(to)
+        except ValueError as exc:
+            raise BadInput(f"--to: {exc}") from None
+    project.inventory(env)
+    run = _Run(project, env, "rollback", by)
+    with lock.hold(project.state_dir, env, run.run_id, "rollback"):
+        run.started(to=to, reason=reason)
+        run.record("rollback.requested", by=by, reason=reason, to=to, automatic=False)
+        result = run.play("rollback.yml", {"relkit_rollback_to": to or ""}, progress)
+        back = run.record_switches(result)
+        run.record_smoke(result, to, None)
+        report = RunReport(
+            "rollback", env, run.run_id, to, result.ok, _host_states(result), rolled_back=back,
+            artifacts=str(result.artifacts),
+            details={"targets": {h: i.get("version") for h, i in result.module_results("relkit").items()}},
+        )
+        run.finished("successful" if result.ok else "failed", rc=result.rc, rolled_back=back)
+    if not result.ok:
+        bad = sorted(set(result.hosts("failed")) | set(result.hosts("unreachable")))
+        raise RollbackFailed(f"rollback of {env} failed on {', '.join(bad)}: those hosts need attention", report)
+    return report
+
+
+# -- status, ledger, locks -------------------------------------------------------------
+
+
+@dataclass
+class StatusView:
+    """What is live where, open runs and locks."""
+
+    live: dict[str, dict[str, LiveRelease]]
+    interrupted: list[InterruptedRun]
+    locks: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "live": {env: {h: r.__dict__ for h, r in hosts.items()} for env, hosts in self.live.items()},
+            "interrupted": [r.__dict__ for r in self.interrupted],
+            "locks": self.locks,
+        }
+
+
+def status(project: Project) -> StatusView:
+    """Live release per environment and host, interrupted runs and lock holders."""
+    entries = list(project.ledger.entries())
+    locks = {}
+    running = set()
+    for env in project.config.environments:
+        holder = lock.read_holder(lock.lock_path(project.state_dir, env))
+        if holder:
+            locks[env] = holder.describe()
+            if holder.alive:
+                running.add(holder.run_id)
+    open_runs = [r for r in interrupted_runs(entries) if r.run_id not in running]
+    return StatusView(live_releases(entries), open_runs, locks)
+
+
+def ledger_entries(project: Project, kind: str | None = None, env: str | None = None) -> list[Entry]:
+    """Ledger entries, optionally filtered."""
+    return list(project.ledger.entries(kind=kind, env=env))
+
+
+def ledger_verify(project: Project) -> ChainCheck:
+    """Verify the ledger's hash chain."""
+    return project.ledger.verify()
+
+
+def unlock(project: Project, env: str, by: str | None, force: bool = False) -> lock.Holder:
+    """Break a stale lock of ``env`` and record who did it."""
+    if not by:
+        raise BadInput("--by: name the person breaking the lock")
+    project.environment(env)
+    holder = lock.break_lock(project.state_dir, env, force)
+    project.ledger.append("lock.broken", env=env, data={"by": by, "holder": holder.__dict__, "forced": force})
+    return holder

@@ -1,0 +1,267 @@
+"""The ``relkit`` command line: parses arguments, calls :mod:`relkit.api`, renders results.
+
+Exit codes: 0 done · 1 unexpected error · 2 bad input · 3 blocked by a gate ·
+4 play failed · 5 rollback failed · 6 locked by another run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.table import Table
+
+from relkit import __version__, api
+from relkit.errors import BadInput, GateBlocked, PlayFailed, RelkitError, RollbackFailed
+from relkit.project import Project
+from relkit.render import Output, entries_table, gate_table
+
+app = typer.Typer(
+    name="relkit",
+    help=(
+        "Release toolkit: gates, atomic deploys, rollback and a tamper-evident ledger.\n\n"
+        "Example: relkit deploy releases/2.0.0.yml --env staging"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+ledger_app = typer.Typer(help="Show or verify the ledger.\n\nExample: relkit ledger verify", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+class State:
+    """Options shared by every command."""
+
+    project_path: Path | None = None
+    output: Output = Output()
+    actor: str | None = None
+
+    def project(self) -> Project:
+        return Project.load(self.project_path)
+
+
+state = State()
+
+ManifestArg = Annotated[Path, typer.Argument(help="release manifest, e.g. releases/2.0.0.yml", show_default=False)]
+EnvOpt = Annotated[str, typer.Option("--env", "-e", help="environment from relkit.yml", show_default=False)]
+
+
+def _example(text: str) -> str:
+    return f"\n\nExample: {text}"
+
+
+@app.callback()
+def _global(
+    project: Annotated[
+        Path | None, typer.Option("--project", "-C", help="relkit.yml or its directory [env RELKIT_PROJECT]")
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    actor: Annotated[str | None, typer.Option("--as", help="who acts [env RELKIT_USER, else login]")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="never prompt (CI)")] = False,
+    version: Annotated[bool, typer.Option("--version", help="show relkit's version")] = False,
+) -> None:
+    """Options for every command."""
+    if version:
+        print(f"relkit {__version__}")
+        raise typer.Exit(0)
+    if output not in ("text", "json"):
+        raise BadInput(f"--output: expected 'text' or 'json', got {output!r}")
+    state.project_path, state.output, state.actor = project, Output(output), actor
+
+
+@app.command(help="Validate a release manifest (exit 0, or 2 naming every bad field)." + _example(
+    "relkit validate releases/2.0.0.yml"))
+def validate(manifest: ManifestArg) -> None:
+    m = api.validate(manifest)
+    out = state.output
+    out.emit({"valid": True, "app": m.app, "version": m.version})
+    if not out.json:
+        out.out.print(f"[green]valid[/]: {m.app} {m.version} ({manifest})")
+
+
+@app.command(help="Print the JSON Schema of release manifests." + _example("relkit schema > manifest.schema.json"))
+def schema() -> None:
+    print(json.dumps(api.manifest_schema(), indent=2))
+
+
+@app.command(help="Evaluate the gates for a stage (exit 0 all pass, 3 blocked)." + _example(
+    "relkit gates releases/2.0.0.yml --env production"))
+def gates(
+    manifest: ManifestArg,
+    env: EnvOpt,
+    stage: Annotated[str, typer.Option("--stage", "-s", help="prepare or deploy")] = "deploy",
+) -> None:
+    _, report, _ = api.check_gates(state.project(), manifest, env, stage)
+    _show_gates(report)
+    if not report.passed:
+        raise typer.Exit(3)
+
+
+@app.command(help="Create the host layout and check hosts against a manifest's requirements." + _example(
+    "relkit prepare --env staging --manifest releases/2.0.0.yml"))
+def prepare(
+    env: EnvOpt,
+    manifest: Annotated[Path | None, typer.Option("--manifest", "-m", help="check its host requirements")] = None,
+) -> None:
+    out = state.output
+    out.info.print(f"[bold]prepare[/] {env}")
+    report = api.prepare(state.project(), env, manifest, state.actor, out.progress)
+    out.emit(report.to_dict())
+    if not out.json:
+        out.out.print(f"[green]prepared[/] {', '.join(report.hosts)}")
+
+
+@app.command(help="Deploy a release: gates, upload, unpack, switch atomically, restart, smoke." + _example(
+    "relkit deploy releases/2.0.0.yml --env staging"))
+def deploy(manifest: ManifestArg, env: EnvOpt) -> None:
+    out = state.output
+    out.info.print(f"[bold]deploy[/] {manifest} → {env}")
+    report = api.deploy(state.project(), manifest, env, state.actor, out.progress)
+    out.emit(report.to_dict())
+    if not out.json:
+        out.out.print(f"[green]deployed[/] {report.version} to {env}: {', '.join(report.hosts)} (run {report.run_id})")
+
+
+@app.command(help="Switch back to the previous (or --to) release and restart; needs --by and --reason." + _example(
+    'relkit rollback --env production --by alice --reason "login broken"'))
+def rollback(
+    env: EnvOpt,
+    by: Annotated[str | None, typer.Option("--by", help="who decided the rollback")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="why")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="version to roll back to")] = None,
+) -> None:
+    out = state.output
+    out.info.print(f"[bold]rollback[/] {env}")
+    report = api.rollback(state.project(), env, by, reason, to, out.progress)
+    out.emit(report.to_dict())
+    if not out.json:
+        targets = ", ".join(f"{h} → {v}" for h, v in report.rolled_back.items()) or "nothing to switch"
+        out.out.print(f"[green]rolled back[/] {env}: {targets}")
+
+
+@app.command(help="What is live where, since when, deployed by whom; interrupted runs; locks." + _example(
+    "relkit status"))
+def status() -> None:
+    view = api.status(state.project())
+    out = state.output
+    if out.json:
+        out.emit(view.to_dict())
+        return
+    table = Table(title="live releases", title_justify="left")
+    for col in ("env", "host", "version", "since (UTC)", "by", "how"):
+        table.add_column(col)
+    for env, hosts in sorted(view.live.items()):
+        for host, live in sorted(hosts.items()):
+            table.add_row(env, host, live.version, live.since[:19], live.by, live.action)
+    out.out.print(table if view.live else "nothing deployed yet")
+    for env, holder in view.locks.items():
+        out.out.print(f"[yellow]lock[/] {env}: {holder}")
+    for run in view.interrupted:
+        out.out.print(
+            f"[red]interrupted[/] {run.action} run {run.run_id} on {run.env} by {run.by} "
+            f"(pid {run.pid} on {run.controller}, started {run.started[:19]}Z) never finished"
+        )
+
+
+@app.command(help="Break a stale environment lock, recording who did it." + _example(
+    "relkit unlock --env production --by alice"))
+def unlock(
+    env: EnvOpt,
+    by: Annotated[str | None, typer.Option("--by", help="who breaks the lock")] = None,
+    force: Annotated[bool, typer.Option("--force", help="break even a lock whose holder looks alive")] = False,
+) -> None:
+    holder = api.unlock(state.project(), env, by, force)
+    state.output.emit({"unlocked": env, "holder": holder.__dict__})
+    if not state.output.json:
+        state.output.out.print(f"unlocked {env} (was: {holder.describe()})")
+
+
+@ledger_app.command("show", help="Show ledger entries." + _example("relkit ledger show --kind 'host.*'"))
+def ledger_show(
+    kind: Annotated[str | None, typer.Option("--kind", help="kind, * as wildcard")] = None,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="environment")] = None,
+    last: Annotated[int, typer.Option("--last", help="only the last N entries (0 = all)")] = 50,
+) -> None:
+    entries = api.ledger_entries(state.project(), kind, env)
+    entries = entries[-last:] if last else entries
+    if state.output.json:
+        state.output.emit({"entries": [e.__dict__ for e in entries]})
+    else:
+        state.output.out.print(entries_table(entries))
+
+
+@ledger_app.command("verify", help="Verify the hash chain (exit 0, or 1 naming the first bad row)." + _example(
+    "relkit ledger verify"))
+def ledger_verify() -> None:
+    check = api.ledger_verify(state.project())
+    state.output.emit(check.__dict__)
+    if not check.ok:
+        state.output.err.print(f"[bold red]ledger broken[/] at row {check.bad_seq}: {check.problem}")
+        raise typer.Exit(1)
+    if not state.output.json:
+        state.output.out.print(f"[green]ledger ok[/]: {check.checked} rows, chain intact")
+
+
+def _show_gates(report: object) -> None:
+    out = state.output
+    if out.json:
+        out.emit(report.to_dict())  # type: ignore[attr-defined]
+    else:
+        out.out.print(gate_table(report))  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code. Errors are mapped to codes here and nowhere else."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="relkit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        state.output.err.print("aborted")
+        return 1
+    except click.UsageError as exc:
+        state.output.err.print(f"[red]error:[/] {exc.format_message()}" + (
+            f"\n{exc.ctx.get_usage()}" if exc.ctx else ""))
+        return 2
+    except RelkitError as exc:
+        return _report_error(exc)
+    except Exception:  # noqa: BLE001 - the one boundary for unexpected errors
+        log = Path(tempfile.gettempdir()) / "relkit-debug.log"
+        log.write_text(traceback.format_exc())
+        logging.getLogger("relkit").debug("unexpected error", exc_info=True)
+        state.output.err.print(f"[bold red]unexpected error[/]: {sys.exc_info()[1]!r} (traceback in {log})")
+        return 1
+    return 0
+
+
+def _report_error(exc: RelkitError) -> int:
+    out = state.output
+    if isinstance(exc, GateBlocked):
+        _show_gates(exc.report)
+    payload = {"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}
+    if isinstance(exc, BadInput):
+        payload["problems"] = exc.problems
+    if isinstance(exc, PlayFailed | RollbackFailed) and exc.result is not None:
+        payload["result"] = exc.result.to_dict()  # type: ignore[attr-defined]
+    out.emit(payload)
+    out.err.print(f"[bold red]error[/] (exit {exc.exit_code}): {_plain(str(exc))}")
+    return exc.exit_code
+
+
+def _plain(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The release ledger: an append-only, hash-chained record in SQLite.
+
+Writers serialise on ``BEGIN IMMEDIATE``, so any number of relkit processes may append at
+once; every append reads the chain head inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from relkit.chain import GENESIS, ChainCheck, Entry, seal, verify
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    env TEXT NOT NULL,
+    host TEXT NOT NULL,
+    data TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind, env);
+"""
+
+
+def utcnow() -> str:
+    """Current UTC time, ISO 8601 with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class Ledger:
+    """A ledger file. Cheap to construct; opens a connection per operation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.executescript(SCHEMA)
+        return conn
+
+    def append(
+        self,
+        kind: str,
+        *,
+        run_id: str = "",
+        env: str = "",
+        host: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Append one entry and return it sealed."""
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+                entry = seal(Entry(seq, utcnow(), run_id, kind, env, host, data or {}), prev)
+                conn.execute(
+                    "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        entry.seq, entry.ts, entry.run_id, entry.kind, entry.env, entry.host,
+                        json.dumps(entry.data, sort_keys=True, ensure_ascii=False),
+                        entry.prev_hash, entry.hash,
+                    ),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return entry
+
+    def entries(self, kind: str | None = None, env: str | None = None) -> Iterator[Entry]:
+        """Entries in order, optionally filtered by kind prefix and environment."""
+        if not self.path.exists():
+            return
+        sql, args = "SELECT * FROM entries", []
+        clauses = []
+        if kind:
+            clauses.append("kind LIKE ?")
+            args.append(kind.replace("*", "%"))
+        if env:
+            clauses.append("env = ?")
+            args.append(env)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        with closing(self._connect()) as conn:
+            for row in conn.execute(sql + " ORDER BY seq", args):
+                yield _row_entry(row)
+
+    def verify(self) -> ChainCheck:
+        """Verify the whole chain."""
+        return verify(self.entries())
+
+
+def _row_entry(row: tuple[Any, ...]) -> Entry:
+    seq, ts, run_id, kind, env, host, data, prev_hash, hash_ = row
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError:
+        payload = {"_unreadable": data}
+    return Entry(seq, ts, run_id, kind, env, host, payload, prev_hash, hash_)

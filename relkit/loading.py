@@ -1,0 +1,101 @@
+"""Reading manifests and relkit.yml from disk into validated models.
+
+Every failure becomes :class:`BadInput` naming the field path and what was expected.
+YAML is read with a safe loader that also refuses anchors/aliases (no alias bombs) and
+any tag beyond plain YAML types.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from relkit.config import ProjectConfig
+from relkit.errors import BadInput
+from relkit.manifest import Manifest
+
+MAX_BYTES = 1_000_000
+M = TypeVar("M", bound=BaseModel)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects aliases: manifests are small and never need them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401 - PyYAML API
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                None, None, "YAML aliases (*name) are not allowed here", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def parse_yaml(text: str, source: str) -> Any:  # noqa: ANN401 - any YAML value
+    """Parse YAML text; raise :class:`BadInput` on syntax errors, aliases or unsafe tags."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+    except yaml.YAMLError as exc:
+        raise BadInput(f"{source}: not valid YAML", [_one_line(str(exc))]) from None
+    except RecursionError:
+        raise BadInput(f"{source}: YAML nested too deeply") from None
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """Turn pydantic errors into ``field.path: what was expected`` lines."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {_one_line(msg)}")
+    return lines
+
+
+def validate_data(model: type[M], data: Any, source: str) -> M:  # noqa: ANN401
+    """Validate already-parsed data against ``model``."""
+    if not isinstance(data, dict):
+        raise BadInput(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadInput(f"{source}: invalid {model.__name__}", describe_errors(exc)) from None
+    except RecursionError:
+        raise BadInput(f"{source}: nested too deeply") from None
+
+
+def read_text(path: Path, what: str) -> str:
+    """Read a small UTF-8 text file or raise :class:`BadInput` saying why not."""
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise BadInput(f"{path}: {what} larger than {MAX_BYTES} bytes")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: {what} not found") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: cannot read {what}: {exc}") from None
+
+
+def load_model(model: type[M], path: Path, what: str) -> M:
+    """Read, parse and validate one YAML file."""
+    return validate_data(model, parse_yaml(read_text(path, what), str(path)), str(path))
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Load ``releases/<version>.yml``."""
+    return load_model(Manifest, path, "release manifest")
+
+
+def load_config(path: Path) -> ProjectConfig:
+    """Load ``relkit.yml``."""
+    return load_model(ProjectConfig, path, "project config")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:500]

@@ -1,0 +1,72 @@
+"""A relkit project on disk: relkit.yml, its directory, its state directory and ledger."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from relkit.config import Environment, ProjectConfig
+from relkit.errors import BadInput
+from relkit.ledger import Ledger
+from relkit.loading import load_config
+
+CONFIG_NAME = "relkit.yml"
+
+
+def find_config(start: Path | None = None) -> Path:
+    """The relkit.yml to use: $RELKIT_PROJECT, else the nearest one upward from ``start``."""
+    if env := os.environ.get("RELKIT_PROJECT"):
+        path = Path(env)
+        return path / CONFIG_NAME if path.is_dir() else path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder / CONFIG_NAME
+    raise BadInput(
+        f"no {CONFIG_NAME} found in {here} or above; pass --project DIR or set RELKIT_PROJECT "
+        "(the example project is examples/project)"
+    )
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded project."""
+
+    config: ProjectConfig
+    root: Path
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Project:
+        """Load relkit.yml from ``path`` (file or directory) or by :func:`find_config`."""
+        if path is None:
+            config_path = find_config()
+        else:
+            config_path = path / CONFIG_NAME if path.is_dir() else path
+        return cls(load_config(config_path), config_path.resolve().parent)
+
+    @property
+    def state_dir(self) -> Path:
+        """Ledger, locks and run artifacts ($RELKIT_STATE_DIR overrides relkit.yml)."""
+        override = os.environ.get("RELKIT_STATE_DIR")
+        return Path(override) if override else (self.root / self.config.state_dir)
+
+    @property
+    def ledger(self) -> Ledger:
+        """The project's ledger."""
+        return Ledger(self.state_dir / "ledger.db")
+
+    def environment(self, name: str) -> Environment:
+        """An environment by name or :class:`BadInput` listing the known ones."""
+        try:
+            return self.config.environments[name]
+        except KeyError:
+            known = ", ".join(sorted(self.config.environments))
+            raise BadInput(f"--env: unknown environment {name!r} (known: {known})") from None
+
+    def inventory(self, name: str) -> Path:
+        """The inventory path of an environment, checked to exist."""
+        path = (self.root / self.environment(name).inventory).resolve()
+        if not path.exists():
+            raise BadInput(f"environments.{name}.inventory: {path} does not exist")
+        return path

@@ -1,0 +1,71 @@
+"""Terminal and JSON rendering of relkit's results (rich on a TTY, plain when piped)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from relkit.chain import Entry
+from relkit.gates import GateReport
+from relkit.runner import TaskOutcome
+
+STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold red", "skipped": "dim"}
+
+
+class Output:
+    """Where results go: human text on stdout, or JSON on stdout with progress on stderr."""
+
+    def __init__(self, fmt: str = "text") -> None:
+        self.json = fmt == "json"
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    @property
+    def info(self) -> Console:
+        """Console for progress and notes (stderr in JSON mode)."""
+        return self.err if self.json else self.out
+
+    def emit(self, payload: dict[str, Any]) -> None:
+        """Print a JSON document (JSON mode only)."""
+        if self.json:
+            sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+    def progress(self, outcome: TaskOutcome) -> None:
+        """One line per host and task, as results arrive."""
+        if outcome.status == "skipped":
+            return
+        word = "changed" if outcome.status == "ok" and outcome.changed else outcome.status
+        line = f"  [{STYLE[word]}]{word:<11}[/] {outcome.host:<14} {outcome.task}"
+        if outcome.status in ("failed", "unreachable") and outcome.msg:
+            line += f"\n      [red]{_escape(outcome.msg)}[/]"
+        self.info.print(line)
+
+
+def gate_table(report: GateReport) -> Table:
+    """The gate table: gate, result, reason, what to do."""
+    table = Table(title=f"gates: {report.stage} {report.version} → {report.env}", title_justify="left")
+    for col in ("gate", "result", "reason", "what to do"):
+        table.add_column(col, overflow="fold")
+    for r in report.results:
+        verdict = "[green]pass[/]" if r.passed else "[bold red]BLOCKED[/]"
+        table.add_row(r.name, verdict, _escape(r.reason), _escape(r.remedy))
+    return table
+
+
+def entries_table(entries: list[Entry]) -> Table:
+    """Ledger rows."""
+    table = Table(title="ledger", title_justify="left")
+    for col in ("#", "time (UTC)", "kind", "env", "host", "data"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        data = json.dumps(e.data, sort_keys=True, default=str)
+        table.add_row(str(e.seq), e.ts[:19], e.kind, e.env, e.host, _escape(data[:160]))
+    return table
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")

@@ -1,0 +1,142 @@
+"""The one adapter around ansible-runner: run a playbook, stream its events, return a result."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+
+from relkit.assets import playbooks_dir, roles_dir
+
+EventSink = Callable[[dict[str, Any]], None]
+HOST_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_skipped": "skipped",
+}
+
+
+@dataclass(frozen=True)
+class PlayRequest:
+    """One play to run."""
+
+    playbook: str
+    inventory: Path
+    run_dir: Path
+    run_id: str
+    extravars: dict[str, Any]
+    forks: int = 20
+    timeout: int = 30
+    limit: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """One task's result on one host, as the ledger records it."""
+
+    host: str
+    task: str
+    action: str
+    status: str
+    changed: bool
+    msg: str
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PlayResult:
+    """What a play did: runner status and rc, and every task outcome per host."""
+
+    status: str
+    rc: int
+    outcomes: list[TaskOutcome]
+    artifacts: Path
+
+    def hosts(self, status: str) -> list[str]:
+        """Hosts with at least one task in ``status`` (failed / unreachable)."""
+        return sorted({o.host for o in self.outcomes if o.status == status})
+
+    @property
+    def all_hosts(self) -> list[str]:
+        """Every host that reported a task."""
+        return sorted({o.host for o in self.outcomes})
+
+    def module_results(self, key: str) -> dict[str, dict[str, Any]]:
+        """Per host, the last result carrying ``key`` (e.g. the switch info under ``relkit``)."""
+        found: dict[str, dict[str, Any]] = {}
+        for outcome in self.outcomes:
+            if isinstance(outcome.result.get(key), dict):
+                found[outcome.host] = outcome.result[key]
+        return found
+
+    @property
+    def ok(self) -> bool:
+        """True when the play succeeded on every host."""
+        return self.status == "successful" and self.rc == 0
+
+
+def outcome_of(event: dict[str, Any]) -> TaskOutcome | None:
+    """Turn an ansible-runner event into a :class:`TaskOutcome` (None for non-host events)."""
+    status = HOST_EVENTS.get(event.get("event", ""))
+    if status is None:
+        return None
+    data = event.get("event_data", {})
+    res = data.get("res") or {}
+    msg = res.get("msg", "") if isinstance(res, dict) else ""
+    if status == "failed" and not msg and isinstance(res, dict):
+        msg = str(res.get("stderr") or res.get("module_stderr") or "")[-500:]
+    return TaskOutcome(
+        host=data.get("host", "?"),
+        task=data.get("task", ""),
+        action=data.get("task_action", ""),
+        status=status,
+        changed=bool(res.get("changed")) if isinstance(res, dict) else False,
+        msg=str(msg)[:2000],
+        result=res if isinstance(res, dict) else {},
+    )
+
+
+def run_play(request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) -> PlayResult:
+    """Run ``request.playbook`` with ansible-runner; call ``on_outcome`` for each host result."""
+    outcomes: list[TaskOutcome] = []
+
+    def handle(event: dict[str, Any]) -> bool:
+        outcome = outcome_of(event)
+        if outcome is not None:
+            outcomes.append(outcome)
+            on_outcome(outcome)
+        return True
+
+    request.run_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(request.run_dir, 0o700)
+    play_dir = playbooks_dir()
+    runner = ansible_runner.run(
+        private_data_dir=str(request.run_dir),
+        project_dir=str(play_dir),
+        playbook=request.playbook,
+        inventory=str(request.inventory),
+        extravars=request.extravars,
+        envvars={
+            "ANSIBLE_CONFIG": str(play_dir / "ansible.cfg"),
+            "ANSIBLE_ROLES_PATH": str(roles_dir()),
+            "ANSIBLE_LIBRARY": str(play_dir / "library"),
+            "ANSIBLE_TIMEOUT": str(request.timeout),
+            "ANSIBLE_NOCOLOR": "1",
+        },
+        ident=request.run_id,
+        forks=request.forks,
+        limit=request.limit,
+        event_handler=handle,
+        quiet=True,
+    )
+    return PlayResult(
+        status=runner.status,
+        rc=runner.rc if runner.rc is not None else 1,
+        outcomes=outcomes,
+        artifacts=Path(runner.config.artifact_dir),
+    )
