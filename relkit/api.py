@@ -215,7 +215,7 @@ def prepare(
     )
     if not result.ok:
         lines = [f"{h}: {'; '.join(s)}" for h, s in sorted(shortfalls.items())]
-        raise PlayFailed("prepare failed:\n  " + "\n  ".join(lines), report)
+        raise PlayFailed("prepare failed:\n  " + ("\n  ".join(lines) or result.failure_summary()), report)
     return report
 
 

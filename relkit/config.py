@@ -14,6 +14,9 @@ from relkit.names import SafeName
 
 Command = Annotated[str, Field(min_length=1, max_length=4000)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
+HostVar = Annotated[
+    str, Field(pattern=r"^\{\{[^{}]+\}\}$", description="an Ansible host variable, e.g. {{ app_port }}")
+]
 SharedPath = Annotated[
     str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*)*$")
 ]
@@ -51,7 +54,7 @@ class SmokeCheck(_Model):
     http: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
     status: Annotated[int, Field(ge=100, le=599)] = 200
     contains: Annotated[str, Field(max_length=2000)] | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | HostVar | None = None
     host: Annotated[str, Field(max_length=255)] = "127.0.0.1"
     command: Command | None = None
 

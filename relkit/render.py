@@ -36,7 +36,8 @@ class Output:
 
     def progress(self, outcome: TaskOutcome) -> None:
         """One line per host and task, as results arrive."""
-        if outcome.status == "skipped":
+        quiet_ok = outcome.status == "ok" and outcome.action.endswith("validate_argument_spec")
+        if outcome.status == "skipped" or quiet_ok:
             return
         word = "changed" if outcome.status == "ok" and outcome.changed else outcome.status
         line = f"  [{STYLE[word]}]{word:<11}[/] {outcome.host:<14} {outcome.task}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,21 @@ class PlayResult:
                 found[outcome.host] = outcome.result[key]
         return found
 
+    def stdout_tail(self, lines: int = 15) -> str:
+        """The end of ansible's output, for failures that reached no host."""
+        try:
+            text = (self.artifacts / "stdout").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def failure_summary(self) -> str:
+        """Failed hosts with their messages, or the play's own output when no host reported."""
+        bad = [o for o in self.outcomes if o.status in ("failed", "unreachable")]
+        if bad:
+            return "\n".join(f"{o.host}: {o.status} in '{o.task}': {o.msg}" for o in bad)
+        return f"ansible-runner status {self.status}, rc {self.rc}:\n{self.stdout_tail()}"
+
     @property
     def ok(self) -> bool:
         """True when the play succeeded on every host."""
@@ -127,6 +143,7 @@ def run_play(request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) ->
             "ANSIBLE_LIBRARY": str(play_dir / "library"),
             "ANSIBLE_TIMEOUT": str(request.timeout),
             "ANSIBLE_NOCOLOR": "1",
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         },
         ident=request.run_id,
         forks=request.forks,

@@ -30,6 +30,10 @@ import urllib.request
 from ansible.module_utils.basic import AnsibleModule
 
 
+def squash(text):
+    return " ".join(text.split())[:200]
+
+
 def check_http(check, timeout):
     request = urllib.request.Request(check["http"], headers={"User-Agent": "relkit-smoke"})
     try:
@@ -41,9 +45,9 @@ def check_http(check, timeout):
         return False, "no answer: %s" % exc
     want = check.get("status") or 200
     if status != want:
-        return False, "HTTP %d, expected %d: %s" % (status, want, body[:200])
+        return False, "HTTP %d, expected %d: %s" % (status, want, squash(body))
     if check.get("contains") and check["contains"] not in body:
-        return False, "HTTP %d but body lacks %r: %s" % (status, check["contains"], body[:200])
+        return False, "HTTP %d but body lacks %r: %s" % (status, check["contains"], squash(body))
     return True, "HTTP %d" % status
 
 

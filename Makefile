@@ -1,0 +1,38 @@
+# The README's two commands: `make demo` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: install demo test test-unit lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+## Run the whole procedure on the embedded example project (no servers needed).
+demo: install
+	VENV=$(VENV) ./examples/demo.sh
+
+## Run the test suite (unit + integration over real SSH test hosts).
+test: install
+	./.ci/system-deps
+	$(VENV)/bin/python -m pytest
+
+test-unit: install
+	$(VENV)/bin/python -m pytest -m 'not integration'
+
+lint: install
+	$(VENV)/bin/ruff check relkit tests bench examples
+	cd playbooks && ../$(VENV)/bin/ansible-lint deploy.yml prepare.yml rollback.yml smoke.yml ../roles
+
+bench: install
+	./.ci/system-deps
+	$(VENV)/bin/python bench/deploy.py
+
+clean:
+	rm -rf $(VENV) examples/project/.relkit examples/webapp/dist

@@ -1,0 +1,1 @@
+"""Example notes web app deployed by relkit (stdlib only)."""
