@@ -252,7 +252,8 @@ def deploy(
             run.finished("failed", rc=result.rc, failed=failed, rolled_back={})
             raise PlayFailed(
                 f"deploy of {manifest.version} to {env} failed on {', '.join(failed) or 'the play'} "
-                "before any host switched: every host is still on its previous release",
+                "before any host switched: every host is still on its previous release\n"
+                + result.failure_summary(),
                 outcome,
             )
         back = _rollback_hosts(run, sorted(switched), progress, reason=f"deploy failed on {', '.join(failed)}")
@@ -260,7 +261,8 @@ def deploy(
         run.finished("rolled_back", rc=result.rc, failed=failed, rolled_back=back)
         raise PlayFailed(
             f"deploy of {manifest.version} to {env} failed on {', '.join(failed)}; "
-            f"rolled back {', '.join(f'{h} to {v}' for h, v in back.items())}",
+            f"rolled back {', '.join(f'{h} to {v}' for h, v in back.items())}\n"
+            + result.failure_summary(),
             outcome,
         )
 

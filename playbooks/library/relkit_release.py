@@ -148,6 +148,27 @@ def link_shared(root, release_dir, shared):
         os.symlink(os.path.relpath(target, os.path.dirname(link)), link)
 
 
+def extract_safely(archive, dest):
+    """Unpack regular files, directories and in-tree links only (no '..', no absolute paths)."""
+    members = []
+    for member in archive.getmembers():
+        name = os.path.normpath(member.name)
+        if name.startswith(("/", "..")) or os.path.isabs(name):
+            raise ReleaseError("artifact member %r escapes the release directory" % member.name)
+        if member.issym() or member.islnk():
+            target = os.path.normpath(os.path.join(os.path.dirname(name), member.linkname))
+            if os.path.isabs(member.linkname) or target.startswith(".."):
+                raise ReleaseError("artifact link %r points outside the release" % member.name)
+        elif not (member.isfile() or member.isdir()):
+            raise ReleaseError("artifact member %r is not a file, directory or link" % member.name)
+        member.mode = (member.mode | 0o600) & 0o755 if member.isfile() else 0o755
+        members.append(member)
+    if "filter" in tarfile.TarFile.extractall.__code__.co_varnames:
+        archive.extractall(dest, members=members, filter="data")
+    else:
+        archive.extractall(dest, members=members)  # noqa: S202 - members checked above
+
+
 def install(p):
     root, version, sha = p["deploy_path"], p["version"], p["sha256"]
     layout(root)
@@ -169,7 +190,7 @@ def install(p):
     try:
         os.makedirs(staging)
         with tarfile.open(upload) as archive:
-            archive.extractall(staging, filter="data")
+            extract_safely(archive, staging)
         link_shared(root, staging, p["shared"])
         write_atomic(
             os.path.join(staging, MARKER),

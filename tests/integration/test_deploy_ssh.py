@@ -1,0 +1,145 @@
+"""End to end over real SSH: deploy 1.0.0 then 2.0.0 to two hosts, roll back, check hosts and ledger."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from relkit import api
+from relkit.errors import GateBlocked, Locked, PlayFailed
+from relkit.lock import hold
+from relkit.project import Project
+from tests.sshhosts import SshHost
+from tests.sshproject import APP_PORT, write_project
+
+pytestmark = pytest.mark.integration
+
+
+def infra_for(host: SshHost):  # noqa: ANN201 - testinfra's Host type
+    """A testinfra host over real ssh."""
+    args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
+    return testinfra.get_host(
+        f"ssh://root@{host.address}", ssh_identity_file=str(host.client_key), ssh_extra_args=args
+    )
+
+
+def app_version(host: SshHost) -> str:
+    """Ask the app on ``host`` over HTTP which version it runs."""
+    with urllib.request.urlopen(f"http://{host.address}:{APP_PORT}/health", timeout=5) as resp:
+        return json.load(resp)["version"]
+
+
+def assert_live(host: SshHost, version: str) -> None:
+    """current resolves to a complete release of ``version`` and the app answers with it."""
+    infra = infra_for(host)
+    current = infra.file("/opt/webapp/current")
+    assert current.is_symlink
+    assert current.linked_to == f"/opt/webapp/releases/{version}"
+    marker = json.loads(
+        infra.file(f"/opt/webapp/releases/{version}/.relkit-release.json").content_string
+    )
+    assert marker["version"] == version
+    assert infra.file("/opt/webapp/current/data").linked_to == "/opt/webapp/shared/data"
+    assert not [p for p in infra.file("/opt/webapp/releases").listdir() if p.startswith(".partial")]
+    assert app_version(host) == version
+
+
+@pytest.fixture
+def project(ssh_pool_factory, tmp_path: Path) -> tuple[Project, list[SshHost]]:
+    pool = ssh_pool_factory(2)
+    root = write_project(tmp_path / "project", {"staging": pool.hosts})
+    return Project.load(root), pool.hosts
+
+
+def test_deploy_upgrade_rollback_over_ssh(project: tuple[Project, list[SshHost]]) -> None:
+    proj, hosts = project
+    releases = proj.root / "releases"
+    api.prepare(proj, "staging", releases / "1.0.0.yml", by="ops")
+
+    first = api.deploy(proj, releases / "1.0.0.yml", "staging", by="ops")
+    assert first.ok and first.hosts == {"web1": "ok", "web2": "ok"}
+    for host in hosts:
+        assert_live(host, "1.0.0")
+
+    api.deploy(proj, releases / "2.0.0.yml", "staging", by="ops")
+    for host in hosts:
+        assert_live(host, "2.0.0")
+        history = infra_for(host).file("/opt/webapp/.relkit/history.jsonl").content_string
+        assert [json.loads(line)["version"] for line in history.splitlines()] == ["1.0.0", "2.0.0"]
+
+    back = api.rollback(proj, "staging", by="alice", reason="login broken")
+    assert back.rolled_back == {"web1": "1.0.0", "web2": "1.0.0"}
+    for host in hosts:
+        assert_live(host, "1.0.0")
+
+    live = api.status(proj).live["staging"]
+    assert {h: r.version for h, r in live.items()} == {"web1": "1.0.0", "web2": "1.0.0"}
+    assert {r.by for r in live.values()} == {"alice"}
+    kinds = [e.kind for e in api.ledger_entries(proj)]
+    assert kinds.count("run.started") == kinds.count("run.finished") == 4
+    assert kinds.count("host.switched") == 6
+    requested = api.ledger_entries(proj, kind="rollback.requested")
+    assert [(e.data["by"], e.data["reason"]) for e in requested] == [("alice", "login broken")]
+    results = api.ledger_entries(proj, kind="task.result")
+    assert {e.host for e in results} == {"web1", "web2"}
+    assert {e.data["status"] for e in results} <= {"ok", "skipped"}
+    assert api.ledger_verify(proj).ok
+
+
+def test_redeploy_skips_upload_and_switch(project: tuple[Project, list[SshHost]]) -> None:
+    proj, hosts = project
+    manifest = proj.root / "releases" / "1.0.0.yml"
+    api.deploy(proj, manifest, "staging", by="ops")
+    api.deploy(proj, manifest, "staging", by="ops")
+    last_run = api.ledger_entries(proj, kind="run.finished")[-1].run_id
+    tasks = [e for e in api.ledger_entries(proj, kind="task.result") if e.run_id == last_run]
+    upload = [e for e in tasks if e.data["task"].startswith("Upload")]
+    assert {e.data["status"] for e in upload} == {"skipped"}
+    switch = [e for e in tasks if e.data["task"].startswith("Switch")]
+    assert {e.data["changed"] for e in switch} == {False}
+    for host in hosts:
+        assert_live(host, "1.0.0")
+
+
+def test_failed_smoke_rolls_back_and_exit_4(project: tuple[Project, list[SshHost]]) -> None:
+    proj, hosts = project
+    releases = proj.root / "releases"
+    api.deploy(proj, releases / "2.0.0.yml", "staging", by="ops")
+    with pytest.raises(PlayFailed) as failure:
+        api.deploy(proj, releases / "3.0.0.yml", "staging", by="ops")
+    assert failure.value.exit_code == 4
+    assert failure.value.result.rolled_back == {"web1": "2.0.0", "web2": "2.0.0"}
+    for host in hosts:
+        assert_live(host, "2.0.0")
+    smoke = api.ledger_entries(proj, kind="smoke.result")
+    assert [e.data["passed"] for e in smoke] == [True, False, True]
+
+
+def test_production_needs_staging_smoke_and_lock_blocks(ssh_pool_factory, tmp_path: Path) -> None:
+    pool = ssh_pool_factory(2)
+    stage, prod = pool.hosts
+    root = write_project(
+        tmp_path / "p",
+        {"staging": [stage], "production": [prod]},
+        promote={"production": "staging"},
+    )
+    proj = Project.load(root)
+    manifest = root / "releases" / "1.0.0.yml"
+    with pytest.raises(GateBlocked) as blocked:
+        api.deploy(proj, manifest, "production", by="ops")
+    assert blocked.value.exit_code == 3
+    assert [g.name for g in blocked.value.report.failed] == ["promoted_from"]
+    assert not infra_for(prod).file("/opt/webapp/current").exists
+
+    with hold(proj.state_dir, "staging", "other-run", "deploy"), pytest.raises(Locked) as locked:
+        api.deploy(proj, manifest, "staging", by="ops")
+    assert "other-run" in str(locked.value) and locked.value.exit_code == 6
+    assert not infra_for(stage).file("/opt/webapp/current").exists
+
+    api.deploy(proj, manifest, "staging", by="ops")
+    api.deploy(proj, manifest, "production", by="ops")
+    assert_live(prod, "1.0.0")

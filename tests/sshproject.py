@@ -1,0 +1,66 @@
+"""A relkit project wired to SSH test hosts: relkit.yml, inventories, manifests, artifacts.
+
+Shared by integration tests and bench/: ``write_project(dir, {"staging": [h1], ...})``.
+Every host runs the example web app bound to its own loopback address on APP_PORT.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.sshhosts import SshHost
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "project"
+APP_PORT = 18080
+VERSIONS = ("1.0.0", "2.0.0", "3.0.0")
+
+
+def build_artifacts(out: Path) -> dict[str, Path]:
+    """Build the example app's artifacts into ``out``; return version → path."""
+    subprocess.run(
+        [sys.executable, str(REPO / "examples" / "build_artifacts.py"), "--out", str(out)],
+        check=True, capture_output=True,
+    )
+    return {v: out / f"webapp-{v}.tar.gz" for v in VERSIONS}
+
+
+def write_project(
+    root: Path,
+    envs: dict[str, list[SshHost]],
+    promote: dict[str, str] | None = None,
+    config: dict[str, Any] | None = None,
+) -> Path:
+    """Write relkit.yml, one inventory per environment and the example manifests into ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    artifacts = build_artifacts(root / "dist")
+    base = yaml.safe_load((EXAMPLE / "relkit.yml").read_text())
+    base["deploy_path"] = "/opt/webapp"
+    base["state_dir"] = "state"
+    base["environments"] = {}
+    for env, hosts in envs.items():
+        inventory = {
+            env: {
+                "hosts": {h.name: h.ansible_vars() for h in hosts},
+                "vars": {"app_bind": "{{ ansible_host }}", "app_port": APP_PORT},
+            }
+        }
+        (root / f"{env}.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+        base["environments"][env] = {"inventory": f"{env}.yml"}
+        if promote and env in promote:
+            base["environments"][env]["promote_from"] = promote[env]
+    base.update(config or {})
+    (root / "relkit.yml").write_text(yaml.safe_dump(base, sort_keys=False))
+    releases = root / "releases"
+    releases.mkdir(exist_ok=True)
+    for version in VERSIONS:
+        manifest = yaml.safe_load((EXAMPLE / "releases" / f"{version}.yml").read_text())
+        manifest["artifact"]["path"] = str(artifacts[version])
+        (releases / f"{version}.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return root
+
