@@ -172,7 +172,7 @@ class _Run:
 
     def record_smoke(self, result: PlayResult, version: str | None, sha256: str | None) -> bool:
         """Ledger one ``smoke.result`` for the environment; True when every host passed."""
-        smoke = [o for o in result.outcomes if o.action == "relkit_smoke"]
+        smoke = [o for o in result.outcomes if "checks" in o.result]
         failed = sorted({o.host for o in smoke if o.status != "ok"})
         passed = result.ok and bool(smoke)
         self.record(

@@ -70,8 +70,8 @@ class Smoke(_Model):
     """Smoke checks run right after every switch; they retry until ``timeout``."""
 
     timeout: Seconds = 20
-    interval: Annotated[float, Field(gt=0, le=60)] = 0.25
-    checks: list[SmokeCheck] = Field(default_factory=list)
+    interval: Annotated[float, Field(gt=0, le=60)] = 0.1
+    checks: list[SmokeCheck] = Field(min_length=1, description="at least one: SOP 4.3.3")
 
 
 class Retention(_Model):
@@ -108,7 +108,7 @@ class ProjectConfig(_Model):
         default_factory=list,
         description="paths under shared/ linked into every release (no '..', no leading '/')",
     )
-    smoke: Smoke = Field(default_factory=Smoke)
+    smoke: Smoke
     retention: Retention = Field(default_factory=Retention)
     ansible: Ansible = Field(default_factory=Ansible)
     state_dir: Annotated[str, Field(min_length=1, max_length=500)] = Field(

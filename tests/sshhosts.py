@@ -2,9 +2,11 @@
 
 Each host is an ``sshd`` listening on its own ``127.0.0.X:22`` inside private mount, UTS
 and PID namespaces: ``hostname`` answers the host's name, ``/opt`` is a bind mount of
-``<workdir>/<name>/opt`` (so the controller can seed and inspect it) and ``/proc`` shows
-only the host's own processes.  Everything else (``/etc``, ``/root``, ``/tmp``, ``/var``,
-``/usr``) is shared with the controller and with the other hosts.
+``<workdir>/<name>/opt`` (so the controller can seed and inspect it), ``/proc`` shows
+only the host's own processes and, unless ``private_home=False``, root's home ``/root`` is
+the empty ``<workdir>/<name>/home`` (so the controller's dotfiles, e.g. a slow pyenv
+``.bashrc``, do not run on every ssh command).  Everything else (``/etc``, ``/tmp``,
+``/var``, ``/usr``) is shared with the controller and with the other hosts.
 
 sshd is the init process of its PID namespace, so killing it takes every process of the
 host (sessions, shells, Ansible modules) down with it and the kernel reaps them: stopping
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -51,6 +54,7 @@ SSH_PORT = 22
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 OPT = "/opt"
+HOME = "/root"
 
 _TOOLS = {
     "ssh": "openssh-client",
@@ -71,10 +75,18 @@ _SSH_OPTIONS = (
     "LogLevel=ERROR",
     "ConnectTimeout=5",
 )
-# Runs inside the new namespaces: name the host, give it its own /opt, become sshd.
-_LAUNCH = 'set -e; hostname "$1"; mount --bind "$2" /opt; exec "$3" -D -f "$4" -E "$5"'
+# Runs inside the new namespaces: name the host, give it its own /opt (and /root),
+# become sshd.
+_LAUNCH = (
+    'set -e; hostname "$1"; mount --bind "$2" /opt; '
+    'if [ -n "$6" ]; then mount --bind "$6" /root; fi; '
+    'exec "$3" -D -f "$4" -E "$5"'
+)
 
-_reserved: set[str] = set()
+# Addresses in use by pools of any process on this machine: one flock()ed file per address,
+# held open (fd below) for the pool's lifetime and released by the kernel if we die.
+LOCK_DIR = Path("/run/sshhosts")
+_reserved: dict[str, int] = {}
 _reserved_lock = threading.Lock()
 
 
@@ -142,22 +154,41 @@ def _keygen(path: Path, comment: str) -> None:
         raise SshHostError(f"ssh-keygen for {path} failed: {result.stderr.strip()}")
 
 
-def _reserve_address(first_octet: int) -> str:
+def _claim_address(address: str) -> bool:
+    """Lock address for this process; False if a pool (of any process) holds it."""
     with _reserved_lock:
-        for octet in range(first_octet, 255):
-            address = f"127.0.0.{octet}"
-            if address not in _reserved and not port_open(address):
-                _reserved.add(address)
-                return address
-    raise SshHostError(
-        f"no free loopback address 127.0.0.{first_octet}..254 with nothing listening on "
-        f"port {SSH_PORT} (is an sshd listening on 0.0.0.0:{SSH_PORT}?)"
-    )
+        if address in _reserved:
+            return False
+        LOCK_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+        fd = os.open(LOCK_DIR / f"{address}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        _reserved[address] = fd
+        return True
 
 
 def _release_address(address: str) -> None:
     with _reserved_lock:
-        _reserved.discard(address)
+        fd = _reserved.pop(address, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def _reserve_address(first_octet: int) -> str:
+    """Claim the first 127.0.0.X (X >= first_octet) no pool holds and nothing listens on."""
+    for octet in range(first_octet, 255):
+        address = f"127.0.0.{octet}"
+        if _claim_address(address):
+            if not port_open(address):
+                return address
+            _release_address(address)
+    raise SshHostError(
+        f"no free loopback address 127.0.0.{first_octet}..254 with nothing listening on "
+        f"port {SSH_PORT} (is an sshd listening on 0.0.0.0:{SSH_PORT}?)"
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -216,6 +247,7 @@ class SshHost:
     client_key: Path = field(repr=False)
     control_dir: Path = field(repr=False)
     pid: int | None = None
+    private_home: bool = field(default=True, repr=False)
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log_offset: int = field(default=0, init=False, repr=False)
 
@@ -223,6 +255,11 @@ class SshHost:
     def opt(self) -> Path:
         """Controller-side directory that the host sees as /opt."""
         return self.root / "opt"
+
+    @property
+    def home(self) -> Path:
+        """Controller-side directory that the host sees as /root (if private_home)."""
+        return self.root / "home"
 
     @property
     def sshd_config(self) -> Path:
@@ -354,6 +391,7 @@ class SshHost:
             "--propagation", "private", "--kill-child",
             "sh", "-c", _LAUNCH, "sh",
             self.name, str(self.opt), SSHD, str(self.sshd_config), str(self.log),
+            str(self.home) if self.private_home else "",
         ]  # fmt: skip
         with self.console_log.open("wb") as console:
             self._proc = subprocess.Popen(
@@ -456,14 +494,24 @@ class SshHostPool:
     """
 
     def __init__(
-        self, workdir: Path, count: int, prefix: str = "web", first_octet: int | None = None
+        self,
+        workdir: Path,
+        count: int,
+        prefix: str = "web",
+        first_octet: int | None = None,
+        *,
+        private_home: bool = True,
     ) -> None:
         check_environment()
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         self.workdir = Path(workdir).resolve()
-        if self.workdir == Path(OPT) or Path(OPT) in self.workdir.parents:
-            raise SshHostError(f"workdir {self.workdir} must not be under {OPT}: hosts hide it")
+        self.private_home = private_home
+        for hidden in self._shadowed():
+            if self.workdir == hidden or hidden in self.workdir.parents:
+                raise SshHostError(
+                    f"workdir {self.workdir} must not be under {hidden}: hosts hide it"
+                )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
         self.client_key = self.workdir / "client_key"
@@ -477,17 +525,20 @@ class SshHostPool:
         else:
             self.control_dir.mkdir(mode=0o700, exist_ok=True)
         self.hosts: list[SshHost] = []
-        self._mounts_before = _mount_points(Path(OPT), self.workdir)
+        self._mounts_before = _mount_points(*self._shadowed(), self.workdir)
         octet = 11 if first_octet is None else first_octet
         try:
             for index in range(1, count + 1):
                 name = f"{prefix}{index}"
                 root = self.workdir / name
                 (root / "opt").mkdir(parents=True, exist_ok=True)
+                (root / "home").mkdir(mode=0o700, exist_ok=True)
                 _keygen(root / "hostkey", name)
                 address = _reserve_address(octet)
                 octet = int(address.rsplit(".", 1)[1]) + 1
-                host = SshHost(name, address, root, self.client_key, self.control_dir)
+                host = SshHost(
+                    name, address, root, self.client_key, self.control_dir, None, private_home
+                )
                 self.hosts.append(host)
                 self._write_config(host)
         except BaseException:
@@ -509,12 +560,17 @@ class SshHostPool:
         return f"SshHostPool({self.workdir}, hosts={[h.address for h in self.hosts]})"
 
     def start(self) -> Self:
-        """Start every sshd; return once all accept connections (10 s budget)."""
-        self._mounts_before = _mount_points(Path(OPT), self.workdir)
+        """Start every sshd; return once all accept connections (10 s budget).
+
+        A pool can be started again after stop(); /opt and /root contents persist.
+        """
+        self._mounts_before = _mount_points(*self._shadowed(), self.workdir)
         deadline = time.monotonic() + START_TIMEOUT
         launched = [host for host in self.hosts if not host.running]
         try:
             for host in launched:
+                if host.address not in _reserved and not _claim_address(host.address):
+                    self._readdress(host)  # restarted pool: a pool elsewhere took the address
                 host._launch()
             for host in launched:
                 for attempt in range(5):
@@ -543,7 +599,7 @@ class SshHostPool:
                 host._reap(deadline)
             except SshHostError as error:
                 errors.append(str(error))
-        leftovers = _mount_points(Path(OPT), self.workdir) - self._mounts_before
+        leftovers = _mount_points(*self._shadowed(), self.workdir) - self._mounts_before
         if leftovers:
             errors.append(f"mounts leaked into the root namespace: {sorted(leftovers)}")
         self._release()
@@ -591,6 +647,7 @@ class SshHostPool:
         pool = cls.__new__(cls)
         pool.workdir = workdir
         pool.prefix = state["prefix"]
+        pool.private_home = state["private_home"]
         pool.client_key = workdir / "client_key"
         pool.authorized_keys = workdir / "authorized_keys"
         pool.control_dir = Path(state["control_dir"])
@@ -600,14 +657,17 @@ class SshHostPool:
         for item in state["hosts"]:
             host = SshHost(
                 item["name"], item["address"], workdir / item["name"],
-                pool.client_key, pool.control_dir, item["pid"],
+                pool.client_key, pool.control_dir, item["pid"], pool.private_home,
             )  # fmt: skip
-            with _reserved_lock:
-                _reserved.add(host.address)
+            _claim_address(host.address)  # best effort: the `up` process released it
             pool.hosts.append(host)
         return pool
 
     # -- internals -------------------------------------------------------------------
+
+    def _shadowed(self) -> list[Path]:
+        """Controller paths that the hosts see replaced by their own directories."""
+        return [Path(OPT), Path(HOME)] if self.private_home else [Path(OPT)]
 
     def _write_config(self, host: SshHost) -> None:
         host.sshd_config.write_text(
@@ -633,6 +693,8 @@ MaxStartups 64:30:128
 LoginGraceTime 10
 LogLevel INFO
 Subsystem sftp internal-sftp
+# sntrup761 costs ~40 ms per connection; these are throwaway test hosts
+KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org
 """
         )
 
@@ -651,6 +713,7 @@ Subsystem sftp internal-sftp
     def _save_state(self) -> None:
         state = {
             "prefix": self.prefix,
+            "private_home": self.private_home,
             "control_dir": str(self.control_dir),
             "own_control_dir": self._own_control_dir,
             "mounts_before": sorted(self._mounts_before),
@@ -672,14 +735,24 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--prefix", default="web")
     up.add_argument("--first-octet", type=int)
     up.add_argument("--inventory", type=Path, help="also write a YAML inventory here")
+    up.add_argument("--shared-home", action="store_true", help="hosts see the real /root")
     down = commands.add_parser("down", help="stop the hosts started by up")
     down.add_argument("workdir", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.command == "down":
+            if not (args.workdir / _STATE_FILE).exists():
+                print(f"no running pool in {args.workdir}")  # idempotent, like a destroy
+                return 0
             SshHostPool.attach(args.workdir).stop()
             return 0
-        pool = SshHostPool(args.workdir, args.count, args.prefix, args.first_octet).start()
+        pool = SshHostPool(
+            args.workdir,
+            args.count,
+            args.prefix,
+            args.first_octet,
+            private_home=not args.shared_home,
+        ).start()
         if args.inventory:
             pool.write_inventory(args.inventory)
         print((pool.workdir / _STATE_FILE).read_text(), end="")

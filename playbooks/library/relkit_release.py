@@ -26,6 +26,9 @@ options:
   keep_releases: {type: int, default: 5}
   run_id: {type: str, default: ""}
   by: {type: str, default: ""}
+  smoke:
+    type: dict
+    description: checks (list), timeout, interval; run right after activate/rollback, in the same call
 """
 
 RETURN = r"""
@@ -42,6 +45,7 @@ import subprocess
 import tarfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.relkit_checks import failure_message, run_checks
 
 MARKER = ".relkit-release.json"
 HISTORY_KEEP = 200
@@ -300,6 +304,7 @@ def activate(p, action):
     result = {"version": version, "previous": live, "sha256": marker.get("sha256"), "action": action}
     if live == version:
         result["skipped"] = "already live"
+        smoke(root, p["smoke"], result)
         return False, result
     if live:
         run_service(root, p["stop"], live, p["service_timeout"])
@@ -312,7 +317,19 @@ def activate(p, action):
     except ReleaseError as exc:
         raise ReleaseError(str(exc), result)
     result["pruned"] = prune(root, p["keep_releases"], {version, live})
+    smoke(root, p["smoke"], result)
     return True, result
+
+
+def smoke(root, spec, result):
+    """Smoke-test the live release in the same call; raise with the results on failure."""
+    if not spec or not spec.get("checks"):
+        return
+    ok, checks = run_checks(spec["checks"], float(spec.get("timeout", 20)),
+                            float(spec.get("interval", 0.1)), root)
+    result["checks"] = checks
+    if not ok:
+        raise ReleaseError(failure_message(checks), result)
 
 
 def main():
@@ -330,6 +347,7 @@ def main():
             keep_releases=dict(type="int", default=5),
             run_id=dict(type="str", default=""),
             by=dict(type="str", default=""),
+            smoke=dict(type="dict"),
         ),
         required_if=[("state", "probe", ["version", "sha256"]),
                      ("state", "install", ["version", "sha256", "upload"]),
@@ -345,10 +363,16 @@ def main():
     try:
         changed, info = handlers[p["state"]](p)
     except ReleaseError as exc:
-        module.fail_json(msg=str(exc), relkit=dict(exc.info, state=p["state"]))
+        info = dict(exc.info, state=p["state"])
+        module.fail_json(msg=str(exc), relkit=info, **smoke_results(info))
     except OSError as exc:
         module.fail_json(msg="%s failed: %s" % (p["state"], exc), relkit={"state": p["state"]})
-    module.exit_json(changed=changed, relkit=info)
+    module.exit_json(changed=changed, relkit=info, **smoke_results(info))
+
+
+def smoke_results(info):
+    """Top-level ``checks`` only when a smoke test ran (relkit reads it as the smoke result)."""
+    return {"checks": info.pop("checks")} if "checks" in info else {}
 
 
 if __name__ == "__main__":

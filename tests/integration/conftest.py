@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,13 +15,13 @@ from tests.sshhosts import SshHostPool
 def ssh_pool_factory(tmp_path: Path) -> Iterator[Callable[..., SshHostPool]]:
     """Start SSH test host pools under tmp_path: ``pool = ssh_pool_factory(3)``.
 
-    Arguments are those of SshHostPool after workdir (count, prefix, first_octet); the
-    returned pool is started.  Every pool is stopped at teardown.
+    Arguments are those of SshHostPool after workdir (count, prefix, first_octet,
+    private_home); the returned pool is started.  Every pool is stopped at teardown.
     """
     pools: list[SshHostPool] = []
 
-    def make(count: int = 3, prefix: str = "web", first_octet: int | None = None) -> SshHostPool:
-        pool = SshHostPool(tmp_path / f"hosts{len(pools)}", count, prefix, first_octet)
+    def make(count: int = 3, prefix: str = "web", **kwargs: Any) -> SshHostPool:
+        pool = SshHostPool(tmp_path / f"hosts{len(pools)}", count, prefix, **kwargs)
         pools.append(pool)
         return pool.start()
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests import sshhosts
 from tests.sshhosts import SshHostError, SshHostPool, port_open
@@ -45,6 +46,19 @@ def test_opt_is_private_per_host(ssh_pool_factory: PoolFactory) -> None:
     assert second.ssh("cat /opt/seeded", check=True).stdout == "from controller\n"
 
 
+def test_root_home_is_private_unless_shared(ssh_pool_factory: PoolFactory) -> None:
+    host, other = ssh_pool_factory(2).hosts
+    shared = ssh_pool_factory(1, prefix="shared", private_home=False).hosts[0]
+
+    host.ssh("echo mine > ~/note", check=True)
+
+    assert (host.home / "note").read_text() == "mine\n"
+    assert other.ssh("ls -A ~", check=True).stdout == ""
+    assert not Path("/root/note").exists()
+    assert host.ssh("stat -c %d:%i /root", check=True).stdout == _inode(host.home)
+    assert shared.ssh("stat -c %d:%i /root", check=True).stdout == _inode(Path("/root"))
+
+
 def test_ansible_reaches_every_host_through_the_inventory(
     ssh_pool_factory: PoolFactory, tmp_path: Path
 ) -> None:
@@ -58,14 +72,18 @@ def test_ansible_reaches_every_host_through_the_inventory(
     env |= {"ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"), "ANSIBLE_FORKS": "10"}
 
     result = subprocess.run(
-        [str(ANSIBLE), "all", "-i", str(inventory), "-o",
+        [str(ANSIBLE), "all", "-i", str(inventory),
          "-m", "ansible.builtin.command", "-a", "hostname"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
     assert result.returncode == 0, result.stdout + result.stderr
-    answers = dict(re.findall(r"^(\S+) \| CHANGED \| rc=0 \| \(stdout\) (\S+)$", result.stdout, re.M))
+    line = re.compile(r"^(\S+) \| CHANGED \| rc=0 >>\n(\S+)$", re.MULTILINE)
+    answers = dict(line.findall(result.stdout))
     assert answers == {h.name: h.name for h in pool.hosts}, result.stdout
+    written = yaml.safe_load(inventory.read_text())["all"]
+    assert [*written["children"]["canary"]["hosts"]] == ["web1"]
+    assert written["vars"] == {"relkit_test": "yes"}
 
 
 def test_stop_and_start_sshd_keeps_opt(ssh_pool_factory: PoolFactory) -> None:
@@ -107,27 +125,45 @@ def test_stop_leaves_no_processes_mounts_or_listeners(tmp_path: Path) -> None:
     pool = SshHostPool(tmp_path / "hosts", 2)
     mounts_before = Path("/proc/self/mountinfo").read_text()
     with pool:
-        pids = [h.pid for h in pool.hosts]
-        assert all(pid is not None and Path(f"/proc/{pid}").exists() for pid in pids)
         pool.hosts[0].mount_tmpfs("/opt/full", "1M")
-        pool.hosts[1].ssh("sleep 300 >/dev/null 2>&1 &", check=True)  # a stray daemon
+        pool.hosts[1].ssh("setsid sleep 300 >/dev/null 2>&1 < /dev/null &", check=True)
+        namespaces = {_pid_namespace(h.pid) for h in pool.hosts if h.pid}
+        inside = [pid for pid in _all_pids() if _pid_namespace(pid) in namespaces]
+        assert len(inside) >= 3  # two sshd plus the stray daemon
+        assert any(_read(Path(f"/proc/{pid}/cmdline")).startswith(b"sleep") for pid in inside)
+        workdir_users = _pids_mentioning(pool.workdir)
+        assert workdir_users
 
-    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    assert [pid for pid in inside if Path(f"/proc/{pid}").exists()] == []
+    assert [pid for pid in _all_pids() if _pid_namespace(pid) in namespaces] == []
+    assert _pids_mentioning(pool.workdir) == []  # unshare launchers are gone too
     assert not any(port_open(h.address) for h in pool.hosts)
     assert Path("/proc/self/mountinfo").read_text() == mounts_before
-    leftovers = [
-        p.parent.name
-        for p in Path("/proc").glob("[0-9]*/cmdline")
-        if str(pool.workdir).encode() in _read(p)
-    ]
-    assert leftovers == []
+    assert [h.pid for h in pool.hosts] == [None, None]
 
 
 def test_busy_addresses_are_skipped(ssh_pool_factory: PoolFactory) -> None:
-    with socket.create_server(("127.0.0.201", 22)):
-        pool = ssh_pool_factory(1, prefix="db", first_octet=201)
-    assert pool.hosts[0].address == "127.0.0.202"
+    lock = sshhosts.LOCK_DIR / "127.0.0.202.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(["flock", "-n", str(lock), "sleep", "60"])  # a pool elsewhere
+    try:
+        while not _flocked(lock):
+            assert holder.poll() is None, "flock could not take the lock"
+        with socket.create_server(("127.0.0.201", 22)):  # something else listens here
+            pool = ssh_pool_factory(1, prefix="db", first_octet=201)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert pool.hosts[0].address == "127.0.0.203"
     assert pool.hosts[0].ssh("hostname", check=True).stdout == "db1\n"
+
+
+def test_address_taken_before_start_is_replaced(tmp_path: Path) -> None:
+    pool = SshHostPool(tmp_path / "hosts", 1, first_octet=206)
+    assert pool.hosts[0].address == "127.0.0.206"
+    with socket.create_server(("127.0.0.206", 22)), pool:  # lost the race to another daemon
+        assert pool.hosts[0].address == "127.0.0.207"
+        assert pool.hosts[0].ssh("hostname", check=True).stdout == "web1\n"
 
 
 def test_missing_sshd_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -141,3 +177,27 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:
         return b""
+
+
+def _inode(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_dev}:{stat.st_ino}\n"
+
+
+def _flocked(path: Path) -> bool:
+    return subprocess.run(["flock", "-n", str(path), "true"], check=False).returncode != 0
+
+
+def _all_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _pid_namespace(pid: int) -> str | None:
+    try:
+        return str(Path(f"/proc/{pid}/ns/pid").readlink())
+    except OSError:
+        return None
+
+
+def _pids_mentioning(path: Path) -> list[int]:
+    return [pid for pid in _all_pids() if str(path).encode() in _read(Path(f"/proc/{pid}/cmdline"))]

@@ -1,0 +1,121 @@
+"""Deploy benchmark on 3 real SSH test hosts (loopback sshd, see tests/sshhosts.py).
+
+Prints: full deploy time, redeploy of the same release, rollback time, and the ratio of
+``relkit deploy`` to the same playbook run by plain ``ansible-playbook`` in the same run.
+Run as root from the repo root: ``make bench`` or ``.venv/bin/python bench/deploy.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.sshhosts import SshHostPool  # noqa: E402
+from tests.sshproject import write_project  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+RELKIT = Path(sys.executable).parent / "relkit"
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+    """Run a command, fail loudly on a non-zero exit, return wall seconds."""
+    started = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return elapsed
+
+
+def reset_hosts(pool: SshHostPool) -> None:
+    """Stop the apps and empty every host's deploy path (a fresh first deploy)."""
+    for host in pool.hosts:
+        host.ssh("[ -f /opt/webapp/shared/app.pid ] && kill $(cat /opt/webapp/shared/app.pid); rm -rf /opt/webapp")
+
+
+def raw_ansible(project: Path, env: dict[str, str], version: str) -> float:
+    """The deploy playbook under plain ansible-playbook, with the extravars relkit passed."""
+    runs = sorted((project / "state" / "runs").glob("*-deploy"))
+    extravars = runs[-1] / "env" / "extravars"
+    argv = [
+        str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(project / "staging.yml"),
+        "-e", f"@{extravars}", "deploy.yml",
+    ]
+    raw_env = dict(env, ANSIBLE_CONFIG=str(REPO / "playbooks" / "ansible.cfg"))
+    return timed(argv, raw_env, cwd=REPO / "playbooks")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions; medians are printed")
+    parser.add_argument("--json", action="store_true", help="print figures as JSON")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="relkit-bench-"))
+    figures: dict[str, list[float]] = {"deploy": [], "redeploy": [], "rollback": [], "relkit": [], "raw": []}
+    try:
+        with SshHostPool(work / "hosts", args.hosts) as pool:
+            project = write_project(work / "project", {"staging": pool.hosts})
+            env = dict(os.environ, RELKIT_PROJECT=str(project), RELKIT_USER="bench")
+            relkit = [str(RELKIT), "--output", "json"]
+            releases = project / "releases"
+            for _ in range(args.rounds):
+                reset_hosts(pool)
+                shutil.rmtree(project / "state", ignore_errors=True)
+                timed([*relkit, "prepare", "--env", "staging"], env)
+                timed([*relkit, "deploy", str(releases / "1.0.0.yml"), "--env", "staging"], env)
+                figures["deploy"].append(
+                    timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
+                )
+                figures["redeploy"].append(
+                    timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
+                )
+                figures["rollback"].append(
+                    timed([*relkit, "rollback", "--env", "staging", "--by", "bench", "--reason", "bench"], env)
+                )
+                # relkit vs raw ansible-playbook on the same work: switch 1.0.0 → 2.0.0 again
+                # (release already installed), alternating which goes first.
+                figures["relkit"].append(
+                    timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
+                )
+                timed([*relkit, "rollback", "--env", "staging", "--by", "bench", "--reason", "bench"], env)
+                figures["raw"].append(raw_ansible(project, env, "2.0.0"))
+                timed([*relkit, "rollback", "--env", "staging", "--by", "bench", "--reason", "bench"], env)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    med = {k: statistics.median(v) for k, v in figures.items()}
+    result = {
+        "hosts": args.hosts,
+        "rounds": args.rounds,
+        "full_deploy_s": round(med["deploy"], 2),
+        "redeploy_s": round(med["redeploy"], 2),
+        "redeploy_ratio": round(med["redeploy"] / med["deploy"], 2),
+        "rollback_s": round(med["rollback"], 2),
+        "relkit_switch_deploy_s": round(med["relkit"], 2),
+        "raw_ansible_switch_deploy_s": round(med["raw"], 2),
+        "relkit_over_raw": round(med["relkit"] / med["raw"], 2),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"relkit deploy benchmark: {args.hosts} SSH hosts, median of {args.rounds} rounds")
+    print(f"  full deploy (upload+unpack+switch+restart+smoke) {result['full_deploy_s']:6.2f} s   target < 7 s")
+    print(f"  redeploy of the same release                     {result['redeploy_s']:6.2f} s   "
+          f"= {result['redeploy_ratio']:.2f}x first deploy, target <= 0.30x")
+    print(f"  rollback (switch back + restart + smoke)         {result['rollback_s']:6.2f} s   target < 1.8 s")
+    print(f"  relkit deploy vs plain ansible-playbook          {result['relkit_switch_deploy_s']:6.2f} s vs "
+          f"{result['raw_ansible_switch_deploy_s']:.2f} s = {result['relkit_over_raw']:.2f}   target <= 1.10")
+
+
+if __name__ == "__main__":
+    main()
