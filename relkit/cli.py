@@ -14,8 +14,10 @@ import traceback
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
+
+# typer >= 0.25 vendors click as typer._click: its exceptions are the ones raised here.
+from typer._click import exceptions as click_exc
 from rich.table import Table
 
 from relkit import __version__, api
@@ -59,8 +61,9 @@ def _example(text: str) -> str:
     return f"\n\nExample: {text}"
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _global(
+    ctx: typer.Context,
     project: Annotated[
         Path | None, typer.Option("--project", "-C", help="relkit.yml or its directory [env RELKIT_PROJECT]")
     ] = None,
@@ -72,6 +75,9 @@ def _global(
     """Options for every command."""
     if version:
         print(f"relkit {__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
         raise typer.Exit(0)
     if output not in ("text", "json"):
         raise BadInput(f"--output: expected 'text' or 'json', got {output!r}")
@@ -224,14 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="relkit", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         state.output.err.print("aborted")
         return 1
-    except click.UsageError as exc:
-        state.output.err.print(f"[red]error:[/] {exc.format_message()}" + (
-            f"\n{exc.ctx.get_usage()}" if exc.ctx else ""))
+    except click_exc.NoArgsIsHelpError as exc:
+        print(exc.format_message())
+        return 0
+    except click_exc.UsageError as exc:
+        usage = f"\n{exc.ctx.get_usage()}" if exc.ctx else ""
+        state.output.err.print(f"[red]error:[/] {_plain(exc.format_message())}{_plain(usage)}")
         return 2
     except RelkitError as exc:
         return _report_error(exc)

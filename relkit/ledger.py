@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,18 +37,27 @@ def utcnow() -> str:
 
 
 class Ledger:
-    """A ledger file. Cheap to construct; opens a connection per operation."""
+    """A ledger file. Cheap to construct; opens one connection on first use and keeps it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.executescript(SCHEMA)
-        return conn
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        """Close the connection (it reopens on next use)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def append(
         self,
@@ -61,24 +69,25 @@ class Ledger:
         data: dict[str, Any] | None = None,
     ) -> Entry:
         """Append one entry and return it sealed."""
-        with closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-                entry = seal(Entry(seq, utcnow(), run_id, kind, env, host, data or {}), prev)
-                conn.execute(
-                    "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        entry.seq, entry.ts, entry.run_id, entry.kind, entry.env, entry.host,
-                        json.dumps(entry.data, sort_keys=True, ensure_ascii=False),
-                        entry.prev_hash, entry.hash,
-                    ),
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+            payload = json.loads(json.dumps(data or {}, default=str))
+            entry = seal(Entry(seq, utcnow(), run_id, kind, env, host, payload), prev)
+            conn.execute(
+                "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    entry.seq, entry.ts, entry.run_id, entry.kind, entry.env, entry.host,
+                    json.dumps(entry.data, sort_keys=True, ensure_ascii=False),
+                    entry.prev_hash, entry.hash,
+                ),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         return entry
 
     def entries(self, kind: str | None = None, env: str | None = None) -> Iterator[Entry]:
@@ -95,9 +104,8 @@ class Ledger:
             args.append(env)
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        with closing(self._connect()) as conn:
-            for row in conn.execute(sql + " ORDER BY seq", args):
-                yield _row_entry(row)
+        rows = self._connect().execute(sql + " ORDER BY seq", args).fetchall()
+        yield from (_row_entry(row) for row in rows)
 
     def verify(self) -> ChainCheck:
         """Verify the whole chain."""

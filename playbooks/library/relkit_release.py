@@ -115,6 +115,7 @@ def free_mb(path):
 
 
 def probe(p):
+    """Layout, and whether the release is installed; when it is already live, one smoke pass."""
     root, version = p["deploy_path"], p["version"]
     layout(root)
     marker = read_marker(os.path.join(root, "releases", version))
@@ -124,12 +125,20 @@ def probe(p):
             "a version is never rebuilt in place: give the new build a new version"
             % (version, marker.get("sha256"))
         )
-    return False, {
+    current = current_version(root)
+    info = {
         "installed": bool(marker),
-        "current": current_version(root),
+        "current": current,
+        "live": False,
         "free_mb": free_mb(root),
         "upload": os.path.join(root, ".relkit", "incoming", "%s.artifact" % p["sha256"]),
     }
+    spec = p["smoke"] or {}
+    if marker and current == version and spec.get("checks"):
+        ok, checks = run_checks(spec["checks"], 0, 0, root)
+        if ok:
+            info.update(live=True, checks=checks)
+    return False, info
 
 
 def remove_tree(path):
@@ -303,9 +312,12 @@ def activate(p, action):
         raise ReleaseError("release %s on host has sha256 %s, not %s" % (version, marker.get("sha256"), p["sha256"]))
     result = {"version": version, "previous": live, "sha256": marker.get("sha256"), "action": action}
     if live == version:
-        result["skipped"] = "already live"
+        # Reached when the live release failed its smoke pass in probe: restart it.
+        run_service(root, p["stop"], live, p["service_timeout"])
+        run_service(root, p["start"], version, p["service_timeout"])
+        result["restarted"] = True
         smoke(root, p["smoke"], result)
-        return False, result
+        return True, result
     if live:
         run_service(root, p["stop"], live, p["service_timeout"])
     switch(root, version)

@@ -52,7 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pidfile.write(pid_path, os.getpid())
     log(f"version {rel.version} serving on http://{args.bind}:{args.port}/ db={args.db}")
     try:
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.05)
     finally:
         server.server_close()
         if pid_path:
