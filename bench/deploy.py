@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.sshhosts import SshHostPool  # noqa: E402
-from tests.sshproject import write_project  # noqa: E402
+from tests.sshhosts import SshHostPool
+from tests.sshproject import write_project
 
 REPO = Path(__file__).resolve().parent.parent
 RELKIT = Path(sys.executable).parent / "relkit"
@@ -40,7 +40,9 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> floa
 def reset_hosts(pool: SshHostPool) -> None:
     """Stop the apps and empty every host's deploy path (a fresh first deploy)."""
     for host in pool.hosts:
-        host.ssh("[ -f /opt/webapp/shared/app.pid ] && kill $(cat /opt/webapp/shared/app.pid); rm -rf /opt/webapp")
+        host.ssh(
+            "[ -f /opt/webapp/shared/app.pid ] && kill $(cat /opt/webapp/shared/app.pid); rm -rf /opt/webapp"
+        )
 
 
 def raw_ansible(project: Path, env: dict[str, str], version: str) -> float:
@@ -48,8 +50,12 @@ def raw_ansible(project: Path, env: dict[str, str], version: str) -> float:
     runs = sorted((project / "state" / "runs").glob("*-deploy"))
     extravars = runs[-1] / "env" / "extravars"
     argv = [
-        str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(project / "staging.yml"),
-        "-e", f"@{extravars}", "deploy.yml",
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        str(project / "staging.yml"),
+        "-e",
+        f"@{extravars}",
+        "deploy.yml",
     ]
     raw_env = dict(env, ANSIBLE_CONFIG=str(REPO / "playbooks" / "ansible.cfg"))
     return timed(argv, raw_env, cwd=REPO / "playbooks")
@@ -62,7 +68,13 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="relkit-bench-"))
-    figures: dict[str, list[float]] = {"deploy": [], "redeploy": [], "rollback": [], "relkit": [], "raw": []}
+    figures: dict[str, list[float]] = {
+        "deploy": [],
+        "redeploy": [],
+        "rollback": [],
+        "relkit": [],
+        "raw": [],
+    }
     try:
         with SshHostPool(work / "hosts", args.hosts) as pool:
             project = write_project(work / "project", {"staging": pool.hosts})
@@ -81,16 +93,34 @@ def main() -> None:
                     timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
                 )
                 figures["rollback"].append(
-                    timed([*relkit, "rollback", "--env", "staging", "--by", "bench", "--reason", "bench"], env)
+                    timed(
+                        [
+                            *relkit,
+                            "rollback",
+                            "--env",
+                            "staging",
+                            "--by",
+                            "bench",
+                            "--reason",
+                            "bench",
+                        ],
+                        env,
+                    )
                 )
                 # relkit vs raw ansible-playbook on the same work: switch 1.0.0 → 2.0.0 again
                 # (release already installed), alternating which goes first.
                 figures["relkit"].append(
                     timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
                 )
-                timed([*relkit, "rollback", "--env", "staging", "--by", "bench", "--reason", "bench"], env)
+                timed(
+                    [*relkit, "rollback", "--env", "staging", "--by", "bench", "--reason", "bench"],
+                    env,
+                )
                 figures["raw"].append(raw_ansible(project, env, "2.0.0"))
-                timed([*relkit, "rollback", "--env", "staging", "--by", "bench", "--reason", "bench"], env)
+                timed(
+                    [*relkit, "rollback", "--env", "staging", "--by", "bench", "--reason", "bench"],
+                    env,
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in figures.items()}
@@ -109,12 +139,20 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"relkit deploy benchmark: {args.hosts} SSH hosts, median of {args.rounds} rounds")
-    print(f"  full deploy (upload+unpack+switch+restart+smoke) {result['full_deploy_s']:6.2f} s   target < 7 s")
-    print(f"  redeploy of the same release                     {result['redeploy_s']:6.2f} s   "
-          f"= {result['redeploy_ratio']:.2f}x first deploy, target <= 0.30x")
-    print(f"  rollback (switch back + restart + smoke)         {result['rollback_s']:6.2f} s   target < 1.8 s")
-    print(f"  relkit deploy vs plain ansible-playbook          {result['relkit_switch_deploy_s']:6.2f} s vs "
-          f"{result['raw_ansible_switch_deploy_s']:.2f} s = {result['relkit_over_raw']:.2f}   target <= 1.10")
+    print(
+        f"  full deploy (upload+unpack+switch+restart+smoke) {result['full_deploy_s']:6.2f} s   target < 7 s"
+    )
+    print(
+        f"  redeploy of the same release                     {result['redeploy_s']:6.2f} s   "
+        f"= {result['redeploy_ratio']:.2f}x first deploy, target <= 0.30x"
+    )
+    print(
+        f"  rollback (switch back + restart + smoke)         {result['rollback_s']:6.2f} s   target < 1.8 s"
+    )
+    print(
+        f"  relkit deploy vs plain ansible-playbook          {result['relkit_switch_deploy_s']:6.2f} s vs "
+        f"{result['raw_ansible_switch_deploy_s']:.2f} s = {result['relkit_over_raw']:.2f}   target <= 1.10"
+    )
 
 
 if __name__ == "__main__":

@@ -79,7 +79,11 @@ def manifest_schema() -> dict[str, Any]:
 
 
 def check_gates(
-    project: Project, manifest_path: Path, env: str, stage: str = "deploy", now: datetime | None = None
+    project: Project,
+    manifest_path: Path,
+    env: str,
+    stage: str = "deploy",
+    now: datetime | None = None,
 ) -> tuple[Manifest, GateReport, Path | None]:
     """Evaluate the gates of ``stage`` for ``env``; return the manifest, report and artifact path."""
     if stage not in gates.STAGES:
@@ -121,22 +125,35 @@ class _Run:
 
     def started(self, **data: Any) -> None:
         self.record(
-            "run.started", action=self.action, by=self.by, pid=os.getpid(),
-            controller=socket.gethostname(), **data,
+            "run.started",
+            action=self.action,
+            by=self.by,
+            pid=os.getpid(),
+            controller=socket.gethostname(),
+            **data,
         )
 
     def finished(self, status: str, **data: Any) -> None:
         self.record("run.finished", action=self.action, status=status, **data)
 
     def play(
-        self, playbook: str, extravars: dict[str, Any], progress: OutcomeSink, limit: str | None = None
+        self,
+        playbook: str,
+        extravars: dict[str, Any],
+        progress: OutcomeSink,
+        limit: str | None = None,
     ) -> PlayResult:
         cfg = self.project.config
 
         def sink(outcome: TaskOutcome) -> None:
             self.record(
-                "task.result", outcome.host, task=outcome.task, action=outcome.action,
-                status=outcome.status, changed=outcome.changed, msg=outcome.msg,
+                "task.result",
+                outcome.host,
+                task=outcome.task,
+                action=outcome.action,
+                status=outcome.status,
+                changed=outcome.changed,
+                msg=outcome.msg,
             )
             progress(outcome)
 
@@ -146,7 +163,9 @@ class _Run:
             run_dir=self.project.state_dir / "runs" / f"{self.run_id}-{playbook.removesuffix('.yml')}",
             run_id=self.run_id,
             extravars={
-                "relkit_project": cfg.model_dump(include={"deploy_path", "shared", "service", "smoke", "retention"}),
+                "relkit_project": cfg.model_dump(
+                    include={"deploy_path", "shared", "service", "smoke", "retention"}
+                ),
                 "relkit_env": self.env,
                 "relkit_run_id": self.run_id,
                 "relkit_by": self.by,
@@ -165,8 +184,13 @@ class _Run:
             if info.get("switched"):
                 moved[host] = info["version"]
                 self.record(
-                    "host.switched", host, version=info["version"], sha256=info.get("sha256", ""),
-                    previous=info.get("previous"), action=info.get("action", self.action), by=self.by,
+                    "host.switched",
+                    host,
+                    version=info["version"],
+                    sha256=info.get("sha256", ""),
+                    previous=info.get("previous"),
+                    action=info.get("action", self.action),
+                    by=self.by,
                 )
         return moved
 
@@ -176,8 +200,12 @@ class _Run:
         failed = sorted({o.host for o in smoke if o.status != "ok"})
         passed = result.ok and bool(smoke)
         self.record(
-            "smoke.result", version=version, sha256=sha256, passed=passed,
-            hosts=sorted({o.host for o in smoke}), failed=failed,
+            "smoke.result",
+            version=version,
+            sha256=sha256,
+            passed=passed,
+            hosts=sorted({o.host for o in smoke}),
+            failed=failed,
             checks={o.host: o.result.get("checks", []) for o in smoke},
         )
         return passed
@@ -192,7 +220,10 @@ def _host_states(result: PlayResult) -> dict[str, str]:
 
 
 def prepare(
-    project: Project, env: str, manifest_path: Path | None = None, by: str | None = None,
+    project: Project,
+    env: str,
+    manifest_path: Path | None = None,
+    by: str | None = None,
     progress: OutcomeSink = _quiet,
 ) -> RunReport:
     """Create the host layout and check hosts against the manifest's requirements."""
@@ -205,13 +236,21 @@ def prepare(
     run.started(version=release.get("version"))
     result = run.play("prepare.yml", {"relkit_release": release}, progress)
     shortfalls = {
-        o.host: o.result.get("shortfalls") or [o.msg] for o in result.outcomes if o.status in ("failed", "unreachable")
+        o.host: o.result.get("shortfalls") or [o.msg]
+        for o in result.outcomes
+        if o.status in ("failed", "unreachable")
     }
     run.record("prepare.result", passed=result.ok, version=release.get("version"), shortfalls=shortfalls)
     run.finished("successful" if result.ok else "failed", rc=result.rc)
     report = RunReport(
-        "prepare", env, run.run_id, release.get("version"), result.ok, _host_states(result),
-        artifacts=str(result.artifacts), details={"shortfalls": shortfalls},
+        "prepare",
+        env,
+        run.run_id,
+        release.get("version"),
+        result.ok,
+        _host_states(result),
+        artifacts=str(result.artifacts),
+        details={"shortfalls": shortfalls},
     )
     if not result.ok:
         lines = [f"{h}: {'; '.join(s)}" for h, s in sorted(shortfalls.items())]
@@ -220,14 +259,20 @@ def prepare(
 
 
 def deploy(
-    project: Project, manifest_path: Path, env: str, by: str | None = None,
-    progress: OutcomeSink = _quiet, now: datetime | None = None,
+    project: Project,
+    manifest_path: Path,
+    env: str,
+    by: str | None = None,
+    progress: OutcomeSink = _quiet,
+    now: datetime | None = None,
 ) -> RunReport:
     """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4)."""
     manifest, report, artifact = check_gates(project, manifest_path, env, "deploy", now)
     actor = identity(by)
     project.ledger.append(
-        "gate.evaluated", env=env, data={**report.to_dict(), "by": actor, "manifest": str(manifest_path)}
+        "gate.evaluated",
+        env=env,
+        data={**report.to_dict(), "by": actor, "manifest": str(manifest_path)},
     )
     if not report.passed:
         raise GateBlocked(f"deploy of {manifest.version} to {env} is blocked by the gates", report)
@@ -241,8 +286,14 @@ def deploy(
         switched = run.record_switches(result)
         smoke_ok = run.record_smoke(result, manifest.version, sha)
         outcome = RunReport(
-            "deploy", env, run.run_id, manifest.version, result.ok and smoke_ok, _host_states(result),
-            gate_report=report.to_dict(), artifacts=str(result.artifacts),
+            "deploy",
+            env,
+            run.run_id,
+            manifest.version,
+            result.ok and smoke_ok,
+            _host_states(result),
+            gate_report=report.to_dict(),
+            artifacts=str(result.artifacts),
         )
         if outcome.ok:
             run.finished("successful", rc=0, hosts=outcome.hosts)
@@ -256,13 +307,14 @@ def deploy(
                 + result.failure_summary(),
                 outcome,
             )
-        back = _rollback_hosts(run, sorted(switched), progress, reason=f"deploy failed on {', '.join(failed)}")
+        back = _rollback_hosts(
+            run, sorted(switched), progress, reason=f"deploy failed on {', '.join(failed)}"
+        )
         outcome.rolled_back = back
         run.finished("rolled_back", rc=result.rc, failed=failed, rolled_back=back)
         raise PlayFailed(
             f"deploy of {manifest.version} to {env} failed on {', '.join(failed)}; "
-            f"rolled back {', '.join(f'{h} to {v}' for h, v in back.items())}\n"
-            + result.failure_summary(),
+            f"rolled back {', '.join(f'{h} to {v}' for h, v in back.items())}\n" + result.failure_summary(),
             outcome,
         )
 
@@ -281,7 +333,11 @@ def _rollback_hosts(run: _Run, hosts: list[str], progress: OutcomeSink, reason: 
 
 
 def rollback(
-    project: Project, env: str, by: str | None, reason: str | None, to: str | None = None,
+    project: Project,
+    env: str,
+    by: str | None,
+    reason: str | None,
+    to: str | None = None,
     progress: OutcomeSink = _quiet,
 ) -> RunReport:
     """Switch every host of ``env`` back to the previous (or ``to``) release; no gate."""
@@ -305,14 +361,22 @@ def rollback(
         back = run.record_switches(result)
         run.record_smoke(result, to, None)
         report = RunReport(
-            "rollback", env, run.run_id, to, result.ok, _host_states(result), rolled_back=back,
+            "rollback",
+            env,
+            run.run_id,
+            to,
+            result.ok,
+            _host_states(result),
+            rolled_back=back,
             artifacts=str(result.artifacts),
             details={"targets": {h: i.get("version") for h, i in result.module_results("relkit").items()}},
         )
         run.finished("successful" if result.ok else "failed", rc=result.rc, rolled_back=back)
     if not result.ok:
         bad = sorted(set(result.hosts("failed")) | set(result.hosts("unreachable")))
-        raise RollbackFailed(f"rollback of {env} failed on {', '.join(bad)}: those hosts need attention", report)
+        raise RollbackFailed(
+            f"rollback of {env} failed on {', '.join(bad)}: those hosts need attention", report
+        )
     return report
 
 

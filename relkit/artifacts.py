@@ -44,7 +44,10 @@ def locate(manifest: Manifest, manifest_dir: Path, cache_dir: Path) -> ArtifactF
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = cached.with_suffix(".partial")
         try:
-            with urllib.request.urlopen(spec.url, timeout=60) as response, partial.open("wb") as out:
+            with (
+                urllib.request.urlopen(spec.url, timeout=60) as response,
+                partial.open("wb") as out,
+            ):
                 shutil.copyfileobj(response, out)
         except OSError as exc:
             partial.unlink(missing_ok=True)

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 # typer >= 0.25 vendors click as typer._click: its exceptions are the ones raised here.
 from typer._click import exceptions as click_exc
-from rich.table import Table
 
 from relkit import __version__, api
 from relkit.errors import BadInput, GateBlocked, PlayFailed, RelkitError, RollbackFailed
@@ -36,7 +36,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-ledger_app = typer.Typer(help="Show or verify the ledger.\n\nExample: relkit ledger verify", no_args_is_help=True)
+ledger_app = typer.Typer(
+    help="Show or verify the ledger.\n\nExample: relkit ledger verify", no_args_is_help=True
+)
 app.add_typer(ledger_app, name="ledger")
 
 
@@ -53,7 +55,9 @@ class State:
 
 state = State()
 
-ManifestArg = Annotated[Path, typer.Argument(help="release manifest, e.g. releases/2.0.0.yml", show_default=False)]
+ManifestArg = Annotated[
+    Path, typer.Argument(help="release manifest, e.g. releases/2.0.0.yml", show_default=False)
+]
 EnvOpt = Annotated[str, typer.Option("--env", "-e", help="environment from relkit.yml", show_default=False)]
 
 
@@ -65,7 +69,8 @@ def _example(text: str) -> str:
 def _global(
     ctx: typer.Context,
     project: Annotated[
-        Path | None, typer.Option("--project", "-C", help="relkit.yml or its directory [env RELKIT_PROJECT]")
+        Path | None,
+        typer.Option("--project", "-C", help="relkit.yml or its directory [env RELKIT_PROJECT]"),
     ] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
     actor: Annotated[str | None, typer.Option("--as", help="who acts [env RELKIT_USER, else login]")] = None,
@@ -84,8 +89,10 @@ def _global(
     state.project_path, state.output, state.actor = project, Output(output), actor
 
 
-@app.command(help="Validate a release manifest (exit 0, or 2 naming every bad field)." + _example(
-    "relkit validate releases/2.0.0.yml"))
+@app.command(
+    help="Validate a release manifest (exit 0, or 2 naming every bad field)."
+    + _example("relkit validate releases/2.0.0.yml")
+)
 def validate(manifest: ManifestArg) -> None:
     m = api.validate(manifest)
     out = state.output
@@ -94,13 +101,17 @@ def validate(manifest: ManifestArg) -> None:
         out.out.print(f"[green]valid[/]: {m.app} {m.version} ({manifest})")
 
 
-@app.command(help="Print the JSON Schema of release manifests." + _example("relkit schema > manifest.schema.json"))
+@app.command(
+    help="Print the JSON Schema of release manifests." + _example("relkit schema > manifest.schema.json")
+)
 def schema() -> None:
     print(json.dumps(api.manifest_schema(), indent=2))
 
 
-@app.command(help="Evaluate the gates for a stage (exit 0 all pass, 3 blocked)." + _example(
-    "relkit gates releases/2.0.0.yml --env production"))
+@app.command(
+    help="Evaluate the gates for a stage (exit 0 all pass, 3 blocked)."
+    + _example("relkit gates releases/2.0.0.yml --env production")
+)
 def gates(
     manifest: ManifestArg,
     env: EnvOpt,
@@ -112,11 +123,15 @@ def gates(
         raise typer.Exit(3)
 
 
-@app.command(help="Create the host layout and check hosts against a manifest's requirements." + _example(
-    "relkit prepare --env staging --manifest releases/2.0.0.yml"))
+@app.command(
+    help="Create the host layout and check hosts against a manifest's requirements."
+    + _example("relkit prepare --env staging --manifest releases/2.0.0.yml")
+)
 def prepare(
     env: EnvOpt,
-    manifest: Annotated[Path | None, typer.Option("--manifest", "-m", help="check its host requirements")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option("--manifest", "-m", help="check its host requirements")
+    ] = None,
 ) -> None:
     out = state.output
     out.info.print(f"[bold]prepare[/] {env}")
@@ -126,19 +141,25 @@ def prepare(
         out.out.print(f"[green]prepared[/] {', '.join(report.hosts)}")
 
 
-@app.command(help="Deploy a release: gates, upload, unpack, switch atomically, restart, smoke." + _example(
-    "relkit deploy releases/2.0.0.yml --env staging"))
+@app.command(
+    help="Deploy a release: gates, upload, unpack, switch atomically, restart, smoke."
+    + _example("relkit deploy releases/2.0.0.yml --env staging")
+)
 def deploy(manifest: ManifestArg, env: EnvOpt) -> None:
     out = state.output
     out.info.print(f"[bold]deploy[/] {manifest} → {env}")
     report = api.deploy(state.project(), manifest, env, state.actor, out.progress)
     out.emit(report.to_dict())
     if not out.json:
-        out.out.print(f"[green]deployed[/] {report.version} to {env}: {', '.join(report.hosts)} (run {report.run_id})")
+        out.out.print(
+            f"[green]deployed[/] {report.version} to {env}: {', '.join(report.hosts)} (run {report.run_id})"
+        )
 
 
-@app.command(help="Switch back to the previous (or --to) release and restart; needs --by and --reason." + _example(
-    'relkit rollback --env production --by alice --reason "login broken"'))
+@app.command(
+    help="Switch back to the previous (or --to) release and restart; needs --by and --reason."
+    + _example('relkit rollback --env production --by alice --reason "login broken"')
+)
 def rollback(
     env: EnvOpt,
     by: Annotated[str | None, typer.Option("--by", help="who decided the rollback")] = None,
@@ -154,8 +175,10 @@ def rollback(
         out.out.print(f"[green]rolled back[/] {env}: {targets}")
 
 
-@app.command(help="What is live where, since when, deployed by whom; interrupted runs; locks." + _example(
-    "relkit status"))
+@app.command(
+    help="What is live where, since when, deployed by whom; interrupted runs; locks."
+    + _example("relkit status")
+)
 def status() -> None:
     view = api.status(state.project())
     out = state.output
@@ -178,12 +201,16 @@ def status() -> None:
         )
 
 
-@app.command(help="Break a stale environment lock, recording who did it." + _example(
-    "relkit unlock --env production --by alice"))
+@app.command(
+    help="Break a stale environment lock, recording who did it."
+    + _example("relkit unlock --env production --by alice")
+)
 def unlock(
     env: EnvOpt,
     by: Annotated[str | None, typer.Option("--by", help="who breaks the lock")] = None,
-    force: Annotated[bool, typer.Option("--force", help="break even a lock whose holder looks alive")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="break even a lock whose holder looks alive")
+    ] = False,
 ) -> None:
     holder = api.unlock(state.project(), env, by, force)
     state.output.emit({"unlocked": env, "holder": holder.__dict__})
@@ -205,8 +232,10 @@ def ledger_show(
         state.output.out.print(entries_table(entries))
 
 
-@ledger_app.command("verify", help="Verify the hash chain (exit 0, or 1 naming the first bad row)." + _example(
-    "relkit ledger verify"))
+@ledger_app.command(
+    "verify",
+    help="Verify the hash chain (exit 0, or 1 naming the first bad row)." + _example("relkit ledger verify"),
+)
 def ledger_verify() -> None:
     check = api.ledger_verify(state.project())
     state.output.emit(check.__dict__)
@@ -244,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RelkitError as exc:
         return _report_error(exc)
-    except Exception:  # noqa: BLE001 - the one boundary for unexpected errors
+    except Exception:
         log = Path(tempfile.gettempdir()) / "relkit-debug.log"
         log.write_text(traceback.format_exc())
         logging.getLogger("relkit").debug("unexpected error", exc_info=True)

@@ -15,10 +15,14 @@ from relkit.names import SafeName
 Command = Annotated[str, Field(min_length=1, max_length=4000)]
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 HostVar = Annotated[
-    str, Field(pattern=r"^\{\{[^{}]+\}\}$", description="an Ansible host variable, e.g. {{ app_port }}")
+    str,
+    Field(pattern=r"^\{\{[^{}]+\}\}$", description="an Ansible host variable, e.g. {{ app_port }}"),
 ]
 SharedPath = Annotated[
-    str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*)*$")
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*)*$"
+    ),
 ]
 
 
@@ -84,7 +88,8 @@ class Artifacts(_Model):
     """Artifact handling on the controller."""
 
     cache_dir: Annotated[str, Field(min_length=1, max_length=500)] = Field(
-        ".relkit/artifacts", description="where URL artifacts are downloaded, relative to relkit.yml"
+        ".relkit/artifacts",
+        description="where URL artifacts are downloaded, relative to relkit.yml",
     )
 
 

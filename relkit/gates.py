@@ -108,7 +108,11 @@ def artifact_checksum(inp: GateInput) -> tuple[bool, str, str]:
     """The artifact file exists and its sha256 is the manifest's."""
     want = inp.manifest.artifact.sha256
     if inp.artifact_sha256 is None:
-        return False, inp.artifact_problem or "artifact not available", "build or fetch the artifact"
+        return (
+            False,
+            inp.artifact_problem or "artifact not available",
+            "build or fetch the artifact",
+        )
     if inp.artifact_sha256 != want:
         return (
             False,

@@ -79,9 +79,15 @@ class Ledger:
             conn.execute(
                 "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
                 (
-                    entry.seq, entry.ts, entry.run_id, entry.kind, entry.env, entry.host,
+                    entry.seq,
+                    entry.ts,
+                    entry.run_id,
+                    entry.kind,
+                    entry.env,
+                    entry.host,
                     json.dumps(entry.data, sort_keys=True, ensure_ascii=False),
-                    entry.prev_hash, entry.hash,
+                    entry.prev_hash,
+                    entry.hash,
                 ),
             )
             conn.execute("COMMIT")

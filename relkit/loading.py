@@ -24,7 +24,7 @@ M = TypeVar("M", bound=BaseModel)
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that rejects aliases: manifests are small and never need them."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401 - PyYAML API
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.MarkedYAMLError(
@@ -33,10 +33,10 @@ class _StrictLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def parse_yaml(text: str, source: str) -> Any:  # noqa: ANN401 - any YAML value
+def parse_yaml(text: str, source: str) -> Any:
     """Parse YAML text; raise :class:`BadInput` on syntax errors, aliases or unsafe tags."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         raise BadInput(f"{source}: not valid YAML", [_one_line(str(exc))]) from None
     except RecursionError:
@@ -58,7 +58,7 @@ def describe_errors(exc: ValidationError) -> list[str]:
     return lines
 
 
-def validate_data(model: type[M], data: Any, source: str) -> M:  # noqa: ANN401
+def validate_data(model: type[M], data: Any, source: str) -> M:
     """Validate already-parsed data against ``model``."""
     if not isinstance(data, dict):
         raise BadInput(f"{source}: expected a mapping at the top level, got {type(data).__name__}")

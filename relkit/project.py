@@ -39,10 +39,9 @@ class Project:
     @classmethod
     def load(cls, path: Path | None = None) -> Project:
         """Load relkit.yml from ``path`` (file or directory) or by :func:`find_config`."""
-        if path is None:
-            config_path = find_config()
-        else:
-            config_path = path / CONFIG_NAME if path.is_dir() else path
+        config_path = find_config() if path is None else path
+        if config_path.is_dir():
+            config_path = config_path / CONFIG_NAME
         return cls(load_config(config_path), config_path.resolve().parent)
 
     @property

@@ -13,7 +13,13 @@ from relkit.chain import Entry
 from relkit.gates import GateReport
 from relkit.runner import TaskOutcome
 
-STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold red", "skipped": "dim"}
+STYLE = {
+    "ok": "green",
+    "changed": "yellow",
+    "failed": "bold red",
+    "unreachable": "bold red",
+    "skipped": "dim",
+}
 
 
 class Output:

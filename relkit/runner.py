@@ -129,7 +129,7 @@ def run_play(request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) ->
         return True
 
     request.run_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(request.run_dir, 0o700)
+    request.run_dir.chmod(0o700)
     play_dir = playbooks_dir()
     runner = ansible_runner.run(
         private_data_dir=str(request.run_dir),

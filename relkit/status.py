@@ -42,8 +42,14 @@ def live_releases(entries: Iterable[Entry]) -> dict[str, dict[str, LiveRelease]]
     for e in entries:
         if e.kind == "host.switched":
             live.setdefault(e.env, {})[e.host] = LiveRelease(
-                e.env, e.host, e.data.get("version", "?"), e.data.get("sha256", ""),
-                e.ts, e.data.get("by", ""), e.data.get("action", ""), e.run_id,
+                e.env,
+                e.host,
+                e.data.get("version", "?"),
+                e.data.get("sha256", ""),
+                e.ts,
+                e.data.get("by", ""),
+                e.data.get("action", ""),
+                e.run_id,
             )
     return live
 
@@ -54,14 +60,19 @@ def interrupted_runs(entries: Iterable[Entry]) -> list[InterruptedRun]:
     for e in entries:
         if e.kind == "run.started":
             open_runs[e.run_id] = InterruptedRun(
-                e.run_id, e.env, e.data.get("action", ""), e.ts, e.data.get("by", ""),
-                int(e.data.get("pid", 0)), e.data.get("controller", ""),
+                e.run_id,
+                e.env,
+                e.data.get("action", ""),
+                e.ts,
+                e.data.get("by", ""),
+                int(e.data.get("pid", 0)),
+                e.data.get("controller", ""),
             )
         elif e.kind == "run.finished":
             open_runs.pop(e.run_id, None)
     return list(open_runs.values())
 
 
-def as_dict(obj: Any) -> dict[str, Any]:  # noqa: ANN401 - any status dataclass
+def as_dict(obj: Any) -> dict[str, Any]:
     """JSON-ready form of a status dataclass."""
     return asdict(obj)

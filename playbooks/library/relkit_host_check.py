@@ -64,28 +64,50 @@ def main():
                 os.makedirs(path)
                 changed = True
     except OSError as exc:
-        module.fail_json(msg="cannot create the layout under %s: %s" % (root, exc), shortfalls=[str(exc)])
+        module.fail_json(
+            msg="cannot create the layout under %s: %s" % (root, exc), shortfalls=[str(exc)]
+        )
     distribution, major = os_release()
     stat = os.statvfs(root)
-    host = {"os": distribution, "os_version": major, "cpu": os.cpu_count() or 0, "ram_mb": ram_mb(),
-            "free_disk_mb": stat.f_bavail * stat.f_frsize // (1024 * 1024)}
+    host = {
+        "os": distribution,
+        "os_version": major,
+        "cpu": os.cpu_count() or 0,
+        "ram_mb": ram_mb(),
+        "free_disk_mb": stat.f_bavail * stat.f_frsize // (1024 * 1024),
+    }
     shortfalls = []
     if p["os"]:
         supported = [
-            spec for spec in p["os"]
+            spec
+            for spec in p["os"]
             if str(spec.get("distribution", "")).lower() == distribution.lower()
             and (not spec.get("versions") or major in [str(v) for v in spec["versions"]])
         ]
         if not supported:
-            allowed = ", ".join("%s %s" % (s.get("distribution"), "/".join(map(str, s.get("versions") or ["any"])))
-                                for s in p["os"])
-            shortfalls.append("os: %s %s is not supported (supported: %s)" % (distribution, major, allowed))
-    for key, have_key, unit in (("cpu", "cpu", ""), ("ram_mb", "ram_mb", " MiB"), ("disk_mb", "free_disk_mb", " MiB")):
+            allowed = ", ".join(
+                "%s %s" % (s.get("distribution"), "/".join(map(str, s.get("versions") or ["any"])))
+                for s in p["os"]
+            )
+            shortfalls.append(
+                "os: %s %s is not supported (supported: %s)" % (distribution, major, allowed)
+            )
+    for key, have_key, unit in (
+        ("cpu", "cpu", ""),
+        ("ram_mb", "ram_mb", " MiB"),
+        ("disk_mb", "free_disk_mb", " MiB"),
+    ):
         if p[key] and host[have_key] < p[key]:
-            shortfalls.append("%s: needs %d%s, host has %d%s" % (key, p[key], unit, host[have_key], unit))
+            shortfalls.append(
+                "%s: needs %d%s, host has %d%s" % (key, p[key], unit, host[have_key], unit)
+            )
     if shortfalls:
-        module.fail_json(msg="host does not meet the release's requirements: " + "; ".join(shortfalls),
-                         host=host, shortfalls=shortfalls, changed=changed)
+        module.fail_json(
+            msg="host does not meet the release's requirements: " + "; ".join(shortfalls),
+            host=host,
+            shortfalls=shortfalls,
+            changed=changed,
+        )
     module.exit_json(changed=changed, host=host, shortfalls=[])
 
 

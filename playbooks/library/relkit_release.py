@@ -61,7 +61,7 @@ class ReleaseError(Exception):
 
 
 def now():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def read_marker(release_dir):
@@ -179,7 +179,7 @@ def extract_safely(archive, dest):
     if "filter" in tarfile.TarFile.extractall.__code__.co_varnames:
         archive.extractall(dest, members=members, filter="data")
     else:
-        archive.extractall(dest, members=members)  # noqa: S202 - members checked above
+        archive.extractall(dest, members=members)
 
 
 def install(p):
@@ -195,7 +195,9 @@ def install(p):
     actual = sha256_file(upload)
     if actual != sha:
         os.unlink(upload)
-        raise ReleaseError("artifact sha256 %s does not match manifest %s; removed it" % (actual, sha))
+        raise ReleaseError(
+            "artifact sha256 %s does not match manifest %s; removed it" % (actual, sha)
+        )
     staging = os.path.join(root, "releases", ".partial-%s-%d" % (version, os.getpid()))
     for name in os.listdir(os.path.join(root, "releases")):
         if name.startswith(".partial-"):
@@ -207,11 +209,15 @@ def install(p):
         link_shared(root, staging, p["shared"])
         write_atomic(
             os.path.join(staging, MARKER),
-            json.dumps({"version": version, "sha256": sha, "installed_at": now(), "run_id": p["run_id"]}),
+            json.dumps(
+                {"version": version, "sha256": sha, "installed_at": now(), "run_id": p["run_id"]}
+            ),
         )
         if os.path.lexists(final):
             if current_version(root) == version:
-                raise ReleaseError("live release %s is incomplete; refusing to replace it" % version)
+                raise ReleaseError(
+                    "live release %s is incomplete; refusing to replace it" % version
+                )
             remove_tree(final)
         os.rename(staging, final)
         fsync_dir(os.path.dirname(final))
@@ -236,20 +242,33 @@ def run_service(root, command, version, timeout):
     if not command:
         return
     log = open(os.path.join(root, ".relkit", "service.log"), "ab")
-    env = dict(os.environ, RELKIT_DEPLOY_PATH=root, RELKIT_VERSION=version,
-               RELKIT_RELEASE=os.path.join(root, "releases", version))
+    env = dict(
+        os.environ,
+        RELKIT_DEPLOY_PATH=root,
+        RELKIT_VERSION=version,
+        RELKIT_RELEASE=os.path.join(root, "releases", version),
+    )
     try:
         proc = subprocess.run(
-            ["/bin/sh", "-c", command], cwd=root, env=env, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=log, start_new_session=True, timeout=timeout, check=False,
+            ["/bin/sh", "-c", command],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise ReleaseError("service command timed out after %ss: %s" % (timeout, command))
     finally:
         log.close()
     if proc.returncode != 0:
-        raise ReleaseError("service command exited %d: %s (see %s/.relkit/service.log)"
-                           % (proc.returncode, command, root))
+        raise ReleaseError(
+            "service command exited %d: %s (see %s/.relkit/service.log)"
+            % (proc.returncode, command, root)
+        )
 
 
 def history_path(root):
@@ -265,7 +284,7 @@ def read_history(root):
 
 
 def append_history(root, record):
-    lines = [json.dumps(r, sort_keys=True) for r in read_history(root)[-(HISTORY_KEEP - 1):]]
+    lines = [json.dumps(r, sort_keys=True) for r in read_history(root)[-(HISTORY_KEEP - 1) :]]
     lines.append(json.dumps(record, sort_keys=True))
     write_atomic(history_path(root), "\n".join(lines) + "\n")
 
@@ -309,8 +328,16 @@ def activate(p, action):
     if not marker:
         raise ReleaseError("release %s is not installed completely on this host" % version)
     if action == "deploy" and p["sha256"] and marker.get("sha256") != p["sha256"]:
-        raise ReleaseError("release %s on host has sha256 %s, not %s" % (version, marker.get("sha256"), p["sha256"]))
-    result = {"version": version, "previous": live, "sha256": marker.get("sha256"), "action": action}
+        raise ReleaseError(
+            "release %s on host has sha256 %s, not %s"
+            % (version, marker.get("sha256"), p["sha256"])
+        )
+    result = {
+        "version": version,
+        "previous": live,
+        "sha256": marker.get("sha256"),
+        "action": action,
+    }
     if live == version:
         # Reached when the live release failed its smoke pass in probe: restart it.
         run_service(root, p["stop"], live, p["service_timeout"])
@@ -322,8 +349,18 @@ def activate(p, action):
         run_service(root, p["stop"], live, p["service_timeout"])
     switch(root, version)
     result["switched"] = True
-    append_history(root, {"at": now(), "version": version, "previous": live, "action": action,
-                          "by": p["by"], "run_id": p["run_id"], "sha256": marker.get("sha256")})
+    append_history(
+        root,
+        {
+            "at": now(),
+            "version": version,
+            "previous": live,
+            "action": action,
+            "by": p["by"],
+            "run_id": p["run_id"],
+            "sha256": marker.get("sha256"),
+        },
+    )
     try:
         run_service(root, p["start"], version, p["service_timeout"])
     except ReleaseError as exc:
@@ -337,8 +374,9 @@ def smoke(root, spec, result):
     """Smoke-test the live release in the same call; raise with the results on failure."""
     if not spec or not spec.get("checks"):
         return
-    ok, checks = run_checks(spec["checks"], float(spec.get("timeout", 20)),
-                            float(spec.get("interval", 0.1)), root)
+    ok, checks = run_checks(
+        spec["checks"], float(spec.get("timeout", 20)), float(spec.get("interval", 0.1)), root
+    )
     result["checks"] = checks
     if not ok:
         raise ReleaseError(failure_message(checks), result)
@@ -347,7 +385,9 @@ def smoke(root, spec, result):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(type="str", required=True, choices=["probe", "install", "activate", "rollback"]),
+            state=dict(
+                type="str", required=True, choices=["probe", "install", "activate", "rollback"]
+            ),
             deploy_path=dict(type="path", required=True),
             version=dict(type="str"),
             sha256=dict(type="str"),
@@ -361,17 +401,23 @@ def main():
             by=dict(type="str", default=""),
             smoke=dict(type="dict"),
         ),
-        required_if=[("state", "probe", ["version", "sha256"]),
-                     ("state", "install", ["version", "sha256", "upload"]),
-                     ("state", "activate", ["version"])],
+        required_if=[
+            ("state", "probe", ["version", "sha256"]),
+            ("state", "install", ["version", "sha256", "upload"]),
+            ("state", "activate", ["version"]),
+        ],
     )
     p = module.params
     if p["version"] and not SAFE.match(p["version"]):
         module.fail_json(msg="unsafe version %r" % p["version"])
     if not os.path.isabs(p["deploy_path"]):
         module.fail_json(msg="deploy_path must be absolute")
-    handlers = {"probe": probe, "install": install,
-                "activate": lambda q: activate(q, "deploy"), "rollback": lambda q: activate(q, "rollback")}
+    handlers = {
+        "probe": probe,
+        "install": install,
+        "activate": lambda q: activate(q, "deploy"),
+        "rollback": lambda q: activate(q, "rollback"),
+    }
     try:
         changed, info = handlers[p["state"]](p)
     except ReleaseError as exc:

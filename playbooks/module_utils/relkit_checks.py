@@ -32,7 +32,9 @@ def check_http(check, timeout):
 
 def check_port(check, timeout):
     try:
-        with socket.create_connection((check.get("host") or "127.0.0.1", int(check["port"])), timeout):
+        with socket.create_connection(
+            (check.get("host") or "127.0.0.1", int(check["port"])), timeout
+        ):
             return True, "port %s open" % check["port"]
     except OSError as exc:
         return False, "port %s: %s" % (check["port"], exc)
@@ -40,8 +42,14 @@ def check_port(check, timeout):
 
 def check_command(check, timeout, chdir):
     try:
-        proc = subprocess.run(["/bin/sh", "-c", check["command"]], cwd=chdir, capture_output=True,
-                              timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["/bin/sh", "-c", check["command"]],
+            cwd=chdir,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         return False, "timed out"
     out = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()[-200:]
@@ -82,4 +90,6 @@ def run_checks(checks, timeout, interval, chdir=None):
 
 def failure_message(results):
     """One line naming each failed check and why."""
-    return "smoke failed: " + "; ".join("%s: %s" % (r["name"], r["detail"]) for r in results if not r["ok"])
+    return "smoke failed: " + "; ".join(
+        "%s: %s" % (r["name"], r["detail"]) for r in results if not r["ok"]
+    )
