@@ -221,6 +221,9 @@ def install(p):
             remove_tree(final)
         os.rename(staging, final)
         fsync_dir(os.path.dirname(final))
+    except ReleaseError as exc:
+        remove_tree(staging)
+        raise ReleaseError("%s (partial release removed)" % exc)
     except (OSError, tarfile.TarError) as exc:
         remove_tree(staging)
         raise ReleaseError("could not install %s: %s (partial release removed)" % (version, exc))

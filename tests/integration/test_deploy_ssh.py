@@ -19,7 +19,7 @@ from tests.sshproject import APP_PORT, write_project
 pytestmark = pytest.mark.integration
 
 
-def infra_for(host: SshHost):  # noqa: ANN201 - testinfra's Host type
+def infra_for(host: SshHost):
     """A testinfra host over real ssh."""
     args = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
     return testinfra.get_host(
@@ -143,3 +143,35 @@ def test_production_needs_staging_smoke_and_lock_blocks(ssh_pool_factory, tmp_pa
     api.deploy(proj, manifest, "staging", by="ops")
     api.deploy(proj, manifest, "production", by="ops")
     assert_live(prod, "1.0.0")
+
+
+def test_prepare_reports_each_hosts_shortfall(project: tuple[Project, list[SshHost]]) -> None:
+    proj, hosts = project
+    manifest = proj.root / "releases" / "1.0.0.yml"
+    text = manifest.read_text().replace("disk_mb: 100", "disk_mb: 900000000").replace("cpu: 1", "cpu: 4096")
+    greedy = proj.root / "releases" / "greedy.yml"
+    greedy.write_text(text)
+    with pytest.raises(PlayFailed) as failure:
+        api.prepare(proj, "staging", greedy, by="ops")
+    message = str(failure.value)
+    for host in hosts:
+        assert f"{host.name}: cpu: needs 4096" in message
+    assert "disk_mb: needs 900000000 MiB" in message
+    shortfalls = api.ledger_entries(proj, kind="prepare.result")[-1].data["shortfalls"]
+    assert sorted(shortfalls) == ["web1", "web2"]
+    api.prepare(proj, "staging", manifest, by="ops")
+    assert infra_for(hosts[0]).file("/opt/webapp/releases").is_directory
+
+
+def test_rollback_to_named_version(project: tuple[Project, list[SshHost]]) -> None:
+    proj, hosts = project
+    releases = proj.root / "releases"
+    for version in ("1.0.0", "2.0.0"):
+        api.deploy(proj, releases / f"{version}.yml", "staging", by="ops")
+    api.rollback(proj, "staging", by="alice", reason="back to 1", to="1.0.0")
+    for host in hosts:
+        assert_live(host, "1.0.0")
+    report = api.rollback(proj, "staging", by="alice", reason="forward again", to="2.0.0")
+    assert report.rolled_back == {"web1": "2.0.0", "web2": "2.0.0"}
+    for host in hosts:
+        assert_live(host, "2.0.0")
