@@ -254,6 +254,18 @@ def _show_gates(report: object) -> None:
         out.out.print(gate_table(report))  # type: ignore[arg-type]
 
 
+def _register_command_modules() -> None:
+    import importlib
+
+    from relkit.commands import MODULES
+
+    for name in MODULES:
+        importlib.import_module(f"relkit.commands.{name}").register(app, state)
+
+
+_register_command_modules()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code. Errors are mapped to codes here and nowhere else."""
     command = typer.main.get_command(app)
