@@ -270,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code. Errors are mapped to codes here and nowhere else."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="relkit", standalone_mode=False)
+        # standalone_mode=False: click returns an Exit's code instead of raising it
+        returned = command.main(args=argv, prog_name="relkit", standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.Abort:
@@ -291,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("relkit").debug("unexpected error", exc_info=True)
         state.output.err.print(f"[bold red]unexpected error[/]: {sys.exc_info()[1]!r} (traceback in {log})")
         return 1
-    return 0
+    return returned if isinstance(returned, int) else 0
 
 
 def _report_error(exc: RelkitError) -> int:

@@ -6,9 +6,10 @@ host variables (``{{ app_port }}``): they are templated per host by the plays.
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, model_validator
 
 from relkit.names import SafeName
 
@@ -78,6 +79,86 @@ class Smoke(_Model):
     checks: list[SmokeCheck] = Field(min_length=1, description="at least one: SOP 4.3.3")
 
 
+class HealthCheck(_Model):
+    """One health check: exactly one of http, port, command, log, disk_free_mb or memory_free_mb."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    severity: Literal["warning", "critical"] = "critical"
+    http: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    status: Annotated[int, Field(ge=100, le=599)] = 200
+    contains: Annotated[str, Field(max_length=2000)] | None = None
+    max_latency_ms: Annotated[float, Field(gt=0, le=600_000)] | None = Field(
+        None, description="http/port: slower answers fail the check"
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] | HostVar | None = None
+    host: Annotated[str, Field(max_length=255)] = "127.0.0.1"
+    command: Command | None = None
+    log: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
+        None, description="log file, absolute or relative to the deploy path"
+    )
+    pattern: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
+        None, description="log: Python regex of an error line (default ERROR|CRITICAL|Traceback)"
+    )
+    max_matches: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="log: more matching lines than this since the last run fail (default 0)"
+    )
+    disk_free_mb: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="minimum free MiB under the deploy path"
+    )
+    memory_free_mb: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="minimum available memory, MiB (MemAvailable)"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> HealthCheck:
+        kinds = [k for k in HEALTH_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"give exactly one of {', '.join(repr(k) for k in HEALTH_KINDS)}")
+        if self.max_latency_ms is not None and kinds[0] not in ("http", "port"):
+            raise ValueError("'max_latency_ms' goes with 'http' or 'port'")
+        if (self.pattern is not None or self.max_matches is not None) and kinds[0] != "log":
+            raise ValueError("'pattern' and 'max_matches' go with 'log'")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from None
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which kind of check this is (http, port, command, log, disk_free_mb, memory_free_mb)."""
+        return next(k for k in HEALTH_KINDS if getattr(self, k) is not None)
+
+
+HEALTH_KINDS = ("http", "port", "command", "log", "disk_free_mb", "memory_free_mb")
+
+
+class Health(_Model):
+    """Post-release health checks (``relkit health``) and what a run of critical results triggers."""
+
+    monitoring_hours: Annotated[int, Field(ge=24, le=48)] = Field(
+        24, description="health runs only this long after the last switch (SOP 4.4.1: 24-48 h)"
+    )
+    critical_threshold: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="consecutive critical results (since the last switch) that trigger on_critical"
+    )
+    on_critical: Literal["rollback", "ask"] = Field(
+        "rollback", description="rollback: automatic rollback; ask: record decision.needed for the PO"
+    )
+    timeout: Annotated[float, Field(gt=0, le=60)] = Field(5, description="seconds per check")
+    checks: list[HealthCheck] = Field(
+        default_factory=list, description="run with the smoke checks (which count as critical)"
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Health:
+        names = [c.name for c in self.checks]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"check names must be unique: {', '.join(dupes)}")
+        return self
+
+
 class Retention(_Model):
     """How many complete releases each host keeps (never the live one or the previous)."""
 
@@ -100,6 +181,101 @@ class Ansible(_Model):
     timeout: Annotated[int, Field(ge=1, le=3600)] = 30
 
 
+NOTIFY_EVENTS = (
+    "announcement",
+    "deploy.started",
+    "deploy.finished",
+    "smoke.failed",
+    "rollback",
+    "health.critical",
+    "release.closed",
+)
+NotifyEvent = Literal[
+    "announcement",
+    "deploy.started",
+    "deploy.finished",
+    "smoke.failed",
+    "rollback",
+    "health.critical",
+    "release.closed",
+]
+EnvVarName = Annotated[
+    str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", description="name of an environment variable")
+]
+EmailAddress = Annotated[str, Field(pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+$", max_length=320)]
+
+
+class _Channel(_Model):
+    events: list[NotifyEvent] | None = Field(
+        None, description=f"events sent to this channel (default: all of {', '.join(NOTIFY_EVENTS)})"
+    )
+    timeout: Annotated[float, Field(gt=0, le=120)] = Field(10, description="seconds per send")
+
+    def wants(self, event: str) -> bool:
+        """True when this channel is subscribed to ``event``."""
+        return self.events is None or event in self.events
+
+
+class WebhookChannel(_Channel):
+    """A JSON webhook (Slack/Mattermost-compatible: ``{"text": ...}`` plus structured fields)."""
+
+    type: Literal["webhook"]
+    url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)] | None = None
+    url_env: EnvVarName | None = Field(
+        None, description="read the URL from this variable instead (Slack-style secret URLs)"
+    )
+    token_env: EnvVarName | None = Field(
+        None, description="send 'Authorization: Bearer <value of this variable>' (read at send time)"
+    )
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookChannel:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of 'url' or 'url_env'")
+        return self
+
+
+class EmailChannel(_Channel):
+    """Email over SMTP."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: Literal["email"]
+    host: Annotated[str, Field(min_length=1, max_length=255)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    starttls: bool = False
+    sender: EmailAddress = Field(alias="from", description="the From address")
+    to: list[EmailAddress] = Field(min_length=1, max_length=100)
+    user: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    password_env: EnvVarName | None = Field(
+        None, description="SMTP password: name of the environment variable holding it"
+    )
+
+    @model_validator(mode="after")
+    def _auth_pair(self) -> EmailChannel:
+        if (self.user is None) != (self.password_env is None):
+            raise ValueError("give both 'user' and 'password_env', or neither")
+        return self
+
+
+Channel = Annotated[
+    WebhookChannel | EmailChannel,
+    Discriminator(
+        "type",
+        custom_error_type="channel_type",
+        custom_error_message="'type' must be 'webhook' or 'email'",
+    ),
+]
+
+
+class Notifications(_Model):
+    """Where relkit tells people about a release (SOP 4.3.1, 4.4.2); secrets come from env vars."""
+
+    channels: dict[SafeName, Channel] = Field(
+        default_factory=dict, description="channel name → webhook or email channel"
+    )
+
+
 class ProjectConfig(_Model):
     """``relkit.yml``."""
 
@@ -120,6 +296,15 @@ class ProjectConfig(_Model):
         ".relkit", description="ledger, locks and run artifacts, relative to relkit.yml"
     )
     artifacts: Artifacts = Field(default_factory=Artifacts)
+    health: Health = Field(default_factory=Health)
+    notifications: Notifications = Field(default_factory=Notifications)
+
+    @model_validator(mode="after")
+    def _health_names(self) -> ProjectConfig:
+        clash = {c.name for c in self.health.checks} & {c.name for c in self.smoke.checks}
+        if clash:
+            raise ValueError(f"health.checks: names already used by smoke.checks: {', '.join(sorted(clash))}")
+        return self
 
     @model_validator(mode="after")
     def _known_promotions(self) -> ProjectConfig:
@@ -128,6 +313,12 @@ class ProjectConfig(_Model):
                 raise ValueError(
                     f"environments.{name}.promote_from: unknown environment {env.promote_from!r}"
                 )
+            seen, step = {name}, env.promote_from
+            while step:
+                if step in seen:
+                    raise ValueError(f"environments.{name}.promote_from: promotion cycle through {step!r}")
+                seen.add(step)
+                step = self.environments[step].promote_from
         if not (self.deploy_path.startswith("/") or self.deploy_path.startswith("{{")):
             raise ValueError("deploy_path must be an absolute path")
         if ".." in self.deploy_path.split("/"):

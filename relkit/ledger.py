@@ -7,8 +7,10 @@ once; every append reads the chain head inside the same transaction.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,9 +49,13 @@ class Ledger:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(SCHEMA)
+            try:
+                _retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+                conn.execute("PRAGMA synchronous=FULL")
+                _retry_busy(lambda: conn.executescript(SCHEMA))
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
@@ -90,6 +96,7 @@ class Ledger:
                     entry.hash,
                 ),
             )
+            self._write_head(entry)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -113,9 +120,48 @@ class Ledger:
         rows = self._connect().execute(sql + " ORDER BY seq", args).fetchall()
         yield from (_row_entry(row) for row in rows)
 
+    @property
+    def head_path(self) -> Path:
+        """Sidecar file holding the last row's seq and hash: removing tail rows shows."""
+        return self.path.with_name(self.path.name + ".head")
+
+    def _write_head(self, entry: Entry) -> None:
+        tmp = self.head_path.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({"seq": entry.seq, "hash": entry.hash}))
+        tmp.replace(self.head_path)
+
     def verify(self) -> ChainCheck:
-        """Verify the whole chain."""
-        return verify(self.entries())
+        """Verify the whole chain, then that it still ends where the head file says."""
+        entries = list(self.entries())
+        check = verify(entries)
+        if not check.ok:
+            return check
+        try:
+            head = json.loads(self.head_path.read_text())
+        except FileNotFoundError:
+            return check if not entries else ChainCheck(False, check.checked, None, "head file is missing")
+        except ValueError:
+            return ChainCheck(False, check.checked, None, "head file is unreadable")
+        last = entries[-1] if entries else None
+        if last is None or head.get("seq") != last.seq or head.get("hash") != last.hash:
+            seq = (last.seq if last else 0) + 1
+            problem = f"rows from {seq} on were removed (head file says {head.get('seq')})"
+            return ChainCheck(False, check.checked, seq, problem)
+        return check
+
+
+def _retry_busy(action: Callable[[], object], seconds: float = 30) -> None:
+    """Run ``action``, retrying while another connection holds the lock (switching to WAL
+    answers "database is locked" at once instead of waiting for the busy timeout)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _row_entry(row: tuple[Any, ...]) -> Entry:

@@ -41,6 +41,8 @@ def parse_yaml(text: str, source: str) -> Any:
         raise BadInput(f"{source}: not valid YAML", [_one_line(str(exc))]) from None
     except RecursionError:
         raise BadInput(f"{source}: YAML nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. 2026-02-30 as a timestamp
+        raise BadInput(f"{source}: not valid YAML", [_one_line(str(exc))]) from None
 
 
 def describe_errors(exc: ValidationError) -> list[str]:
@@ -78,7 +80,7 @@ def read_text(path: Path, what: str) -> str:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BadInput(f"{path}: {what} not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(f"{path}: cannot read {what}: {exc}") from None
 
 

@@ -34,6 +34,8 @@ class Holder:
     @property
     def alive(self) -> bool:
         """False when the holder ran on this machine and its process is gone."""
+        if self.pid <= 0:
+            return False
         if self.host != socket.gethostname():
             return True
         try:
@@ -61,10 +63,11 @@ def lock_path(state_dir: Path, env: str) -> Path:
 def read_holder(path: Path) -> Holder | None:
     """The current holder, or None when unlocked. An unreadable file is a stale holder."""
     try:
-        return Holder(**json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        return Holder(**{**data, "pid": int(data["pid"])})
     except FileNotFoundError:
         return None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, KeyError):
         return Holder("?", socket.gethostname(), 0, "?", "?", "unreadable lock file")
 
 

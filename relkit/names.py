@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import BeforeValidator
 
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
-def check_safe_name(value: str) -> str:
+def check_safe_name(value: object) -> str:
     """Accept 1-64 chars of letters, digits, ``. _ + -``, not starting with a symbol, no ``..``."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {type(value).__name__}")
     if not _SAFE.fullmatch(value) or ".." in value:
         raise ValueError(
             "must be 1-64 characters of letters, digits, '.', '_', '+' or '-', "
@@ -20,4 +22,4 @@ def check_safe_name(value: str) -> str:
     return value
 
 
-SafeName = Annotated[str, AfterValidator(check_safe_name)]
+SafeName = Annotated[str, BeforeValidator(check_safe_name)]

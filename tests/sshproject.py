@@ -25,7 +25,8 @@ def build_artifacts(out: Path) -> dict[str, Path]:
     """Build the example app's artifacts into ``out``; return version → path."""
     subprocess.run(
         [sys.executable, str(REPO / "examples" / "build_artifacts.py"), "--out", str(out)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return {v: out / f"webapp-{v}.tar.gz" for v in VERSIONS}
 
@@ -63,4 +64,3 @@ def write_project(
         manifest["artifact"]["path"] = str(artifacts[version])
         (releases / f"{version}.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     return root
-

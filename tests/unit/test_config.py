@@ -42,8 +42,14 @@ def test_defaults() -> None:
     [
         ({"colour": 1}, "colour: unknown key"),
         ({"service": {"strat": "x", "start": "y"}}, "service.strat: unknown key"),
-        ({"smoke": {"checks": [{"name": "a", "port": 1, "kind": "tcp"}]}}, "smoke.checks.0.kind: unknown key"),
-        ({"environments": {"staging": {"inventory": "i", "promote": "x"}}}, "environments.staging.promote: unknown key"),
+        (
+            {"smoke": {"checks": [{"name": "a", "port": 1, "kind": "tcp"}]}},
+            "smoke.checks.0.kind: unknown key",
+        ),
+        (
+            {"environments": {"staging": {"inventory": "i", "promote": "x"}}},
+            "environments.staging.promote: unknown key",
+        ),
     ],
 )
 def test_unknown_keys_name_their_path(overrides: dict[str, Any], expected: str) -> None:
@@ -150,8 +156,21 @@ def test_good_deploy_path_accepted(deploy_path: str) -> None:
 
 @pytest.mark.parametrize(
     "shared",
-    ["..", "../etc", "data/..", "data/../../etc", "/etc", "/data", "./data", "data//log", "data/", ".ssh",
-     "a..b", "da ta", "data;rm"],
+    [
+        "..",
+        "../etc",
+        "data/..",
+        "data/../../etc",
+        "/etc",
+        "/data",
+        "./data",
+        "data//log",
+        "data/",
+        ".ssh",
+        "a..b",
+        "da ta",
+        "data;rm",
+    ],
 )
 def test_bad_shared_path_rejected(shared: str) -> None:
     problems = problems_of(ProjectConfig, config_data(shared=["log", shared]))

@@ -79,8 +79,12 @@ def test_unknown_top_level_key_names_it() -> None:
 
 
 def test_unknown_key_inside_list_item_names_index() -> None:
-    data = manifest_data(changes=[{"id": "A-1", "type": "fix", "title": "t"}, {"id": "A-2", "type": "fix",
-                                                                               "title": "t", "prio": 1}])
+    data = manifest_data(
+        changes=[
+            {"id": "A-1", "type": "fix", "title": "t"},
+            {"id": "A-2", "type": "fix", "title": "t", "prio": 1},
+        ]
+    )
     assert problems_of(Manifest, data) == ["changes.1.prio: unknown key"]
 
 

@@ -1,0 +1,448 @@
+"""The command line (relkit.cli): exit codes, messages and output formats.
+
+Most tests call ``relkit.cli.main([...])`` in-process and capture stdout/stderr; a few run the
+installed ``relkit`` console script to check the real process exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from relkit.cli import main
+from relkit.ledger import Ledger
+from relkit.loading import load_manifest
+from relkit.lock import lock_path
+from relkit.manifest import Manifest
+from tests.unit.conftest import EXAMPLE_PROJECT, PYTHON
+
+RELKIT = Path(PYTHON).parent / "relkit"
+COMMANDS = [
+    ["validate"],
+    ["schema"],
+    ["gates"],
+    ["prepare"],
+    ["deploy"],
+    ["rollback"],
+    ["status"],
+    ["unlock"],
+    ["ledger"],
+    ["ledger", "show"],
+    ["ledger", "verify"],
+]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+Cli = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    """``cli("validate", path)`` runs relkit in-process and returns code, stdout, stderr."""
+
+    def run(*args: str | Path) -> Result:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def manifest(example_project: Path) -> Path:
+    return example_project / "releases" / "2.0.0.yml"
+
+
+# -- help ------------------------------------------------------------------------------
+
+
+def test_top_level_help(cli: Cli) -> None:
+    result = cli("--help")
+    assert result.code == 0
+    assert "Example:" in result.out
+    for command in ("validate", "schema", "gates", "deploy", "rollback", "status", "unlock", "ledger"):
+        assert command in result.out
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_command_help_has_example(cli: Cli, command: list[str]) -> None:
+    result = cli(*command, "--help")
+    assert result.code == 0
+    assert "Example:" in result.out
+    assert f"Example: relkit {command[0]}" in result.out
+
+
+def test_console_script_help_and_version() -> None:
+    assert RELKIT.is_file(), f"console script not installed at {RELKIT}"
+    helped = subprocess.run([RELKIT, "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0
+    assert "Example:" in helped.stdout
+    version = subprocess.run([RELKIT, "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0
+    assert version.stdout.strip() == "relkit 0.1.0"
+
+
+def test_console_script_exit_code_for_bad_input(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("app: webapp\nversion: 1.0.0\n")
+    done = subprocess.run([RELKIT, "validate", bad], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "artifact: required field is missing" in done.stderr
+
+
+# -- validate / schema -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["1.0.0.yml", "2.0.0.yml", "3.0.0.yml"])
+def test_validate_good_manifest(cli: Cli, name: str) -> None:
+    result = cli("validate", EXAMPLE_PROJECT / "releases" / name)
+    assert result.code == 0
+    assert f"valid: webapp {name.removesuffix('.yml')}" in result.out
+    assert result.err == ""
+
+
+def test_validate_good_manifest_json(cli: Cli) -> None:
+    result = cli("--output", "json", "validate", EXAMPLE_PROJECT / "releases" / "1.0.0.yml")
+    assert result.code == 0
+    assert json.loads(result.out) == {"valid": True, "app": "webapp", "version": "1.0.0"}
+
+
+def _bad_manifest(tmp_path: Path) -> Path:
+    text = (EXAMPLE_PROJECT / "releases" / "1.0.0.yml").read_text()
+    text = text.replace("  sha256:", "  shaa256:")
+    text = text.replace("version: 1.0.0", "version: 1.0.0;reboot")
+    text = text.replace("timezone: Asia/Jakarta", "timezone: Asia/Atlantis")
+    text = text.replace("type: feature", "type: wish", 1)
+    path = tmp_path / "bad.yml"
+    path.write_text(text)
+    return path
+
+
+BAD_PATHS = ["version", "artifact.shaa256", "artifact.sha256", "schedule.timezone", "changes.0.type"]
+
+
+def test_validate_bad_manifest_names_every_field(cli: Cli, tmp_path: Path) -> None:
+    bad = _bad_manifest(tmp_path)
+    result = cli("validate", bad)
+    assert result.code == 2
+    assert str(bad) in result.err
+    for path in BAD_PATHS:
+        assert f"  - {path}: " in result.err, path
+    assert "artifact.shaa256: unknown key" in result.err
+    assert result.out == ""
+
+
+def test_validate_bad_manifest_json(cli: Cli, tmp_path: Path) -> None:
+    result = cli("-o", "json", "validate", _bad_manifest(tmp_path))
+    assert result.code == 2
+    payload = json.loads(result.out)
+    assert payload["error"] == "BadInput"
+    assert payload["exit_code"] == 2
+    assert sorted(p.split(":")[0] for p in payload["problems"]) == sorted(BAD_PATHS)
+
+
+def test_validate_missing_file(cli: Cli, tmp_path: Path) -> None:
+    result = cli("validate", tmp_path / "nope.yml")
+    assert result.code == 2
+    assert "not found" in result.err
+
+
+def test_validate_yaml_bomb(cli: Cli, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.yml"
+    bomb.write_text('a: &a ["x","x"]\nb: &b [*a,*a]\nc: [*b,*b]\n')
+    result = cli("validate", bomb)
+    assert result.code == 2
+    assert "aliases" in result.err
+
+
+def test_validate_impossible_date_is_bad_input(cli: Cli, tmp_path: Path) -> None:
+    text = (EXAMPLE_PROJECT / "releases" / "1.0.0.yml").read_text()
+    path = tmp_path / "feb30.yml"
+    path.write_text(text.replace("window_start: 2026-11-10T22:00:00", "window_start: 2026-02-30T22:00:00"))
+    result = cli("validate", path)
+    assert result.code == 2, result.err
+    assert str(path) in result.err
+
+
+def test_schema(cli: Cli) -> None:
+    result = cli("schema")
+    assert result.code == 0
+    schema = json.loads(result.out)
+    assert "artifact" in schema["properties"]
+    assert schema == Manifest.model_json_schema()
+
+
+# -- gates -----------------------------------------------------------------------------
+
+
+def test_gates_production_blocked_by_promotion(cli: Cli, example_project: Path, manifest: Path) -> None:
+    result = cli("-C", example_project, "gates", manifest, "--env", "production")
+    assert result.code == 3
+    lines = {line.split()[1]: line for line in result.out.splitlines() if line.count("│") >= 4}
+    assert "pass" in lines["manifest_valid"]
+    assert "pass" in lines["artifact_checksum"]
+    assert "BLOCKED" in lines["promoted_from"]
+    assert "--env staging" in result.out
+    assert "gates: deploy 2.0.0 → production" in result.out
+
+
+def test_gates_production_json(cli: Cli, example_project: Path, manifest: Path) -> None:
+    result = cli("-C", example_project, "--output", "json", "gates", manifest, "--env", "production")
+    assert result.code == 3
+    report = json.loads(result.out)
+    assert report["passed"] is False
+    assert report["env"] == "production"
+    assert report["version"] == "2.0.0"
+    assert {g["name"]: g["passed"] for g in report["gates"]} == {
+        "manifest_valid": True,
+        "artifact_checksum": True,
+        "promoted_from": False,
+    }
+
+
+def test_gates_staging_pass(cli: Cli, example_project: Path, manifest: Path) -> None:
+    result = cli("-C", example_project, "-o", "json", "gates", manifest, "--env", "staging")
+    assert result.code == 0
+    report = json.loads(result.out)
+    assert report["passed"] is True
+    assert [g["name"] for g in report["gates"]] == ["manifest_valid", "artifact_checksum"]
+
+
+def test_gates_production_pass_after_staging_smoke(
+    cli: Cli, example_project: Path, manifest: Path, state_dir: Path
+) -> None:
+    sha = load_manifest(manifest).artifact.sha256
+    ledger = Ledger(state_dir / "ledger.db")
+    ledger.append(
+        "smoke.result",
+        run_id="r-staging",
+        env="staging",
+        data={"version": "2.0.0", "sha256": sha, "passed": True},
+    )
+    getattr(ledger, "close", lambda: None)()
+    result = cli("-C", example_project, "-o", "json", "gates", manifest, "--env", "production")
+    assert result.code == 0, result.out
+    assert json.loads(result.out)["passed"] is True
+    # the same smoke record does not promote a different artifact
+    other = example_project / "releases" / "1.0.0.yml"
+    assert cli("-C", example_project, "gates", other, "--env", "production").code == 3
+
+
+def test_gates_missing_artifact_blocks(cli: Cli, example_project: Path, manifest: Path) -> None:
+    (example_project.parent / "webapp" / "dist" / "webapp-2.0.0.tar.gz").unlink()
+    result = cli("-C", example_project, "-o", "json", "gates", manifest, "--env", "staging")
+    assert result.code == 3
+    gates = {g["name"]: g for g in json.loads(result.out)["gates"]}
+    assert gates["artifact_checksum"]["passed"] is False
+    assert "not found" in gates["artifact_checksum"]["reason"]
+
+
+def test_gates_wrong_artifact_blocks(cli: Cli, example_project: Path, manifest: Path) -> None:
+    dist = example_project.parent / "webapp" / "dist"
+    shutil.copyfile(dist / "webapp-1.0.0.tar.gz", dist / "webapp-2.0.0.tar.gz")
+    result = cli("-C", example_project, "-o", "json", "gates", manifest, "--env", "staging")
+    assert result.code == 3
+    gates = {g["name"]: g for g in json.loads(result.out)["gates"]}
+    assert gates["artifact_checksum"]["passed"] is False
+    assert "differs" in gates["artifact_checksum"]["reason"]
+
+
+def test_gates_prepare_stage_ignores_artifact(cli: Cli, example_project: Path, manifest: Path) -> None:
+    (example_project.parent / "webapp" / "dist" / "webapp-2.0.0.tar.gz").unlink()
+    result = cli("-C", example_project, "-o", "json", "gates", manifest, "-e", "production", "-s", "prepare")
+    assert result.code == 0
+    assert [g["name"] for g in json.loads(result.out)["gates"]] == ["manifest_valid"]
+
+
+def test_gates_unknown_stage(cli: Cli, example_project: Path, manifest: Path) -> None:
+    result = cli("-C", example_project, "gates", manifest, "--env", "staging", "--stage", "ship")
+    assert result.code == 2
+    assert "--stage" in result.err
+
+
+def test_gates_do_not_write_the_ledger(
+    cli: Cli, example_project: Path, manifest: Path, state_dir: Path
+) -> None:
+    cli("-C", example_project, "gates", manifest, "--env", "production")
+    assert list(Ledger(state_dir / "ledger.db").entries()) == []
+
+
+# -- environments, rollback, unlock ------------------------------------------------------
+
+
+def test_unknown_env_lists_known(cli: Cli, example_project: Path, manifest: Path) -> None:
+    result = cli("-C", example_project, "gates", manifest, "--env", "qa")
+    assert result.code == 2
+    assert "unknown environment 'qa'" in result.err
+    assert "known: production, staging" in result.err
+
+
+def test_rollback_unknown_env_lists_known(cli: Cli, example_project: Path) -> None:
+    result = cli("-C", example_project, "rollback", "--env", "qa", "--by", "alice", "--reason", "broken")
+    assert result.code == 2
+    assert "known: production, staging" in result.err
+
+
+def test_rollback_needs_by(cli: Cli, example_project: Path, state_dir: Path) -> None:
+    result = cli("-C", example_project, "rollback", "--env", "staging")
+    assert result.code == 2
+    assert "--by" in result.err
+    assert not lock_path(state_dir, "staging").exists()
+    assert list(Ledger(state_dir / "ledger.db").entries()) == []
+
+
+@pytest.mark.parametrize("reason", [None, "", "   "], ids=["missing", "empty", "blank"])
+def test_rollback_needs_reason(cli: Cli, example_project: Path, reason: str | None) -> None:
+    extra = [] if reason is None else ["--reason", reason]
+    result = cli("-C", example_project, "rollback", "--env", "staging", "--by", "alice", *extra)
+    assert result.code == 2
+    assert "--reason" in result.err
+
+
+def test_rollback_to_unsafe_version(cli: Cli, example_project: Path) -> None:
+    result = cli(
+        "-C",
+        example_project,
+        "rollback",
+        "--env",
+        "staging",
+        "--by",
+        "a",
+        "--reason",
+        "r",
+        "--to",
+        "../../etc",
+    )
+    assert result.code == 2
+    assert "--to" in result.err
+
+
+def test_unlock_without_lock(cli: Cli, example_project: Path) -> None:
+    result = cli("-C", example_project, "unlock", "--env", "staging", "--by", "x")
+    assert result.code == 2
+    assert "not locked" in result.err
+
+
+def test_unlock_needs_by(cli: Cli, example_project: Path) -> None:
+    result = cli("-C", example_project, "unlock", "--env", "staging")
+    assert result.code == 2
+    assert "--by" in result.err
+
+
+def test_unlock_stale_lock_is_recorded(cli: Cli, example_project: Path, state_dir: Path) -> None:
+    proc = subprocess.Popen([PYTHON, "-c", "pass"])
+    proc.wait(timeout=30)
+    path = lock_path(state_dir, "staging")
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        json.dumps(
+            {
+                "user": "bob",
+                "host": socket.gethostname(),
+                "pid": proc.pid,
+                "started": "2026-11-10T15:00:00+00:00",
+                "run_id": "dead-run",
+                "action": "deploy",
+            }
+        )
+    )
+    result = cli("-C", example_project, "unlock", "--env", "staging", "--by", "alice")
+    assert result.code == 0, result.err
+    assert "dead-run" in result.out
+    assert not path.exists()
+    (broken,) = Ledger(state_dir / "ledger.db").entries(kind="lock.broken")
+    assert broken.env == "staging"
+    assert broken.data["by"] == "alice"
+    assert broken.data["holder"]["run_id"] == "dead-run"
+    assert broken.data["forced"] is False
+
+
+# -- ledger ----------------------------------------------------------------------------
+
+
+def test_ledger_verify_new_ledger(cli: Cli, example_project: Path) -> None:
+    result = cli("-C", example_project, "ledger", "verify")
+    assert result.code == 0
+    assert "0 rows" in result.out
+
+
+def test_ledger_verify_after_tampering(cli: Cli, example_project: Path, state_dir: Path) -> None:
+    ledger = Ledger(state_dir / "ledger.db")
+    for n in range(3):
+        ledger.append("note", env="staging", data={"n": n})
+    getattr(ledger, "close", lambda: None)()
+    ok = cli("-C", example_project, "-o", "json", "ledger", "verify")
+    assert ok.code == 0
+    assert json.loads(ok.out) == {"ok": True, "checked": 3, "bad_seq": None, "problem": ""}
+    with closing(sqlite3.connect(state_dir / "ledger.db")) as conn:
+        conn.execute("""UPDATE entries SET data = '{"n": 7}' WHERE seq = 2""")
+        conn.commit()
+    result = cli("-C", example_project, "ledger", "verify")
+    assert result.code == 1
+    assert "row 2" in result.err
+    assert "changed" in result.err
+
+
+def test_ledger_show_json(cli: Cli, example_project: Path, state_dir: Path) -> None:
+    ledger = Ledger(state_dir / "ledger.db")
+    for kind in ("host.switched", "smoke.result", "host.switched"):
+        ledger.append(kind, env="staging")
+    getattr(ledger, "close", lambda: None)()
+    result = cli("-C", example_project, "-o", "json", "ledger", "show", "--kind", "host.*")
+    assert result.code == 0
+    assert [e["seq"] for e in json.loads(result.out)["entries"]] == [1, 3]
+
+
+# -- global options and project discovery ------------------------------------------------
+
+
+def test_output_yaml_rejected(cli: Cli, example_project: Path) -> None:
+    result = cli("-C", example_project, "--output", "yaml", "status")
+    assert result.code == 2
+    assert "--output" in result.err
+    assert "'yaml'" in result.err
+
+
+def test_unknown_option_is_usage_error(cli: Cli) -> None:
+    result = cli("validate", "--colour")
+    assert result.code == 2
+    assert "--colour" in result.err
+
+
+def test_no_project_found(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("status")
+    assert result.code == 2
+    assert "no relkit.yml found" in result.err
+
+
+def test_project_from_environment(
+    cli: Cli, example_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RELKIT_PROJECT", str(example_project))
+    result = cli("-o", "json", "status")
+    assert result.code == 0
+    assert json.loads(result.out) == {"live": {}, "interrupted": [], "locks": {}}
+
+
+def test_status_text_when_nothing_deployed(cli: Cli, example_project: Path) -> None:
+    result = cli("-C", example_project, "status")
+    assert result.code == 0
+    assert "nothing deployed yet" in result.out

@@ -1,0 +1,200 @@
+"""Reading YAML files into models (relkit.loading): every failure is BadInput naming its source."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from relkit.errors import BadInput, RelkitError
+from relkit.loading import MAX_BYTES, load_config, load_manifest, parse_yaml
+from tests.unit.conftest import EXAMPLE_PROJECT
+
+GOOD_MANIFEST = (EXAMPLE_PROJECT / "releases" / "1.0.0.yml").read_text(encoding="utf-8")
+
+BILLION_LAUGHS = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def _bad(text: str, source: str = "src.yml") -> BadInput:
+    with pytest.raises(BadInput) as info:
+        parse_yaml(text, source)
+    assert str(info.value).startswith(f"{source}: ")
+    return info.value
+
+
+def _write(tmp_path: Path, text: str | bytes, name: str = "m.yml") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_bad_input_is_exit_2() -> None:
+    assert BadInput.exit_code == 2
+    err = BadInput("x.yml: invalid", ["a: one", "b: two"])
+    assert isinstance(err, RelkitError)
+    assert err.exit_code == 2
+    assert str(err) == "x.yml: invalid\n  - a: one\n  - b: two"
+
+
+def test_plain_yaml_parses() -> None:
+    assert parse_yaml("a: 1\nb: [x, y]\nc: {d: true}\n", "s") == {"a": 1, "b": ["x", "y"], "c": {"d": True}}
+
+
+def test_billion_laughs_rejected_quickly() -> None:
+    started = time.monotonic()
+    err = _bad(BILLION_LAUGHS, "bomb.yml")
+    assert time.monotonic() - started < 1.0
+    assert str(err).startswith("bomb.yml: not valid YAML")
+    assert any("aliases" in p for p in err.problems)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: &x 1\nb: *x\n", "base: &b {k: 1}\nother:\n  <<: *b\n"],
+    ids=["plain-alias", "merge-key"],
+)
+def test_any_alias_rejected(text: str) -> None:
+    err = _bad(text)
+    assert any("aliases" in p for p in err.problems)
+
+
+def test_anchor_without_alias_is_harmless() -> None:
+    assert parse_yaml("a: &x 1\n", "s") == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["!!python/object/apply:os.system", "!!python/object/new:os.system", "!!python/name:os.system"],
+)
+def test_python_tags_rejected_and_not_executed(tmp_path: Path, tag: str) -> None:
+    marker = tmp_path / "pwned"
+    err = _bad(f'x: {tag} ["touch {marker}"]\n')
+    assert not marker.exists()
+    assert any("python" in p for p in err.problems)
+
+
+def test_unknown_custom_tag_rejected() -> None:
+    _bad("x: !vault |\n  abc\n")
+
+
+def test_syntax_error_names_source() -> None:
+    err = _bad("a: [1, 2\nb: 3\n", "broken.yml")
+    assert str(err).startswith("broken.yml: not valid YAML")
+    assert err.problems
+    assert "\n" not in err.problems[0]
+
+
+def test_deep_nesting_is_bad_input() -> None:
+    err = _bad("[" * 1500, "deep.yml")
+    assert "nested too deeply" in str(err)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-02-30", "2026-11-10T25:00:00", "2026-13-01T10:00:00"],
+    ids=["feb-30", "hour-25", "month-13"],
+)
+def test_impossible_timestamp_is_bad_input(value: str) -> None:
+    # YAML resolves these as timestamps; building the datetime fails. That is bad input (exit 2),
+    # not an unexpected error.
+    err = _bad(f"window_start: {value}\n", "when.yml")
+    assert str(err).startswith("when.yml: ")
+
+
+def test_manifest_with_impossible_window_start_is_bad_input(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD_MANIFEST.replace("2026-11-10T22:00:00", "2026-02-30T22:00:00"))
+    with pytest.raises(BadInput) as info:
+        load_manifest(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "type_name"),
+    [("- a\n- b\n", "list"), ("just a string\n", "str"), ("", "NoneType"), ("42\n", "int")],
+    ids=["list", "scalar", "empty", "int"],
+)
+def test_top_level_must_be_mapping(tmp_path: Path, text: str, type_name: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(BadInput) as info:
+        load_manifest(path)
+    assert str(info.value) == f"{path}: expected a mapping at the top level, got {type_name}"
+
+
+def test_file_over_one_megabyte_rejected(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD_MANIFEST + "#" * MAX_BYTES + "\n")
+    with pytest.raises(BadInput) as info:
+        load_manifest(path)
+    assert str(info.value) == f"{path}: release manifest larger than {MAX_BYTES} bytes"
+
+
+def test_file_of_exactly_one_megabyte_accepted(tmp_path: Path) -> None:
+    padding = MAX_BYTES - len(GOOD_MANIFEST.encode()) - 1
+    path = _write(tmp_path, GOOD_MANIFEST + "#" * padding + "\n")
+    assert path.stat().st_size == MAX_BYTES
+    assert load_manifest(path).version == "1.0.0"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yml"
+    with pytest.raises(BadInput) as info:
+        load_manifest(path)
+    assert str(info.value) == f"{path}: release manifest not found"
+
+
+def test_missing_config_says_project_config(tmp_path: Path) -> None:
+    path = tmp_path / "relkit.yml"
+    with pytest.raises(BadInput) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}: project config not found"
+
+
+def test_directory_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(BadInput) as info:
+        load_manifest(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path}: cannot read release manifest")
+
+
+def test_non_utf8_is_bad_input(tmp_path: Path) -> None:
+    path = _write(tmp_path, b"app: \xff\xfe\n")
+    with pytest.raises(BadInput) as info:
+        load_manifest(path)
+    assert str(info.value).startswith(f"{path}: cannot read release manifest")
+
+
+def test_unreadable_path_name_is_bad_input(tmp_path: Path) -> None:
+    # A file name longer than NAME_MAX (ENAMETOOLONG) is a bad argument like a missing file.
+    path = tmp_path / ("a" * 300 + ".yml")
+    with pytest.raises(BadInput) as info:
+        load_manifest(path)
+    assert str(path) in str(info.value)
+
+
+def test_validation_errors_name_source_and_fields(tmp_path: Path) -> None:
+    text = GOOD_MANIFEST.replace("  sha256:", "  shaa256:").replace("version: 1.0.0", "version: 1.0/0")
+    path = _write(tmp_path, text)
+    with pytest.raises(BadInput) as info:
+        load_manifest(path)
+    err = info.value
+    assert str(err).startswith(f"{path}: invalid Manifest")
+    fields = {p.split(":")[0] for p in err.problems}
+    assert fields == {"version", "artifact.shaa256", "artifact.sha256"}
+
+
+def test_loaded_example_round_trips_through_yaml() -> None:
+    data = yaml.safe_load(GOOD_MANIFEST)
+    assert parse_yaml(GOOD_MANIFEST, "x") == data
