@@ -28,7 +28,7 @@ test-unit: install
 
 lint: install
 	$(VENV)/bin/ruff check relkit tests bench examples
-	cd playbooks && ANSIBLE_MODULE_UTILS=module_utils ../$(VENV)/bin/ansible-lint deploy.yml prepare.yml rollback.yml smoke.yml ../roles
+	cd playbooks && ANSIBLE_MODULE_UTILS=module_utils ../$(VENV)/bin/ansible-lint deploy.yml prepare.yml rollback.yml smoke.yml health.yml ../roles
 
 bench: install
 	./.ci/system-deps

@@ -1,14 +1,14 @@
 #!/bin/sh
-# The whole release procedure on the embedded example project, on this machine:
-# prepare → 1.0.0 staging → production → 2.0.0 staging → production →
-# 3.0.0 fails smoke on staging and is rolled back (and production refuses it) → status → ledger verify.
+# The whole release procedure (../shared/SOP.md) on the embedded example project, on this machine:
+# prepare → 1.0.0 staging → production gated by the SOP (approvals, four-eyes, notice, window,
+# promotion) → 2.0.0 the same → 3.0.0 fails smoke on staging and is rolled back (production
+# refuses it) → manual rollback → PO verification → close waits for monitoring → status → ledger.
 set -eu
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 export RELKIT_DEMO_ROOT="${RELKIT_DEMO_ROOT:-$(mktemp -d /tmp/relkit-demo.XXXXXX)}"
 export RELKIT_STATE_DIR="$RELKIT_DEMO_ROOT/state"
 export RELKIT_USER="${RELKIT_USER:-ops-demo}"
-relkit() { "$VENV/bin/relkit" -C examples/project "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 expect() { want=$1; shift; rc=0; "$@" || rc=$?; [ "$rc" -eq "$want" ] || { echo "expected exit $want, got $rc: $*" >&2; exit 1; }; }
 health() { for port in "$@"; do printf '  127.0.0.1:%s/health → ' "$port"; "$VENV/bin/python" -c \
@@ -21,42 +21,86 @@ trap stop_apps EXIT
 step "build the example app's artifacts (1.0.0, 2.0.0, 3.0.0)"
 "$VENV/bin/python" examples/build_artifacts.py --check-manifests examples/project
 
+step "the demo's copy of examples/project: windows moved to now, throwaway QA/PO signing keys"
+P=$("$VENV/bin/python" examples/demo_setup.py "$RELKIT_DEMO_ROOT")
+R="$P/releases"
+KEYS="$RELKIT_DEMO_ROOT/keys"
+relkit() { "$VENV/bin/relkit" -C "$P" "$@"; }
+cat "$P/allowed_signers"
+
 step "validate the manifests"
-for v in 1.0.0 2.0.0 3.0.0; do relkit validate "examples/project/releases/$v.yml"; done
+for v in 1.0.0 2.0.0 3.0.0; do relkit validate "$R/$v.yml"; done
 
-step "prepare staging and production (layout + host requirements)"
-relkit prepare --env staging --manifest examples/project/releases/1.0.0.yml
-relkit prepare --env production --manifest examples/project/releases/1.0.0.yml
+step "prepare staging and production (layout + host requirements: infra-ready gate)"
+relkit prepare --env staging --manifest "$R/1.0.0.yml"
+relkit prepare --env production --manifest "$R/1.0.0.yml"
 
-step "1.0.0 → staging, then production"
-relkit deploy examples/project/releases/1.0.0.yml --env staging
-relkit deploy examples/project/releases/1.0.0.yml --env production
+step "1.0.0 → staging (light gates: manifest, plan, artifact)"
+relkit deploy "$R/1.0.0.yml" --env staging
+
+step "1.0.0 → production is blocked until every SOP step is done (exit 3)"
+expect 3 relkit deploy "$R/1.0.0.yml" --env production
+
+step "QA approves, then the PO (signed with ssh-keygen -Y sign); users are told"
+relkit --as sari approve "$R/1.0.0.yml" --role qa --key "$KEYS/sari"
+relkit --as dewi approve "$R/1.0.0.yml" --role po --key "$KEYS/dewi"
+relkit notify "$R/1.0.0.yml" --kind announcement
+
+step "the QA approver may not deploy what she approved (four-eyes, exit 3)"
+expect 3 relkit --as sari deploy "$R/1.0.0.yml" --env production \
+  --override notice_sent --by dewi --reason "demo: announced at the kick-off, not 24 h ahead"
+
+step "ops deploys 1.0.0 to production; the short notice is overridden by the PO, on record"
+relkit deploy "$R/1.0.0.yml" --env production \
+  --override notice_sent --by dewi --reason "demo: announced at the kick-off, not 24 h ahead"
 health 18081 18091 18092
 
-step "2.0.0 → production is refused: it has not passed staging yet (exit 3)"
-expect 3 relkit deploy examples/project/releases/2.0.0.yml --env production
-
-step "2.0.0 → staging, then production"
-relkit deploy examples/project/releases/2.0.0.yml --env staging
-relkit deploy examples/project/releases/2.0.0.yml --env production
+step "2.0.0 → staging, approvals, then production"
+relkit deploy "$R/2.0.0.yml" --env staging
+relkit --as sari approve "$R/2.0.0.yml" --role qa --key "$KEYS/sari"
+relkit --as dewi approve "$R/2.0.0.yml" --role po --key "$KEYS/dewi"
+relkit notify "$R/2.0.0.yml" --kind announcement --env production
+relkit prepare --env production --manifest "$R/2.0.0.yml"
+relkit deploy "$R/2.0.0.yml" --env production \
+  --override notice_sent --by dewi --reason "demo: announced at the kick-off, not 24 h ahead"
 health 18081 18091 18092
+
+step "health of 2.0.0 on staging: smoke + health checks, one play (cron/systemd samples: examples/schedule/)"
+relkit health --env staging --prom-file "$RELKIT_DEMO_ROOT/relkit-staging.prom"
+grep '^relkit_release_info' "$RELKIT_DEMO_ROOT/relkit-staging.prom"
 
 step "3.0.0 → staging fails its smoke test and is rolled back automatically (exit 4)"
-expect 4 relkit deploy examples/project/releases/3.0.0.yml --env staging
+expect 4 relkit deploy "$R/3.0.0.yml" --env staging
 health 18081
+step "... and production refuses it: it never passed staging (exit 3)"
+expect 3 relkit deploy "$R/3.0.0.yml" --env production
 
 step "a manual rollback of production (who and why are required and recorded)"
-relkit rollback --env production --by alice --reason "demo: PO asked to go back to 1.0.0"
+relkit rollback --env production --by dewi --reason "demo: PO asked to go back to 1.0.0"
 health 18091 18092
-relkit deploy examples/project/releases/2.0.0.yml --env production
+relkit deploy "$R/2.0.0.yml" --env production \
+  --override notice_sent --by dewi --reason "demo: announced at the kick-off, not 24 h ahead"
+
+step "PO verifies 2.0.0 in production; closing waits for the 24 h monitoring window (exit 3)"
+relkit --as dewi verify "$R/2.0.0.yml" --env production --key "$KEYS/dewi"
+printf 'Went well: staged rollout. To improve: announce 24 h ahead.\n' > "$RELKIT_DEMO_ROOT/retro-2.0.0.md"
+expect 3 relkit close "$R/2.0.0.yml" --env production --retro "$RELKIT_DEMO_ROOT/retro-2.0.0.md"
 
 step "status and ledger"
 relkit status
 relkit ledger verify
 
+step "the release report of 2.0.0 (from the manifest and the ledger), Markdown and HTML"
+relkit report "$R/2.0.0.yml" --format md -o "$RELKIT_DEMO_ROOT/report-2.0.0.md"
+relkit report "$R/2.0.0.yml" --format html -o "$RELKIT_DEMO_ROOT/report-2.0.0.html"
+relkit report "$R/2.0.0.yml" --format html --lang id -o "$RELKIT_DEMO_ROOT/laporan-2.0.0.html"
+
 step "where things are"
 echo "  hosts (deploy paths):  $RELKIT_DEMO_ROOT/{staging,production}/<host>"
-echo "  ledger (SQLite):       $RELKIT_STATE_DIR/ledger.db   (relkit -C examples/project ledger show)"
+echo "  project copy:          $P  (approvals beside the manifests in releases/*.approvals/)"
+echo "  ledger (SQLite):       $RELKIT_STATE_DIR/ledger.db   (relkit -C $P ledger show)"
 echo "  run artifacts/logs:    $RELKIT_STATE_DIR/runs/"
 echo "  app logs:              $RELKIT_DEMO_ROOT/<env>/<host>/shared/log/app.log"
+echo "  release report 2.0.0:  $RELKIT_DEMO_ROOT/report-2.0.0.md"
+echo "                         $RELKIT_DEMO_ROOT/report-2.0.0.html  (Bahasa Indonesia: laporan-2.0.0.html)"
 echo "  (the demo apps are stopped on exit; RELKIT_DEMO_ROOT=... re-runs in the same place)"

@@ -11,19 +11,19 @@ import getpass
 import os
 import secrets
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relkit import gates, lock
-from relkit.artifacts import locate
+from relkit import gatekeeper, lock, secret_channel, snapshots
 from relkit.chain import ChainCheck, Entry
 from relkit.errors import BadInput, GateBlocked, PlayFailed, RollbackFailed
-from relkit.gates import GateInput, GateReport
+from relkit.gates import GateReport, Override
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest
+from relkit.notify import notify, secret_env_names
 from relkit.project import Project
 from relkit.runner import PlayRequest, PlayResult, TaskOutcome, run_play
 from relkit.status import InterruptedRun, LiveRelease, interrupted_runs, live_releases
@@ -84,29 +84,15 @@ def check_gates(
     env: str,
     stage: str = "deploy",
     now: datetime | None = None,
+    actor: str | None = None,
+    overrides: Sequence[Override] = (),
+    retro: str | None = None,
 ) -> tuple[Manifest, GateReport, Path | None]:
     """Evaluate the gates of ``stage`` for ``env``; return the manifest, report and artifact path."""
-    if stage not in gates.STAGES:
-        raise BadInput(f"--stage: expected one of {', '.join(gates.STAGES)}, got {stage!r}")
-    environment = project.environment(env)
-    manifest = load_manifest(manifest_path)
-    artifact = locate(
-        manifest, manifest_path.resolve().parent, project.root / project.config.artifacts.cache_dir
+    checked = gatekeeper.evaluate(
+        project, manifest_path, env, stage, actor=identity(actor), overrides=overrides, retro=retro, now=now
     )
-    report = gates.evaluate(
-        stage,
-        GateInput(
-            manifest=manifest,
-            project_app=project.config.app,
-            env=env,
-            promote_from=environment.promote_from,
-            artifact_sha256=artifact.sha256,
-            artifact_problem=artifact.problem,
-            history=list(project.ledger.entries(kind="smoke.result")),
-            now=now or datetime.now(UTC),
-        ),
-    )
-    return manifest, report, artifact.path
+    return checked.manifest, checked.report, checked.artifact.path
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -119,6 +105,11 @@ class _Run:
         self.project, self.env, self.action, self.by = project, env, action, by
         self.run_id = new_run_id()
         self.ledger = project.ledger
+        self.context: dict[str, Any] = {}  # what this run's notifications are about (manifest, version)
+
+    def notify(self, event: str, **context: Any) -> None:
+        """Tell the channels subscribed to ``event`` (relkit.notify records it and never raises)."""
+        notify(self.project, event, {"by": self.by, **self.context, **context}, self.run_id, self.env)
 
     def record(self, kind: str, host: str = "", **data: Any) -> Entry:
         return self.ledger.append(kind, run_id=self.run_id, env=self.env, host=host, data=data)
@@ -133,8 +124,22 @@ class _Run:
             **data,
         )
 
+    def record_outcome(self, outcome: TaskOutcome) -> None:
+        """Ledger one task's result on one host."""
+        self.record(
+            "task.result",
+            outcome.host,
+            task=outcome.task,
+            action=outcome.action,
+            status=outcome.status,
+            changed=outcome.changed,
+            msg=outcome.msg,
+        )
+
     def finished(self, status: str, **data: Any) -> None:
         self.record("run.finished", action=self.action, status=status, **data)
+        if self.action == "deploy":
+            self.notify("deploy.finished", status=status, **data)
 
     def play(
         self,
@@ -146,17 +151,10 @@ class _Run:
         cfg = self.project.config
 
         def sink(outcome: TaskOutcome) -> None:
-            self.record(
-                "task.result",
-                outcome.host,
-                task=outcome.task,
-                action=outcome.action,
-                status=outcome.status,
-                changed=outcome.changed,
-                msg=outcome.msg,
-            )
+            self.record_outcome(outcome)
             progress(outcome)
 
+        data_passwords = secret_channel.password_envs(cfg.data)
         request = PlayRequest(
             playbook=playbook,
             inventory=self.project.inventory(self.env),
@@ -164,7 +162,7 @@ class _Run:
             run_id=self.run_id,
             extravars={
                 "relkit_project": cfg.model_dump(
-                    include={"deploy_path", "shared", "service", "smoke", "retention"}
+                    include={"deploy_path", "shared", "service", "smoke", "retention", "data"}
                 ),
                 "relkit_env": self.env,
                 "relkit_run_id": self.run_id,
@@ -174,8 +172,11 @@ class _Run:
             forks=cfg.ansible.forks,
             timeout=cfg.ansible.timeout,
             limit=limit,
+            hidden_env=tuple(sorted({*secret_env_names(cfg), *data_passwords})),
         )
-        return run_play(request, sink)
+        # data passwords: hidden from the play's environment, served to its relkit_secret lookup
+        with secret_channel.serve(data_passwords) as channel_env:
+            return run_play(replace(request, env=channel_env), sink)
 
     def record_switches(self, result: PlayResult) -> dict[str, str]:
         """Ledger ``host.switched`` for every host whose ``current`` moved; return host → version."""
@@ -192,6 +193,7 @@ class _Run:
                     action=info.get("action", self.action),
                     by=self.by,
                 )
+        snapshots.record(self, result)  # snapshot.taken / .restored / .pruned per host
         return moved
 
     def record_smoke(self, result: PlayResult, version: str | None, sha256: str | None) -> bool:
@@ -208,7 +210,13 @@ class _Run:
             failed=failed,
             checks={o.host: o.result.get("checks", []) for o in smoke},
         )
+        if failed:
+            checks = {o.host: o.result.get("checks", []) for o in smoke if o.host in failed}
+            self.notify("smoke.failed", version=version, sha256=sha256, failed=failed, checks=checks)
         return passed
+
+
+RunBook = _Run  # public name for plugins (the ledger callback) that record runs
 
 
 def _host_states(result: PlayResult) -> dict[str, str]:
@@ -229,9 +237,11 @@ def prepare(
     """Create the host layout and check hosts against the manifest's requirements."""
     project.inventory(env)
     release: dict[str, Any] = {}
+    requirements_digest = ""
     if manifest_path is not None:
         manifest = load_manifest(manifest_path)
         release = {"version": manifest.version, "requirements": manifest.requirements.model_dump()}
+        requirements_digest = gatekeeper.requirements_digest(manifest.requirements)
     run = _Run(project, env, "prepare", identity(by))
     run.started(version=release.get("version"))
     result = run.play("prepare.yml", {"relkit_release": release}, progress)
@@ -240,7 +250,13 @@ def prepare(
         for o in result.outcomes
         if o.status in ("failed", "unreachable")
     }
-    run.record("prepare.result", passed=result.ok, version=release.get("version"), shortfalls=shortfalls)
+    run.record(
+        "prepare.result",
+        passed=result.ok,
+        version=release.get("version"),
+        shortfalls=shortfalls,
+        requirements_digest=requirements_digest,
+    )
     run.finished("successful" if result.ok else "failed", rc=result.rc)
     report = RunReport(
         "prepare",
@@ -265,24 +281,27 @@ def deploy(
     by: str | None = None,
     progress: OutcomeSink = _quiet,
     now: datetime | None = None,
+    overrides: Sequence[Override] = (),
 ) -> RunReport:
     """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4)."""
-    manifest, report, artifact = check_gates(project, manifest_path, env, "deploy", now)
     actor = identity(by)
-    project.ledger.append(
-        "gate.evaluated",
-        env=env,
-        data={**report.to_dict(), "by": actor, "manifest": str(manifest_path)},
+    run = _Run(project, env, "deploy", actor)
+    checked = gatekeeper.evaluate(
+        project, manifest_path, env, "deploy", actor=actor, overrides=overrides, now=now
     )
+    gatekeeper.record(project, checked, actor, manifest_path, run.run_id)
+    manifest, report, artifact = checked.manifest, checked.report, checked.artifact.path
     if not report.passed:
         raise GateBlocked(f"deploy of {manifest.version} to {env} is blocked by the gates", report)
     assert artifact is not None
-    run = _Run(project, env, "deploy", actor)
     with lock.hold(project.state_dir, env, run.run_id, "deploy"):
         sha = manifest.artifact.sha256
         run.started(version=manifest.version, sha256=sha)
+        run.context = {"manifest": manifest, "version": manifest.version, "sha256": sha}
+        run.notify("deploy.started")
         release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
-        result = run.play("deploy.yml", {"relkit_release": release}, progress)
+        gate_vars = {"relkit_manifest": str(manifest_path.resolve()), "relkit_project_dir": str(project.root)}
+        result = run.play("deploy.yml", {"relkit_release": release, **gate_vars}, progress)
         switched = run.record_switches(result)
         smoke_ok = run.record_smoke(result, manifest.version, sha)
         outcome = RunReport(
@@ -307,6 +326,28 @@ def deploy(
                 + result.failure_summary(),
                 outcome,
             )
+        smoke_failed = _smoke_failed_hosts(result)
+        policy = project.config.policy
+        if smoke_failed and set(failed) <= smoke_failed:
+            decision, setting = policy.on_smoke_failure, "on_smoke_failure"
+        else:
+            decision, setting = policy.on_partial_failure, "on_partial_failure"
+        if decision != "rollback":
+            run.record(
+                "decision.needed",
+                reason=f"deploy failed on {', '.join(failed)}",
+                policy=f"{setting}: {decision}",
+                switched=switched,
+                failed=failed,
+                evidence=result.failure_summary()[:4000],
+            )
+            run.finished("failed_kept", rc=result.rc, failed=failed, kept=switched)
+            raise PlayFailed(
+                f"deploy of {manifest.version} to {env} failed on {', '.join(failed)}; policy {setting}: "
+                f"{decision} kept {', '.join(sorted(switched))} on {manifest.version}. To roll back: relkit "
+                f"rollback --env {env} --by NAME --reason TEXT\n" + result.failure_summary(),
+                outcome,
+            )
         back = _rollback_hosts(
             run, sorted(switched), progress, reason=f"deploy failed on {', '.join(failed)}"
         )
@@ -319,12 +360,22 @@ def deploy(
         )
 
 
+def _smoke_failed_hosts(result: PlayResult) -> set[str]:
+    """Hosts whose smoke checks ran and failed."""
+    return {
+        o.host
+        for o in result.outcomes
+        if o.status == "failed" and any(not c.get("ok") for c in o.result.get("checks") or [])
+    }
+
+
 def _rollback_hosts(run: _Run, hosts: list[str], progress: OutcomeSink, reason: str) -> dict[str, str]:
     """Automatic rollback of ``hosts`` to their previous release, within a deploy run."""
     run.record("rollback.started", by=run.by, reason=reason, hosts=hosts, automatic=True)
     result = run.play("rollback.yml", {"relkit_rollback_to": ""}, progress, limit=",".join(hosts))
     back = run.record_switches(result)
     run.record_smoke(result, None, None)
+    run.notify("rollback", ok=result.ok, automatic=True, reason=reason, rolled_back=back)
     if not result.ok:
         run.finished("rollback_failed", rc=result.rc, rolled_back=back)
         bad = sorted(set(result.hosts("failed")) | set(result.hosts("unreachable")))
@@ -339,8 +390,13 @@ def rollback(
     reason: str | None,
     to: str | None = None,
     progress: OutcomeSink = _quiet,
+    code_only: bool = False,
 ) -> RunReport:
-    """Switch every host of ``env`` back to the previous (or ``to``) release; no gate."""
+    """Switch every host of ``env`` back to the previous (or ``to``) release; no gate.
+
+    Each host also restores the data snapshot of the target release, after saving the data as
+    it stands as an at-rollback snapshot; ``code_only`` switches code without touching data.
+    """
     if not by:
         raise BadInput("--by: name the person who decided the rollback")
     if not reason or not reason.strip():
@@ -356,8 +412,9 @@ def rollback(
     run = _Run(project, env, "rollback", by)
     with lock.hold(project.state_dir, env, run.run_id, "rollback"):
         run.started(to=to, reason=reason)
-        run.record("rollback.requested", by=by, reason=reason, to=to, automatic=False)
-        result = run.play("rollback.yml", {"relkit_rollback_to": to or ""}, progress)
+        run.record("rollback.requested", by=by, reason=reason, to=to, automatic=False, code_only=code_only)
+        rollback_vars = {"relkit_rollback_to": to or "", "relkit_rollback_data": not code_only}
+        result = run.play("rollback.yml", rollback_vars, progress)
         back = run.record_switches(result)
         run.record_smoke(result, to, None)
         report = RunReport(
@@ -369,9 +426,18 @@ def rollback(
             _host_states(result),
             rolled_back=back,
             artifacts=str(result.artifacts),
-            details={"targets": {h: i.get("version") for h, i in result.module_results("relkit").items()}},
+            details={
+                "targets": {h: i.get("version") for h, i in result.module_results("relkit").items()},
+                "data": snapshots.data_summary(result),
+            },
         )
         run.finished("successful" if result.ok else "failed", rc=result.rc, rolled_back=back)
+        results = result.module_results("relkit").items()
+        moved = {h: i.get("previous") for h, i in results if i.get("switched")}
+        run.notify(
+            "rollback", ok=result.ok, automatic=False, reason=reason, decided_by=by, to=to,
+            rolled_back=back, previous=moved,
+        )
     if not result.ok:
         bad = sorted(set(result.hosts("failed")) | set(result.hosts("unreachable")))
         raise RollbackFailed(
@@ -433,3 +499,10 @@ def unlock(project: Project, env: str, by: str | None, force: bool = False) -> l
     holder = lock.break_lock(project.state_dir, env, force)
     project.ledger.append("lock.broken", env=env, data={"by": by, "holder": holder.__dict__, "forced": force})
     return holder
+
+
+def health(project: Project, env: str, **options: Any) -> Any:
+    """Post-release health of ``env``: see :func:`relkit.health.check_health` (returns a HealthReport)."""
+    from relkit.health import check_health
+
+    return check_health(project, env, **options)

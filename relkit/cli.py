@@ -12,7 +12,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -20,7 +20,7 @@ from rich.table import Table
 # typer >= 0.25 vendors click as typer._click: its exceptions are the ones raised here.
 from typer._click import exceptions as click_exc
 
-from relkit import __version__, api
+from relkit import __version__, api, gatekeeper
 from relkit.errors import BadInput, GateBlocked, PlayFailed, RelkitError, RollbackFailed
 from relkit.project import Project
 from relkit.render import Output, entries_table, gate_table
@@ -117,7 +117,7 @@ def gates(
     env: EnvOpt,
     stage: Annotated[str, typer.Option("--stage", "-s", help="prepare or deploy")] = "deploy",
 ) -> None:
-    _, report, _ = api.check_gates(state.project(), manifest, env, stage)
+    _, report, _ = api.check_gates(state.project(), manifest, env, stage, actor=state.actor)
     _show_gates(report)
     if not report.passed:
         raise typer.Exit(3)
@@ -145,10 +145,21 @@ def prepare(
     help="Deploy a release: gates, upload, unpack, switch atomically, restart, smoke."
     + _example("relkit deploy releases/2.0.0.yml --env staging")
 )
-def deploy(manifest: ManifestArg, env: EnvOpt) -> None:
+def deploy(
+    manifest: ManifestArg,
+    env: EnvOpt,
+    override: Annotated[
+        list[str] | None,
+        typer.Option("--override", help="pass a failed gate (repeatable; needs --by, --reason)"),
+    ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="who overrides")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="why the override")] = None,
+) -> None:
     out = state.output
+    project = state.project()
+    overrides = gatekeeper.parse_overrides(project, override or [], by, reason)
     out.info.print(f"[bold]deploy[/] {manifest} → {env}")
-    report = api.deploy(state.project(), manifest, env, state.actor, out.progress)
+    report = api.deploy(project, manifest, env, state.actor, out.progress, overrides=overrides)
     out.emit(report.to_dict())
     if not out.json:
         out.out.print(
@@ -157,7 +168,8 @@ def deploy(manifest: ManifestArg, env: EnvOpt) -> None:
 
 
 @app.command(
-    help="Switch back to the previous (or --to) release and restart; needs --by and --reason."
+    help="Switch back to the previous (or --to) release, restore its data snapshot (the data as it "
+    "stands is saved first) and restart; needs --by and --reason."
     + _example('relkit rollback --env production --by alice --reason "login broken"')
 )
 def rollback(
@@ -165,14 +177,23 @@ def rollback(
     by: Annotated[str | None, typer.Option("--by", help="who decided the rollback")] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="why")] = None,
     to: Annotated[str | None, typer.Option("--to", help="version to roll back to")] = None,
+    code_only: Annotated[
+        bool, typer.Option("--code-only", help="switch code only; leave the data as it is")
+    ] = False,
 ) -> None:
     out = state.output
     out.info.print(f"[bold]rollback[/] {env}")
-    report = api.rollback(state.project(), env, by, reason, to, out.progress)
+    report = api.rollback(state.project(), env, by, reason, to, out.progress, code_only=code_only)
     out.emit(report.to_dict())
     if not out.json:
         targets = ", ".join(f"{h} → {v}" for h, v in report.rolled_back.items()) or "nothing to switch"
         out.out.print(f"[green]rolled back[/] {env}: {targets}")
+        for host, data in sorted(report.details.get("data", {}).items()):
+            if "restored" in data:
+                out.out.print(
+                    f"  {host}: data restored from snapshot {data['restored']}; "
+                    f"the data as it stood is in snapshot {data.get('at_rollback', '?')}"
+                )
 
 
 @app.command(
@@ -266,8 +287,31 @@ def _register_command_modules() -> None:
 _register_command_modules()
 
 
+GLOBAL_ANYWHERE = {"--as": 1, "--project": 1, "-C": 1, "--yes": 0, "-y": 0}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Accept ``--as``, ``--project/-C``, ``--yes`` after the command too: ``relkit approve M --as sari``."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        name = arg.split("=", 1)[0]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if name in GLOBAL_ANYWHERE:
+            width = 1 if "=" in arg else 1 + GLOBAL_ANYWHERE[name]
+            front.extend(argv[i : i + width])
+            i += width
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code. Errors are mapped to codes here and nowhere else."""
+    argv = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
     try:
         # standalone_mode=False: click returns an Exit's code instead of raising it
@@ -297,9 +341,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report_error(exc: RelkitError) -> int:
     out = state.output
+    payload: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}
     if isinstance(exc, GateBlocked):
-        _show_gates(exc.report)
-    payload = {"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}
+        if out.json:
+            payload = {**exc.report.to_dict(), **payload}  # type: ignore[attr-defined]
+        else:
+            _show_gates(exc.report)
     if isinstance(exc, BadInput):
         payload["problems"] = exc.problems
     if isinstance(exc, PlayFailed | RollbackFailed) and exc.result is not None:

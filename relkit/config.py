@@ -7,9 +7,11 @@ host variables (``{{ app_port }}``): they are templated per host by the plays.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from relkit.names import SafeName
 
@@ -48,7 +50,14 @@ class Service(_Model):
 
     start: Command
     stop: Command | None = None
-    migrate: Command | None = Field(None, description="run before the switch (issue: snapshots)")
+    migrate: Command | None = Field(
+        None,
+        description="run before the switch, after the data snapshot, in the deploy path; "
+        "$RELKIT_RELEASE is the new release's directory",
+    )
+    migrate_hosts: Literal["all", "first"] = Field(
+        "all", description="first: migrate once, on the first host (a database all hosts share)"
+    )
     timeout: Seconds = 60
 
 
@@ -121,7 +130,7 @@ class HealthCheck(_Model):
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
-            except re.error as exc:
+            except (re.error, OverflowError, RecursionError, ValueError) as exc:
                 raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from None
         return self
 
@@ -135,11 +144,11 @@ HEALTH_KINDS = ("http", "port", "command", "log", "disk_free_mb", "memory_free_m
 
 
 class Health(_Model):
-    """Post-release health checks (``relkit health``) and what a run of critical results triggers."""
+    """Post-release health checks (``relkit health``) and what a run of critical results triggers.
 
-    monitoring_hours: Annotated[int, Field(ge=24, le=48)] = Field(
-        24, description="health runs only this long after the last switch (SOP 4.4.1: 24-48 h)"
-    )
+    They run during ``policy.monitoring_hours`` after the last switch of an environment.
+    """
+
     critical_threshold: Annotated[int, Field(ge=1, le=100)] = Field(
         3, description="consecutive critical results (since the last switch) that trigger on_critical"
     )
@@ -165,12 +174,90 @@ class Retention(_Model):
     keep_releases: Annotated[int, Field(ge=2, le=100)] = 5
 
 
+DataPath = Annotated[
+    str,
+    Field(
+        pattern=r"^/?[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$",
+        max_length=500,
+        description="relative to the deploy path (e.g. shared/data/app.db), or absolute",
+    ),
+]
+EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+PgName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_$.-]{0,62}$")]
+_DATA_PG_FIELDS = ("database", "host", "port", "user", "password_env")
+_DATA_RESERVED = ("releases", "snapshots", ".relkit", "current")
+
+
+class DataItem(_Model):
+    """Data snapshotted before every switch and restored by a rollback (``data:`` in relkit.yml)."""
+
+    name: SafeName = Field(description="names the snapshot file on the host")
+    kind: Literal["sqlite", "postgresql", "directory"]
+    path: DataPath | None = Field(None, description="sqlite / directory: the file or directory")
+    database: PgName | None = Field(None, description="postgresql: the database")
+    host: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        None, description="postgresql: server host or socket directory (default 127.0.0.1)"
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] | HostVar | None = Field(None, description="default 5432")
+    user: PgName | None = Field(None, description="postgresql: role (default postgres)")
+    password_env: EnvVarName | None = Field(
+        None,
+        description="postgresql: controller environment variable holding the password "
+        "(sent to the host as a no_log module option, never recorded)",
+    )
+    hosts: Literal["all", "first"] = Field(
+        "all", description="snapshot on every host, or once on the first host (default for postgresql)"
+    )
+    timeout: Seconds = Field(600, description="seconds allowed for one snapshot or restore of this item")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("kind") == "postgresql":
+            data = {"hosts": "first", "host": "127.0.0.1", "port": 5432, "user": "postgres", **data}
+        return data
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> DataItem:
+        if self.kind == "postgresql":
+            if self.database is None:
+                raise ValueError("database: required for kind postgresql")
+            if self.path is not None:
+                raise ValueError("path: not used by kind postgresql (give database, host, port, user)")
+            return self
+        if self.path is None:
+            raise ValueError(f"path: required for kind {self.kind}")
+        given = [f for f in _DATA_PG_FIELDS if getattr(self, f) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: only for kind postgresql")
+        parts = self.path.split("/")
+        if ".." in parts:
+            raise ValueError("path: must not contain '..'")
+        if not self.path.startswith("/") and parts[0] in _DATA_RESERVED:
+            raise ValueError(f"path: {parts[0]}/ is relkit's own; data lives in shared/ or elsewhere")
+        return self
+
+
+def _unique_data_names(items: list[DataItem]) -> list[DataItem]:
+    names = [i.name for i in items]
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        raise ValueError(f"data: names must be unique, repeated: {', '.join(dupes)}")
+    return items
+
+
+DataList = Annotated[list[DataItem], AfterValidator(_unique_data_names)]
+
+
 class Artifacts(_Model):
     """Artifact handling on the controller."""
 
     cache_dir: Annotated[str, Field(min_length=1, max_length=500)] = Field(
         ".relkit/artifacts",
         description="where URL artifacts are downloaded, relative to relkit.yml",
+    )
+    build_info: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        "relkit-build.json",
+        description="JSON file at the artifact's root whose 'commit' names the commit it was built from",
     )
 
 
@@ -258,14 +345,7 @@ class EmailChannel(_Channel):
         return self
 
 
-Channel = Annotated[
-    WebhookChannel | EmailChannel,
-    Discriminator(
-        "type",
-        custom_error_type="channel_type",
-        custom_error_message="'type' must be 'webhook' or 'email'",
-    ),
-]
+Channel = Annotated[WebhookChannel | EmailChannel, Field(discriminator="type")]
 
 
 class Notifications(_Model):
@@ -273,6 +353,79 @@ class Notifications(_Model):
 
     channels: dict[SafeName, Channel] = Field(
         default_factory=dict, description="channel name → webhook or email channel"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed(cls, data: object) -> object:
+        channels = data.get("channels") if isinstance(data, dict) else None
+        for name, channel in (channels or {}).items() if isinstance(channels, dict) else ():
+            if not isinstance(channel, dict) or channel.get("type") not in ("webhook", "email"):
+                raise ValueError(f"channels.{name}.type: expected 'webhook' or 'email'")
+        return data
+
+
+class Freeze(_Model):
+    """A dated period without deploys (e.g. year-end), in its own timezone."""
+
+    start: datetime
+    end: datetime
+    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Freeze:
+        try:
+            zone = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"timezone: unknown IANA timezone {self.timezone!r}") from exc
+        start = self.start if self.start.tzinfo else self.start.replace(tzinfo=zone)
+        end = self.end if self.end.tzinfo else self.end.replace(tzinfo=zone)
+        if end <= start:
+            raise ValueError("end must be after start")
+        return self
+
+    def covers(self, moment: datetime) -> bool:
+        """True when ``moment`` (aware) falls inside the freeze."""
+        zone = ZoneInfo(self.timezone)
+        start = self.start if self.start.tzinfo else self.start.replace(tzinfo=zone)
+        end = self.end if self.end.tzinfo else self.end.replace(tzinfo=zone)
+        return start <= moment < end
+
+
+GateName = Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
+StageKey = Annotated[str, Field(pattern=r"^(prepare|deploy|close)(:[A-Za-z0-9_.+-]+)?$")]
+
+
+class Approvals(_Model):
+    """Signed approvals: ssh-keygen allowed-signers file mapping principals to roles."""
+
+    allowed_signers: Annotated[str, Field(min_length=1, max_length=500)] = Field(
+        "allowed_signers",
+        description="relative to relkit.yml; each line's namespaces= option names the roles "
+        "(relkit-qa, relkit-po) that principal may sign for",
+    )
+
+
+class Policy(_Model):
+    """Which gates guard which stage, and their parameters. The defaults are the SOP."""
+
+    gates: dict[StageKey, list[GateName]] = Field(
+        default_factory=dict,
+        description="stage (prepare, deploy, close) or stage:env → gate names; replaces the default",
+    )
+    notice_lead_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 24
+    monitoring_hours: Annotated[float, Field(ge=24, le=48)] = 24
+    freezes: list[Freeze] = Field(default_factory=list)
+    not_overridable: list[GateName] = Field(
+        default_factory=lambda: ["artifact_checksum", "promoted_from"],
+        description="gates that --override cannot pass",
+    )
+    on_smoke_failure: Literal["rollback", "ask"] = Field(
+        "rollback", description="smoke failed after a switch: roll back, or record that the PO decides"
+    )
+    on_partial_failure: Literal["rollback", "keep"] = Field(
+        "rollback", description="some hosts failed after others switched: roll those back, or keep them"
     )
 
 
@@ -296,8 +449,13 @@ class ProjectConfig(_Model):
         ".relkit", description="ledger, locks and run artifacts, relative to relkit.yml"
     )
     artifacts: Artifacts = Field(default_factory=Artifacts)
+    policy: Policy = Field(default_factory=Policy)
+    approvals: Approvals = Field(default_factory=Approvals)
     health: Health = Field(default_factory=Health)
     notifications: Notifications = Field(default_factory=Notifications)
+    data: DataList = Field(
+        default_factory=list, description="data snapshotted before every switch, restored by rollback"
+    )
 
     @model_validator(mode="after")
     def _health_names(self) -> ProjectConfig:

@@ -57,3 +57,7 @@ class Locked(RelkitError):
     """Another run holds the environment's lock."""
 
     exit_code = 6
+
+
+class HealthCritical(PlayFailed):
+    """``relkit health`` found a critical problem (exit 4); says what was rolled back or decided."""

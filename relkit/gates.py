@@ -1,20 +1,47 @@
 """Gates: the procedure's checks, each a pure function of (manifest, ledger, environment, time).
 
-A gate never does I/O: everything it needs arrives in :class:`GateInput`. New gates
-register with :func:`gate`; which gates guard which stage comes from :func:`policy_for`.
+A gate never does I/O: everything it needs arrives in :class:`GateInput` (the API gathers
+it: artifact checksum, verified approvals, ledger entries). Gates register with
+:func:`gate`; which gates guard which stage comes from :func:`gates_for` — the SOP by
+default, replaced per stage (or stage:env) by relkit.yml's ``policy.gates``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from relkit.chain import Entry
+from relkit.config import Policy
 from relkit.manifest import Manifest
 
-STAGES = ("prepare", "deploy")
+STAGES = ("prepare", "deploy", "close")
+ROLES = ("po", "dev", "qa", "ops", "comms")
+EVIDENCE = ("functional", "regression", "performance", "security")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """An approval or verification found beside the manifest, as checked by ssh-keygen."""
+
+    role: str
+    by: str
+    at: datetime
+    valid: bool
+    problem: str = ""
+    kind: str = "approval"
+    env: str = ""
+
+
+@dataclass(frozen=True)
+class Override:
+    """A named person passing a failed gate, with a reason (recorded in the ledger)."""
+
+    gate: str
+    by: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -29,16 +56,34 @@ class GateInput:
     artifact_problem: str
     history: Sequence[Entry]
     now: datetime
+    policy: Policy = field(default_factory=Policy)
+    actor: str = ""
+    artifact_commit: str | None = None
+    signatures: Sequence[Signature] = ()
+    requirements_digest: str = ""
+    retro: str | None = None
+
+    @property
+    def production(self) -> bool:
+        """An environment fed by another one gets the whole SOP."""
+        return self.promote_from is not None
 
 
 @dataclass(frozen=True)
 class GateResult:
-    """One gate's verdict: pass/fail, why, and what to do about it."""
+    """One gate's verdict: pass/fail, why, what to do, and who overrode it if anyone."""
 
     name: str
     passed: bool
     reason: str
     remedy: str = ""
+    overridden_by: str = ""
+    override_reason: str = ""
+
+    @property
+    def overridden(self) -> bool:
+        """Failed on its own but passed by an override."""
+        return bool(self.overridden_by)
 
 
 @dataclass(frozen=True)
@@ -52,7 +97,7 @@ class GateReport:
 
     @property
     def passed(self) -> bool:
-        """True when every gate passed."""
+        """True when every gate passed (on its own or by override)."""
         return all(r.passed for r in self.results)
 
     @property
@@ -71,14 +116,15 @@ class GateReport:
         }
 
 
+Verdict = tuple[bool, str, str]
 GateFn = Callable[[GateInput], GateResult]
 GATES: dict[str, GateFn] = {}
 
 
-def gate(name: str) -> Callable[[Callable[[GateInput], tuple[bool, str, str]]], GateFn]:
+def gate(name: str) -> Callable[[Callable[[GateInput], Verdict]], GateFn]:
     """Register a gate returning ``(passed, reason, remedy)``."""
 
-    def register(fn: Callable[[GateInput], tuple[bool, str, str]]) -> GateFn:
+    def register(fn: Callable[[GateInput], Verdict]) -> GateFn:
         def run(inp: GateInput) -> GateResult:
             passed, reason, remedy = fn(inp)
             return GateResult(name, passed, reason, "" if passed else remedy)
@@ -90,8 +136,16 @@ def gate(name: str) -> Callable[[Callable[[GateInput], tuple[bool, str, str]]], 
     return register
 
 
+def _entries(inp: GateInput, kind: str, env: str | None = None) -> list[Entry]:
+    return [e for e in inp.history if e.kind == kind and (env is None or e.env == env)]
+
+
+def _ts(entry: Entry) -> datetime:
+    return datetime.fromisoformat(entry.ts)
+
+
 @gate("manifest_valid")
-def manifest_valid(inp: GateInput) -> tuple[bool, str, str]:
+def manifest_valid(inp: GateInput) -> Verdict:
     """The manifest validated and belongs to this project's app."""
     app = inp.manifest.app
     if app != inp.project_app:
@@ -103,38 +157,213 @@ def manifest_valid(inp: GateInput) -> tuple[bool, str, str]:
     return True, f"{app} {inp.manifest.version} validated", ""
 
 
+@gate("plan_complete")
+def plan_complete(inp: GateInput) -> Verdict:
+    """SOP 4.1: changes traced to issues, schedule, owners for every role, a rollback plan."""
+    m, missing = inp.manifest, []
+    if not m.changes:
+        missing.append("changes (each with its issue/ticket id)")
+    if m.schedule is None:
+        missing.append("schedule (window_start, window_end, timezone, expected_downtime_minutes)")
+    absent = [role for role in ROLES if not getattr(m.owners, role)]
+    if absent:
+        missing.append("owners." + ", owners.".join(absent))
+    if not m.rollback_plan:
+        missing.append("rollback_plan")
+    if missing:
+        return False, "plan incomplete: missing " + "; ".join(missing), "complete the manifest's release plan"
+    return True, f"{len(m.changes)} change(s) traced, schedule, owners and rollback plan present", ""
+
+
 @gate("artifact_checksum")
-def artifact_checksum(inp: GateInput) -> tuple[bool, str, str]:
-    """The artifact file exists and its sha256 is the manifest's."""
+def artifact_checksum(inp: GateInput) -> Verdict:
+    """The artifact exists and its sha256 is the manifest's; for production, built from the frozen commit."""
     want = inp.manifest.artifact.sha256
     if inp.artifact_sha256 is None:
-        return (
-            False,
-            inp.artifact_problem or "artifact not available",
-            "build or fetch the artifact",
-        )
+        return False, inp.artifact_problem or "artifact not available", "build or fetch the artifact"
     if inp.artifact_sha256 != want:
         return (
             False,
             f"artifact sha256 {inp.artifact_sha256[:12]}… differs from manifest {want[:12]}…",
             "rebuild the artifact from the frozen commit or correct artifact.sha256",
         )
-    return True, f"sha256 {want[:12]}… matches", ""
+    if not inp.production:
+        return True, f"sha256 {want[:12]}… matches", ""
+    freeze = inp.manifest.code_freeze
+    if freeze is None:
+        return (
+            False,
+            "no code_freeze recorded in the manifest",
+            "record code_freeze.commit and time (SOP 4.2.3)",
+        )
+    built = inp.artifact_commit
+    if not built:
+        return (
+            False,
+            "the artifact does not say which commit it was built from",
+            "embed build info in the build",
+        )
+    if len(built) < 7 or not (built.startswith(freeze.commit) or freeze.commit.startswith(built)):
+        return (
+            False,
+            f"artifact built from {built[:12]}, code freeze is {freeze.commit[:12]}",
+            "build the artifact from the frozen commit",
+        )
+    return True, f"sha256 {want[:12]}… matches; built from frozen commit {freeze.commit[:12]}", ""
+
+
+@gate("test_evidence")
+def test_evidence(inp: GateInput) -> Verdict:
+    """SOP 4.2.1: functional, regression, performance, security passed; no open critical bug."""
+    tests, problems = inp.manifest.tests, []
+    for kind in EVIDENCE:
+        result = getattr(tests, kind)
+        if result is None:
+            problems.append(f"{kind}: not recorded")
+        elif result.result != "passed":
+            problems.append(f"{kind}: {result.result}")
+    if tests.open_critical_bugs:
+        problems.append(f"{tests.open_critical_bugs} open critical bug(s)")
+    if problems:
+        return (
+            False,
+            "; ".join(problems),
+            "record passing QA evidence on staging (tests.*) and close critical bugs",
+        )
+    return True, "functional, regression, performance, security passed; no open critical bug", ""
+
+
+def _valid(inp: GateInput, role: str, kind: str = "approval") -> list[Signature]:
+    return sorted(
+        (s for s in inp.signatures if s.kind == kind and s.role == role and s.valid), key=lambda s: s.at
+    )
+
+
+@gate("approvals")
+def approvals(inp: GateInput) -> Verdict:
+    """SOP 4.2.2-4.2.3: a valid QA approval, then a valid PO approval given after the last QA one."""
+    broken = [s for s in inp.signatures if s.kind == "approval" and not s.valid]
+    qa, po = _valid(inp, "qa"), _valid(inp, "po")
+    notes = [f"{s.role} approval by {s.by} rejected: {s.problem}" for s in broken]
+    if not qa:
+        return (
+            False,
+            "; ".join([*notes, "no valid QA approval"]),
+            "QA: relkit approve MANIFEST --role qa --key KEY",
+        )
+    if not po:
+        return (
+            False,
+            "; ".join([*notes, "no valid PO approval"]),
+            "PO: relkit approve MANIFEST --role po --key KEY",
+        )
+    last_qa = qa[-1]
+    if po[-1].at < last_qa.at:
+        return (
+            False,
+            f"PO approval by {po[-1].by} ({po[-1].at:%Y-%m-%d %H:%M}) is older than QA approval by "
+            f"{last_qa.by} ({last_qa.at:%Y-%m-%d %H:%M}): order matters",
+            "the PO approves again after QA",
+        )
+    return True, f"QA: {last_qa.by}, then PO: {po[-1].by}", ""
+
+
+@gate("four_eyes")
+def four_eyes(inp: GateInput) -> Verdict:
+    """The deployer is not the person whose QA or PO approval the deploy rests on."""
+    approvers = {s.by for s in inp.signatures if s.kind == "approval" and s.valid and s.role in ("qa", "po")}
+    if inp.actor in approvers:
+        return (
+            False,
+            f"{inp.actor} approved this release and cannot also deploy it to {inp.env} (self-approval)",
+            "another person deploys (--as NAME / RELKIT_USER)",
+        )
+    return True, f"deployer {inp.actor or '?'} gave none of the approvals", ""
+
+
+@gate("infra_ready")
+def infra_ready(inp: GateInput) -> Verdict:
+    """SOP 4.2.4: a passing prepare on this environment for this manifest's host requirements."""
+    runs = _entries(inp, "prepare.result", inp.env)
+    if (
+        runs
+        and runs[-1].data.get("passed")
+        and runs[-1].data.get("requirements_digest") == inp.requirements_digest
+    ):
+        return True, f"prepare passed at {runs[-1].ts[:19]}Z for these requirements", ""
+    reason = "no passing prepare on this environment for these host requirements"
+    if runs and not runs[-1].data.get("passed"):
+        reason = f"the last prepare on {inp.env} failed ({runs[-1].ts[:19]}Z)"
+    return False, reason, f"relkit prepare --env {inp.env} --manifest MANIFEST"
+
+
+@gate("notice_sent")
+def notice_sent(inp: GateInput) -> Verdict:
+    """SOP 4.3.1: an announcement was sent at least the lead time before the window opens."""
+    schedule = inp.manifest.schedule
+    if schedule is None:
+        return False, "no schedule to announce", "add schedule to the manifest"
+    start = schedule.aware(schedule.window_start)
+    lead = timedelta(hours=inp.policy.notice_lead_hours)
+    sent = [
+        e
+        for e in _entries(inp, "notify.sent")
+        if e.data.get("event") == "announcement"
+        and e.data.get("ok")
+        and e.data.get("version") == inp.manifest.version
+    ]
+    if not sent:
+        return False, "no successful announcement recorded", "relkit notify MANIFEST --kind announcement"
+    first = min(sent, key=_ts)
+    if _ts(first) > start - lead:
+        return (
+            False,
+            f"announced {first.ts[:16]}Z, less than {inp.policy.notice_lead_hours:g} h before the window "
+            f"({start.isoformat()})",
+            "move the window later (new manifest) or have the lead time lowered by policy",
+        )
+    return True, f"announced {first.ts[:16]}Z, ≥ {inp.policy.notice_lead_hours:g} h ahead", ""
+
+
+@gate("window")
+def window(inp: GateInput) -> Verdict:
+    """SOP 4.1: now is inside the agreed release window (timezone and DST aware)."""
+    schedule = inp.manifest.schedule
+    if schedule is None:
+        return False, "no release window in the manifest", "add schedule.window_start/window_end"
+    start, end = schedule.aware(schedule.window_start), schedule.aware(schedule.window_end)
+    local = inp.now.astimezone(schedule.zone)
+    if start <= inp.now < end:
+        return True, f"{local:%Y-%m-%d %H:%M %Z} is inside {start:%H:%M}-{end:%H:%M %Z}", ""
+    when = "before" if inp.now < start else "after"
+    return (
+        False,
+        f"{local:%Y-%m-%d %H:%M %Z} is {when} the window {start:%Y-%m-%d %H:%M}-{end:%H:%M %Z}",
+        "deploy inside the window, or agree a new window (new manifest)",
+    )
+
+
+@gate("freeze")
+def freeze(inp: GateInput) -> Verdict:
+    """No deploy freeze from relkit.yml (dated periods) covers now."""
+    for period in inp.policy.freezes:
+        if period.covers(inp.now):
+            return (
+                False,
+                f"deploy freeze: {period.reason} ({period.start} - {period.end} {period.timezone})",
+                ("wait for the freeze to end"),
+            )
+    return True, "no deploy freeze now", ""
 
 
 @gate("promoted_from")
-def promoted_from(inp: GateInput) -> tuple[bool, str, str]:
+def promoted_from(inp: GateInput) -> Verdict:
     """This very artifact was deployed to the upstream environment and passed smoke there."""
     source, sha = inp.promote_from, inp.manifest.artifact.sha256
     if source is None:
         return True, "environment has no upstream", ""
-    for entry in reversed(inp.history):
-        if (
-            entry.kind == "smoke.result"
-            and entry.env == source
-            and entry.data.get("sha256") == sha
-            and entry.data.get("passed")
-        ):
+    for entry in reversed(_entries(inp, "smoke.result", source)):
+        if entry.data.get("sha256") == sha and entry.data.get("passed"):
             return True, f"passed smoke on {source} at {entry.ts[:19]}Z (run {entry.run_id})", ""
     return (
         False,
@@ -143,18 +372,100 @@ def promoted_from(inp: GateInput) -> tuple[bool, str, str]:
     )
 
 
-def policy_for(stage: str, promote_from: str | None) -> list[str]:
-    """Default gates for a stage (the SOP's minimal set)."""
-    if stage == "prepare":
-        return ["manifest_valid"]
-    gates = ["manifest_valid", "artifact_checksum"]
-    if promote_from:
-        gates.append("promoted_from")
-    return gates
+@gate("verified")
+def verified(inp: GateInput) -> Verdict:
+    """SOP 4.3.4: the PO verified the release in this environment (signed)."""
+    found = [s for s in _valid(inp, "po", "verification") if s.env == inp.env]
+    if not found:
+        return False, f"no valid PO verification for {inp.env}", f"PO: relkit verify MANIFEST --env {inp.env}"
+    return True, f"verified by {found[-1].by} at {found[-1].at:%Y-%m-%d %H:%M}", ""
 
 
-def evaluate(stage: str, inp: GateInput, names: Sequence[str] | None = None) -> GateReport:
-    """Run the gates of ``stage`` (or ``names``) and collect a report."""
-    chosen = list(names) if names is not None else policy_for(stage, inp.promote_from)
-    results = tuple(GATES[name](inp) for name in chosen)
-    return GateReport(stage, inp.env, inp.manifest.version, results)
+@gate("monitoring_elapsed")
+def monitoring_elapsed(inp: GateInput) -> Verdict:
+    """SOP 4.4.1: the monitoring window after the last switch to this release has elapsed, health green."""
+    last: dict[str, Entry] = {}
+    for e in _entries(inp, "host.switched", inp.env):
+        last[e.host] = e
+    switches = [e for e in last.values() if e.data.get("version") == inp.manifest.version]
+    if not switches:
+        return False, f"{inp.manifest.version} is not live on {inp.env}", "deploy it first"
+    if len(switches) != len(last):
+        others = sorted(h for h, e in last.items() if e.data.get("version") != inp.manifest.version)
+        reason = f"{inp.manifest.version} is not live on {', '.join(others)}"
+        return False, reason, "finish the deploy or roll back first"
+    since = max(_ts(e) for e in switches)
+    needed = timedelta(hours=inp.policy.monitoring_hours)
+    if inp.now - since < needed:
+        left = needed - (inp.now - since)
+        return (
+            False,
+            f"monitoring window runs {left.total_seconds() / 3600:.1f} h more",
+            "wait, keep health checks running",
+        )
+    health = [e for e in _entries(inp, "health.result", inp.env) if _ts(e) >= since]
+    if health and health[-1].data.get("status") == "critical":
+        return False, f"last health check ({health[-1].ts[:16]}Z) was critical", "fix or roll back first"
+    return True, f"{inp.policy.monitoring_hours:g} h monitored since {since:%Y-%m-%d %H:%M}Z", ""
+
+
+@gate("retrospective")
+def retrospective(inp: GateInput) -> Verdict:
+    """SOP 4.4.4: a retrospective note is present."""
+    if inp.retro and inp.retro.strip():
+        return True, f"retrospective note ({len(inp.retro.strip())} characters)", ""
+    return False, "no retrospective note", "relkit close MANIFEST --retro FILE"
+
+
+SOP_PRODUCTION = [
+    "manifest_valid",
+    "plan_complete",
+    "artifact_checksum",
+    "test_evidence",
+    "approvals",
+    "four_eyes",
+    "infra_ready",
+    "notice_sent",
+    "window",
+    "freeze",
+    "promoted_from",
+]
+DEFAULT = {
+    "prepare": ["manifest_valid", "plan_complete"],
+    "deploy": ["manifest_valid", "plan_complete", "artifact_checksum"],
+    "close": ["verified", "monitoring_elapsed", "retrospective"],
+}
+
+
+def gates_for(stage: str, env: str, promote_from: str | None, policy: Policy) -> list[str]:
+    """The gates of a stage: ``policy.gates['stage:env']``, else ``['stage']``, else the SOP default."""
+    configured: Mapping[str, list[str]] = policy.gates
+    if f"{stage}:{env}" in configured:
+        return list(configured[f"{stage}:{env}"])
+    if stage in configured:
+        return list(configured[stage])
+    if stage == "deploy" and promote_from:
+        return list(SOP_PRODUCTION)
+    return list(DEFAULT[stage])
+
+
+def unknown_gates(policy: Policy) -> list[str]:
+    """Gate names in the policy that do not exist."""
+    named = {g for names in policy.gates.values() for g in names} | set(policy.not_overridable)
+    return sorted(named - set(GATES))
+
+
+def evaluate(
+    stage: str, inp: GateInput, names: Sequence[str] | None = None, overrides: Sequence[Override] = ()
+) -> GateReport:
+    """Run the gates of ``stage`` (or ``names``), apply overrides, and collect a report."""
+    chosen = list(names) if names is not None else gates_for(stage, inp.env, inp.promote_from, inp.policy)
+    by_gate = {o.gate: o for o in overrides}
+    results = []
+    for name in chosen:
+        result = GATES[name](inp)
+        if not result.passed and name in by_gate:
+            o = by_gate[name]
+            result = GateResult(name, True, result.reason, result.remedy, o.by, o.reason)
+        results.append(result)
+    return GateReport(stage, inp.env, inp.manifest.version, tuple(results))

@@ -58,8 +58,13 @@ def gate_table(report: GateReport) -> Table:
     for col in ("gate", "result", "reason", "what to do"):
         table.add_column(col, overflow="fold")
     for r in report.results:
-        verdict = "[green]pass[/]" if r.passed else "[bold red]BLOCKED[/]"
-        table.add_row(r.name, verdict, _escape(r.reason), _escape(r.remedy))
+        if r.overridden:
+            verdict = f"[yellow]OVERRIDDEN[/] by {_escape(r.overridden_by)}"
+            reason = f"{r.reason} — override: {r.override_reason}"
+        else:
+            verdict = "[green]pass[/]" if r.passed else "[bold red]BLOCKED[/]"
+            reason = r.reason
+        table.add_row(r.name, verdict, _escape(reason), _escape(r.remedy))
     return table
 
 

@@ -10,8 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+import ptyprocess
 
 from relkit.assets import playbooks_dir, roles_dir
+
+# ansible-runner drives ansible-playbook through pexpect; closing the pty sleeps
+# delayafterclose (0.1 s) although the play has already ended by then (EOF). relkit waits
+# for the exit status anyway, so the pause is pure latency on every run.
+ptyprocess.PtyProcess.delayafterclose = 0.0
 
 EventSink = Callable[[dict[str, Any]], None]
 HOST_EVENTS = {
@@ -34,6 +40,10 @@ class PlayRequest:
     forks: int = 20
     timeout: int = 30
     limit: str | None = None
+    hidden_env: tuple[str, ...] = ()
+    """Controller variables (secrets) kept from the play's environment and its ``command`` artifact."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment variables for the play (e.g. relkit.secret_channel's socket and token)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,13 @@ def run_play(request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) ->
             on_outcome(outcome)
         return True
 
+    def starting(status: dict[str, Any], runner_config: Any = None) -> None:
+        # Called before ansible-runner writes artifacts/<id>/command (which holds the whole
+        # environment) and spawns ansible-playbook with that same dict: drop the secrets here.
+        if status.get("status") == "starting" and runner_config is not None:
+            for name in request.hidden_env:
+                runner_config.env.pop(name, None)
+
     request.run_dir.mkdir(parents=True, exist_ok=True)
     request.run_dir.chmod(0o700)
     play_dir = playbooks_dir()
@@ -143,12 +160,15 @@ def run_play(request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) ->
             "ANSIBLE_LIBRARY": str(play_dir / "library"),
             "ANSIBLE_TIMEOUT": str(request.timeout),
             "ANSIBLE_NOCOLOR": "1",
+            "RELKIT_CLI": "1",
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            **request.env,
         },
         ident=request.run_id,
         forks=request.forks,
         limit=request.limit,
         event_handler=handle,
+        status_handler=starting,
         quiet=True,
     )
     return PlayResult(

@@ -13,6 +13,10 @@ description:
   - C(activate) switches C(current) atomically (a new symlink renamed over the old),
     restarts the service, records host history and applies retention.
   - C(rollback) is C(activate) of the named release, or of the previous one in host history.
+  - With C(data), C(activate) stops the old release, snapshots the data into
+    C(snapshots/<id>/), runs C(migrate) with the new release's code, then switches;
+    C(rollback) stops the live release, saves the data as it stands (an at-rollback
+    snapshot), restores the snapshot of the data as the target release left it, then switches.
 options:
   state: {type: str, required: true, choices: [probe, install, activate, rollback]}
   deploy_path: {type: path, required: true}
@@ -29,6 +33,12 @@ options:
   smoke:
     type: dict
     description: checks (list), timeout, interval; run right after activate/rollback, in the same call
+  migrate: {type: str, description: run before the switch with RELKIT_RELEASE = the new release dir}
+  migrate_hosts: {type: str, default: all, choices: [all, first]}
+  data: {type: list, elements: dict, default: [], description: relkit.yml data items}
+  data_secrets: {type: dict, default: {}, no_log: true, description: data item name to password}
+  first_host: {type: bool, default: false, description: this host takes the hosts=first items}
+  restore_data: {type: bool, default: true, description: rollback restores data (false = code only)}
 """
 
 RETURN = r"""
@@ -43,9 +53,16 @@ import re
 import shutil
 import subprocess
 import tarfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.relkit_checks import failure_message, run_checks
+from ansible.module_utils.relkit_snapshots import SnapshotError, applicable, find_for_rollback
+from ansible.module_utils.relkit_snapshots import prune as prune_snapshots
+from ansible.module_utils.relkit_snapshots import restore as restore_snapshot
+from ansible.module_utils.relkit_snapshots import summary as snapshot_summary
+from ansible.module_utils.relkit_snapshots import take as take_snapshot
+from ansible.module_utils.relkit_snapshots import verify as verify_snapshot
 
 MARKER = ".relkit-release.json"
 HISTORY_KEEP = 200
@@ -241,7 +258,7 @@ def switch(root, version):
     fsync_dir(root)
 
 
-def run_service(root, command, version, timeout):
+def run_service(root, command, version, timeout, extra_env=None):
     if not command:
         return
     log = open(os.path.join(root, ".relkit", "service.log"), "ab")
@@ -250,6 +267,7 @@ def run_service(root, command, version, timeout):
         RELKIT_DEPLOY_PATH=root,
         RELKIT_VERSION=version,
         RELKIT_RELEASE=os.path.join(root, "releases", version),
+        **(extra_env or {}),
     )
     try:
         proc = subprocess.run(
@@ -320,6 +338,103 @@ def previous_version(root, current):
     return None
 
 
+def data_items(p):
+    """The data items this host snapshots (``hosts: first`` ones only on the first host)."""
+    try:
+        items = applicable(p.get("data"), p.get("first_host"))
+    except SnapshotError as exc:
+        raise ReleaseError(str(exc))
+    secrets = p.get("data_secrets") or {}
+    for item in items:
+        if item.get("password_env") and not secrets.get(item["name"]):
+            raise ReleaseError(
+                "data item %s: environment variable %s is not set on the controller; nothing was changed"
+                % (item["name"], item["password_env"])
+            )
+    return items
+
+
+def rollback_plan(p, root, live, version):
+    """Before anything stops: the snapshot a rollback restores, found and checksummed (or None)."""
+    items = data_items(p) if live and p.get("restore_data", True) else []
+    if not items:
+        return None
+    names = [i["name"] for i in items]
+    try:
+        snap = find_for_rollback(root, version, names)
+        verify_snapshot(root, snap, names)
+    except SnapshotError as exc:
+        raise ReleaseError(
+            "cannot restore data for %s: %s; nothing was changed (rerun with --code-only to switch "
+            "code without restoring data)" % (version, exc)
+        )
+    return items, snap
+
+
+def snapshot_and_migrate(p, root, live, version, items, result):
+    """Deploy, with the old release stopped: snapshot the data, then migrate with the new code.
+
+    On failure the snapshot is restored (when the migration had started) and the old release
+    restarted, so the host is as it was; the error says so.
+    """
+    items = items if live else []
+    migrate = p.get("migrate") if (p.get("migrate_hosts") or "all") == "all" or p.get("first_host") else None
+    meta = {"kind": "deploy", "from": live, "to": version, "run_id": p["run_id"], "by": p["by"]}
+    snap, migrating = None, False
+    try:
+        if items:
+            snap = take_snapshot(root, items, p.get("data_secrets"), meta)
+            result["snapshot"] = snapshot_summary(snap)
+        if migrate:
+            migrating, started = True, time.monotonic()
+            extra = {"RELKIT_PREVIOUS": live or "", "RELKIT_FIRST_HOST": "1" if p.get("first_host") else "0"}
+            run_service(root, migrate, version, p["service_timeout"], extra)
+            result["migrated"] = {"seconds": round(time.monotonic() - started, 3)}
+    except (ReleaseError, SnapshotError, OSError) as exc:
+        what = "migrate (%s) failed: %s" % (migrate, exc) if migrating else "data snapshot failed: %s" % exc
+        notes = []
+        if snap and migrating:
+            try:
+                restore_snapshot(root, snap, items, p.get("data_secrets"))
+                result["restored"] = {"id": snap["id"], "items": [i["name"] for i in items]}
+                notes.append("data restored from snapshot %s" % snap["id"])
+            except (SnapshotError, OSError) as err:
+                notes.append("restoring snapshot %s FAILED: %s" % (snap["id"], err))
+        if live:
+            try:
+                run_service(root, p["start"], live, p["service_timeout"])
+                notes.append("%s restarted" % live)
+            except ReleaseError as err:
+                notes.append("restarting %s failed: %s" % (live, err))
+        raise ReleaseError("; ".join([what] + notes + ["current is still %s" % live]), result)
+
+
+def save_and_restore(p, root, live, version, plan, result):
+    """Rollback, with the live release stopped: save the data as it stands, then restore the snapshot."""
+    items, snap = plan
+    meta = {"kind": "at-rollback", "from": live, "to": version, "run_id": p["run_id"], "by": p["by"]}
+    try:
+        saved = take_snapshot(root, items, p.get("data_secrets"), meta)
+    except (SnapshotError, OSError) as exc:
+        note = "; data untouched"
+        try:
+            run_service(root, p["start"], live, p["service_timeout"])
+            note += ", %s restarted" % live
+        except ReleaseError as err:
+            note += ", restarting %s failed: %s" % (live, err)
+        raise ReleaseError("saving the data before the restore failed: %s%s" % (exc, note), result)
+    result["at_rollback"] = snapshot_summary(saved)
+    try:
+        restored = restore_snapshot(root, snap, items, p.get("data_secrets"))
+    except (SnapshotError, OSError) as exc:
+        raise ReleaseError(
+            "restoring snapshot %s failed: %s; the data as it stood is in snapshot %s; %s stays "
+            "stopped and current still points at it" % (snap["id"], exc, saved["id"], live),
+            result,
+        )
+    result["restored"] = {"id": snap["id"], "items": restored, "at_rollback": saved["id"]}
+
+
 def activate(p, action):
     root = p["deploy_path"]
     layout(root)
@@ -348,8 +463,13 @@ def activate(p, action):
         result["restarted"] = True
         smoke(root, p["smoke"], result)
         return True, result
+    plan = rollback_plan(p, root, live, version) if action == "rollback" else data_items(p)
     if live:
         run_service(root, p["stop"], live, p["service_timeout"])
+    if action == "deploy":
+        snapshot_and_migrate(p, root, live, version, plan, result)
+    elif plan:
+        save_and_restore(p, root, live, version, plan, result)
     switch(root, version)
     result["switched"] = True
     append_history(
@@ -362,6 +482,8 @@ def activate(p, action):
             "by": p["by"],
             "run_id": p["run_id"],
             "sha256": marker.get("sha256"),
+            "snapshot": result.get("snapshot", result.get("at_rollback", {})).get("id"),
+            "restored": result.get("restored", {}).get("id"),
         },
     )
     try:
@@ -369,6 +491,8 @@ def activate(p, action):
     except ReleaseError as exc:
         raise ReleaseError(str(exc), result)
     result["pruned"] = prune(root, p["keep_releases"], {version, live})
+    taken = {result[k]["id"] for k in ("snapshot", "at_rollback") if k in result}
+    result["pruned_snapshots"] = prune_snapshots(root, complete_releases(root), taken)
     smoke(root, p["smoke"], result)
     return True, result
 
@@ -403,6 +527,12 @@ def main():
             run_id=dict(type="str", default=""),
             by=dict(type="str", default=""),
             smoke=dict(type="dict"),
+            migrate=dict(type="str"),
+            migrate_hosts=dict(type="str", default="all", choices=["all", "first"]),
+            data=dict(type="list", elements="dict", default=[]),
+            data_secrets=dict(type="dict", default={}, no_log=True),
+            first_host=dict(type="bool", default=False),
+            restore_data=dict(type="bool", default=True),
         ),
         required_if=[
             ("state", "probe", ["version", "sha256"]),

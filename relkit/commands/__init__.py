@@ -7,4 +7,4 @@ and render results, like those in :mod:`relkit.cli`.
 
 from __future__ import annotations
 
-MODULES: list[str] = []
+MODULES: list[str] = ["procedure", "health", "notify", "report", "snapshots"]

@@ -64,3 +64,44 @@ def example_project(tmp_path: Path) -> Path:
         timeout=60,
     )
     return dest / "project"
+
+
+# -- SSH signing keys (approvals) ----------------------------------------------------------
+
+SIGNERS = {"sari": "relkit-qa", "dewi": "relkit-po"}
+"""The example's signers and the namespace (role) each may sign for; ``mallory`` is not listed."""
+
+
+class SshKeys:
+    """ed25519 key pairs made with ``ssh-keygen`` (no passphrase), one per person."""
+
+    def __init__(self, folder: Path, names: tuple[str, ...]) -> None:
+        self.folder = folder
+        for name in names:
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(folder / name)],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+
+    def key(self, name: str) -> Path:
+        """The private key file of ``name``."""
+        return self.folder / name
+
+    def public(self, name: str) -> str:
+        """``ssh-ed25519 AAAA…`` of ``name`` (no comment)."""
+        kind, blob = (self.folder / f"{name}.pub").read_text().split()[:2]
+        return f"{kind} {blob}"
+
+    def allowed_signers(self, path: Path, signers: dict[str, str] | None = None) -> Path:
+        """Write an OpenSSH allowed-signers file: ``name namespaces="ns" ssh-ed25519 AAAA…`` lines."""
+        lines = [f'{name} namespaces="{ns}" {self.public(name)}' for name, ns in (signers or SIGNERS).items()]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+
+@pytest.fixture(scope="session")
+def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> SshKeys:
+    """Keys of sari (QA), dewi (PO) and mallory (nobody's), made once per test session."""
+    return SshKeys(tmp_path_factory.mktemp("keys"), ("sari", "dewi", "mallory"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from relkit.chain import Entry
 from relkit.errors import BadInput
+from relkit.gates import Signature
 from relkit.loading import validate_data
 
 SHA_A = "a" * 64
@@ -24,6 +26,21 @@ _MANIFEST: dict[str, Any] = {
         "window_end": "2026-11-10T23:30:00",
         "timezone": "Asia/Jakarta",
     },
+}
+
+FREEZE_COMMIT = "b27d4e1c8a9f3b5d7e0c2a4f6b8d1e3c5a7f9b02"
+_FULL_PLAN: dict[str, Any] = {
+    "owners": {"po": "dewi", "dev": "budi", "qa": "sari", "ops": "ops-demo", "comms": "rina"},
+    "rollback_plan": "relkit rollback --env production: switch back to the previous release",
+    "requirements": {"os": [{"distribution": "Debian", "versions": ["12"]}], "cpu": 1, "ram_mb": 512},
+    "tests": {
+        "functional": {"result": "passed"},
+        "regression": {"result": "passed"},
+        "performance": {"result": "passed"},
+        "security": {"result": "passed"},
+        "open_critical_bugs": 0,
+    },
+    "code_freeze": {"commit": FREEZE_COMMIT, "time": "2026-11-08T17:00:00+07:00"},
 }
 
 _CONFIG: dict[str, Any] = {
@@ -42,6 +59,13 @@ _CONFIG: dict[str, Any] = {
 def manifest_data(**overrides: Any) -> dict[str, Any]:
     """A valid manifest as a dict (fresh copy); top-level keys replaced by ``overrides``."""
     data = copy.deepcopy(_MANIFEST)
+    data.update(overrides)
+    return data
+
+
+def full_manifest_data(**overrides: Any) -> dict[str, Any]:
+    """A manifest with the whole release plan (owners, rollback plan, QA evidence, code freeze)."""
+    data = manifest_data(**copy.deepcopy(_FULL_PLAN))
     data.update(overrides)
     return data
 
@@ -73,3 +97,17 @@ def entry(
 ) -> Entry:
     """An unsealed ledger entry (gates and status only look at its fields)."""
     return Entry(seq, ts, run_id, kind, env, host, data)
+
+
+def signature(
+    role: str,
+    by: str,
+    at: datetime,
+    *,
+    valid: bool = True,
+    kind: str = "approval",
+    env: str = "",
+    problem: str = "",
+) -> Signature:
+    """A checked approval/verification as the gatekeeper hands it to the gates."""
+    return Signature(role, by, at, valid, problem, kind, env)

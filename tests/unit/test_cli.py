@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from relkit.cli import main
+from relkit.gates import SOP_PRODUCTION
 from relkit.ledger import Ledger
 from relkit.loading import load_manifest
 from relkit.lock import lock_path
@@ -209,11 +210,11 @@ def test_gates_production_json(cli: Cli, example_project: Path, manifest: Path) 
     assert report["passed"] is False
     assert report["env"] == "production"
     assert report["version"] == "2.0.0"
-    assert {g["name"]: g["passed"] for g in report["gates"]} == {
-        "manifest_valid": True,
-        "artifact_checksum": True,
-        "promoted_from": False,
-    }
+    verdicts = {g["name"]: g["passed"] for g in report["gates"]}
+    assert list(verdicts) == SOP_PRODUCTION
+    assert verdicts["manifest_valid"] is True
+    assert verdicts["artifact_checksum"] is True
+    assert verdicts["promoted_from"] is False
 
 
 def test_gates_staging_pass(cli: Cli, example_project: Path, manifest: Path) -> None:
@@ -221,10 +222,10 @@ def test_gates_staging_pass(cli: Cli, example_project: Path, manifest: Path) -> 
     assert result.code == 0
     report = json.loads(result.out)
     assert report["passed"] is True
-    assert [g["name"] for g in report["gates"]] == ["manifest_valid", "artifact_checksum"]
+    assert [g["name"] for g in report["gates"]] == ["manifest_valid", "plan_complete", "artifact_checksum"]
 
 
-def test_gates_production_pass_after_staging_smoke(
+def test_gates_production_promoted_after_staging_smoke(
     cli: Cli, example_project: Path, manifest: Path, state_dir: Path
 ) -> None:
     sha = load_manifest(manifest).artifact.sha256
@@ -236,12 +237,15 @@ def test_gates_production_pass_after_staging_smoke(
         data={"version": "2.0.0", "sha256": sha, "passed": True},
     )
     getattr(ledger, "close", lambda: None)()
+    # production needs the whole SOP (approvals, notice, ...); promotion is the part a staging smoke gives
     result = cli("-C", example_project, "-o", "json", "gates", manifest, "--env", "production")
-    assert result.code == 0, result.out
-    assert json.loads(result.out)["passed"] is True
+    promoted = {g["name"]: g["passed"] for g in json.loads(result.out)["gates"]}["promoted_from"]
+    assert promoted is True, result.out
     # the same smoke record does not promote a different artifact
     other = example_project / "releases" / "1.0.0.yml"
-    assert cli("-C", example_project, "gates", other, "--env", "production").code == 3
+    result = cli("-C", example_project, "-o", "json", "gates", other, "--env", "production")
+    assert result.code == 3
+    assert {g["name"]: g["passed"] for g in json.loads(result.out)["gates"]}["promoted_from"] is False
 
 
 def test_gates_missing_artifact_blocks(cli: Cli, example_project: Path, manifest: Path) -> None:
@@ -267,7 +271,7 @@ def test_gates_prepare_stage_ignores_artifact(cli: Cli, example_project: Path, m
     (example_project.parent / "webapp" / "dist" / "webapp-2.0.0.tar.gz").unlink()
     result = cli("-C", example_project, "-o", "json", "gates", manifest, "-e", "production", "-s", "prepare")
     assert result.code == 0
-    assert [g["name"] for g in json.loads(result.out)["gates"]] == ["manifest_valid"]
+    assert [g["name"] for g in json.loads(result.out)["gates"]] == ["manifest_valid", "plan_complete"]
 
 
 def test_gates_unknown_stage(cli: Cli, example_project: Path, manifest: Path) -> None:

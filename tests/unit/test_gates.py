@@ -1,23 +1,97 @@
-"""Gates (relkit.gates): pure functions of a GateInput built from plain values."""
+"""Gates (relkit.gates): pure functions of a GateInput built from plain values.
+
+Times are written out by hand in UTC (``_utc``) so that timezone and DST behaviour is checked
+against arithmetic done here, not against the zoneinfo calls the gates themselves make.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from relkit import gates
 from relkit.chain import Entry
-from relkit.gates import GateInput, GateReport, GateResult, evaluate, policy_for
+from relkit.config import Policy
+from relkit.gates import (
+    DEFAULT,
+    EVIDENCE,
+    ROLES,
+    SOP_PRODUCTION,
+    GateInput,
+    GateReport,
+    GateResult,
+    Override,
+    evaluate,
+    gates_for,
+    unknown_gates,
+)
 from relkit.loading import validate_data
 from relkit.manifest import Manifest
-from tests.unit.factories import SHA_A, SHA_B, entry, manifest_data
+from tests.unit.factories import (
+    FREEZE_COMMIT,
+    SHA_A,
+    SHA_B,
+    entry,
+    full_manifest_data,
+    manifest_data,
+    signature,
+)
 
-MANIFEST = validate_data(Manifest, manifest_data(), "m.yml")  # artifact.sha256 == SHA_A
+REQS = "req-digest-1"
+
+
+def _utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds")
+
+
+def _manifest(**overrides: Any) -> Manifest:
+    return validate_data(Manifest, full_manifest_data(**overrides), "m.yml")
+
+
+# The full plan: window 2026-11-10 22:00-23:30 Asia/Jakarta (UTC+7, no DST) = 15:00-16:30 UTC.
+MANIFEST = _manifest()  # artifact.sha256 == SHA_A, code freeze FREEZE_COMMIT
+WINDOW_START = _utc(2026, 11, 10, 15, 0)
+WINDOW_END = _utc(2026, 11, 10, 16, 30)
+QA_AT = _utc(2026, 11, 9, 10, 0)
+PO_AT = _utc(2026, 11, 9, 11, 0)
+
+
+def _smoke(env: str = "staging", sha: str | None = SHA_A, passed: bool = True, **kw: Any) -> Entry:
+    return entry("smoke.result", env=env, sha256=sha, passed=passed, version="1.2.3", **kw)
+
+
+def _prepare(env: str = "production", passed: bool = True, digest: str = REQS, **kw: Any) -> Entry:
+    return entry("prepare.result", env=env, passed=passed, requirements_digest=digest, **kw)
+
+
+def _notice(
+    at: datetime, *, ok: bool = True, version: str = "1.2.3", event: str = "announcement", **kw: Any
+) -> Entry:
+    return entry("notify.sent", env="production", ts=_iso(at), event=event, ok=ok, version=version, **kw)
+
+
+def _switched(at: datetime, env: str = "production", version: str = "1.2.3") -> Entry:
+    return entry("host.switched", env=env, host="web1", ts=_iso(at), version=version, sha256=SHA_A)
+
+
+def _health(at: datetime, status: str, env: str = "production") -> Entry:
+    return entry("health.result", env=env, ts=_iso(at), status=status)
+
+
+APPROVED = (signature("qa", "sari", QA_AT), signature("po", "dewi", PO_AT))
+GREEN_HISTORY = (_prepare(), _notice(_utc(2026, 11, 8, 10, 0)), _smoke())
 
 
 def _input(**overrides: Any) -> GateInput:
+    """A production deploy (promoted from staging) that every SOP gate lets through."""
     base = GateInput(
         manifest=MANIFEST,
         project_app="webapp",
@@ -25,18 +99,29 @@ def _input(**overrides: Any) -> GateInput:
         promote_from="staging",
         artifact_sha256=SHA_A,
         artifact_problem="",
-        history=(),
-        now=datetime(2026, 11, 10, 15, 0, tzinfo=UTC),
+        history=GREEN_HISTORY,
+        now=_utc(2026, 11, 10, 15, 30),
+        actor="ops-demo",
+        artifact_commit=FREEZE_COMMIT,
+        signatures=APPROVED,
+        requirements_digest=REQS,
     )
     return replace(base, **overrides)
 
 
-def _smoke(env: str = "staging", sha: str | None = SHA_A, passed: bool = True, **kw: Any) -> Entry:
-    return entry("smoke.result", env=env, sha256=sha, passed=passed, version="1.2.3", **kw)
+def _staging(**overrides: Any) -> GateInput:
+    return _input(env="staging", promote_from=None, **overrides)
 
 
-def test_registry_holds_the_default_gates() -> None:
-    assert {"manifest_valid", "artifact_checksum", "promoted_from"} <= set(gates.GATES)
+def test_registry_holds_every_sop_gate() -> None:
+    assert set(SOP_PRODUCTION) | {"verified", "monitoring_elapsed", "retrospective"} <= set(gates.GATES)
+
+
+def test_green_production_input_passes_every_sop_gate() -> None:
+    report = evaluate("deploy", _input())
+    assert [r.name for r in report.results] == SOP_PRODUCTION
+    assert report.passed, [(r.name, r.reason) for r in report.failed]
+    assert all(r.remedy == "" and not r.overridden for r in report.results)
 
 
 # -- manifest_valid -------------------------------------------------------------------
@@ -56,12 +141,58 @@ def test_manifest_valid_fails_on_app_mismatch() -> None:
     assert result.remedy
 
 
+# -- plan_complete --------------------------------------------------------------------
+
+
+def test_plan_complete_passes_with_full_plan() -> None:
+    result = gates.plan_complete(_input())
+    assert result.passed
+    assert result.reason.startswith("1 change(s) traced")
+    assert result.remedy == ""
+
+
+def test_plan_complete_bare_manifest_names_everything_missing() -> None:
+    bare = validate_data(Manifest, manifest_data(changes=[], schedule=None), "m.yml")
+    result = gates.plan_complete(_input(manifest=bare))
+    assert not result.passed
+    for missing in ("changes", "schedule", "rollback_plan", *(f"owners.{r}" for r in ROLES)):
+        assert missing in result.reason
+    assert result.remedy == "complete the manifest's release plan"
+
+
+def test_plan_complete_fails_without_changes() -> None:
+    result = gates.plan_complete(_input(manifest=_manifest(changes=[])))
+    assert not result.passed
+    assert result.reason == "plan incomplete: missing changes (each with its issue/ticket id)"
+
+
+def test_plan_complete_fails_without_schedule() -> None:
+    result = gates.plan_complete(_input(manifest=_manifest(schedule=None)))
+    assert not result.passed
+    assert result.reason.startswith("plan incomplete: missing schedule (")
+    assert "changes" not in result.reason
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_plan_complete_fails_without_each_owner_role(role: str) -> None:
+    owners = {r: f"person-{r}" for r in ROLES if r != role}
+    result = gates.plan_complete(_input(manifest=_manifest(owners=owners)))
+    assert not result.passed
+    assert result.reason == f"plan incomplete: missing owners.{role}"
+
+
+def test_plan_complete_fails_without_rollback_plan() -> None:
+    result = gates.plan_complete(_input(manifest=_manifest(rollback_plan=None)))
+    assert not result.passed
+    assert result.reason == "plan incomplete: missing rollback_plan"
+
+
 # -- artifact_checksum ----------------------------------------------------------------
 
 
 def test_artifact_checksum_missing_artifact_reports_problem() -> None:
     result = gates.artifact_checksum(
-        _input(artifact_sha256=None, artifact_problem="artifact /x/a.tgz not found")
+        _staging(artifact_sha256=None, artifact_problem="artifact /x/a.tgz not found")
     )
     assert not result.passed
     assert result.reason == "artifact /x/a.tgz not found"
@@ -69,24 +200,460 @@ def test_artifact_checksum_missing_artifact_reports_problem() -> None:
 
 
 def test_artifact_checksum_missing_without_problem_text() -> None:
-    result = gates.artifact_checksum(_input(artifact_sha256=None, artifact_problem=""))
+    result = gates.artifact_checksum(_staging(artifact_sha256=None, artifact_problem=""))
     assert not result.passed
     assert result.reason == "artifact not available"
 
 
-def test_artifact_checksum_mismatch() -> None:
-    result = gates.artifact_checksum(_input(artifact_sha256=SHA_B))
+@pytest.mark.parametrize("make", [_staging, _input], ids=["staging", "production"])
+def test_artifact_checksum_mismatch(make: Any) -> None:
+    result = gates.artifact_checksum(make(artifact_sha256=SHA_B))
     assert not result.passed
     assert SHA_B[:12] in result.reason
     assert SHA_A[:12] in result.reason
     assert "artifact.sha256" in result.remedy
 
 
-def test_artifact_checksum_match() -> None:
-    result = gates.artifact_checksum(_input(artifact_sha256=SHA_A))
+def test_artifact_checksum_match_on_staging_needs_no_freeze_or_build_commit() -> None:
+    result = gates.artifact_checksum(_staging(manifest=_manifest(code_freeze=None), artifact_commit=None))
     assert result.passed
-    assert SHA_A[:12] in result.reason
+    assert result.reason == f"sha256 {SHA_A[:12]}… matches"
     assert result.remedy == ""
+
+
+def test_artifact_checksum_production_match_built_from_frozen_commit() -> None:
+    result = gates.artifact_checksum(_input())
+    assert result.passed
+    assert FREEZE_COMMIT[:12] in result.reason
+
+
+def test_artifact_checksum_production_without_code_freeze() -> None:
+    result = gates.artifact_checksum(_input(manifest=_manifest(code_freeze=None)))
+    assert not result.passed
+    assert result.reason == "no code_freeze recorded in the manifest"
+    assert "code_freeze" in result.remedy
+
+
+@pytest.mark.parametrize("built", [None, ""])
+def test_artifact_checksum_production_artifact_without_build_commit(built: str | None) -> None:
+    result = gates.artifact_checksum(_input(artifact_commit=built))
+    assert not result.passed
+    assert "does not say which commit" in result.reason
+
+
+def test_artifact_checksum_production_commit_mismatch() -> None:
+    other = "c3e9f02b6d8a1c4e7f9b2d5a8c0e3f6b9d1a4c03"
+    result = gates.artifact_checksum(_input(artifact_commit=other))
+    assert not result.passed
+    assert other[:12] in result.reason
+    assert FREEZE_COMMIT[:12] in result.reason
+    assert result.remedy == "build the artifact from the frozen commit"
+
+
+def test_artifact_checksum_production_short_build_hash_matches_full_freeze() -> None:
+    assert gates.artifact_checksum(_input(artifact_commit=FREEZE_COMMIT[:7])).passed
+
+
+def test_artifact_checksum_production_short_freeze_matches_full_build_hash() -> None:
+    short = _manifest(code_freeze={"commit": FREEZE_COMMIT[:7], "time": "2026-11-08T17:00:00+07:00"})
+    assert gates.artifact_checksum(_input(manifest=short, artifact_commit=FREEZE_COMMIT)).passed
+
+
+def test_artifact_checksum_production_short_hash_of_other_commit_fails() -> None:
+    assert not gates.artifact_checksum(_input(artifact_commit="c3e9f02")).passed
+
+
+@pytest.mark.parametrize("built", ["b", "b2", "b27d4e"])
+def test_artifact_checksum_production_build_commit_too_short_to_identify(built: str) -> None:
+    # A code freeze commit needs at least 7 hex digits; a build that names "b" identifies nothing,
+    # yet it is a prefix of the frozen commit.
+    assert not gates.artifact_checksum(_input(artifact_commit=built)).passed
+
+
+# -- test_evidence --------------------------------------------------------------------
+
+
+def test_test_evidence_all_passed() -> None:
+    result = gates.test_evidence(_input())
+    assert result.passed
+    assert result.remedy == ""
+
+
+@pytest.mark.parametrize("kind", EVIDENCE)
+@pytest.mark.parametrize("state", ["missing", "failed", "pending"])
+def test_test_evidence_each_kind_missing_failed_or_pending(kind: str, state: str) -> None:
+    tests = dict(full_manifest_data()["tests"])
+    if state == "missing":
+        del tests[kind]
+    else:
+        tests[kind] = {"result": state, "link": "https://ci.example.org/x"}
+    result = gates.test_evidence(_input(manifest=_manifest(tests=tests)))
+    assert not result.passed
+    assert result.reason == f"{kind}: {'not recorded' if state == 'missing' else state}"
+    assert "tests.*" in result.remedy
+
+
+def test_test_evidence_open_critical_bugs() -> None:
+    tests = {**full_manifest_data()["tests"], "open_critical_bugs": 2}
+    result = gates.test_evidence(_input(manifest=_manifest(tests=tests)))
+    assert not result.passed
+    assert result.reason == "2 open critical bug(s)"
+
+
+def test_test_evidence_lists_every_problem() -> None:
+    result = gates.test_evidence(_input(manifest=_manifest(tests={"open_critical_bugs": 1})))
+    assert not result.passed
+    assert all(f"{kind}: not recorded" in result.reason for kind in EVIDENCE)
+    assert "1 open critical bug(s)" in result.reason
+
+
+# -- approvals ------------------------------------------------------------------------
+
+
+def test_approvals_qa_then_po_passes() -> None:
+    result = gates.approvals(_input())
+    assert result.passed
+    assert result.reason == "QA: sari, then PO: dewi"
+
+
+def test_approvals_without_any() -> None:
+    result = gates.approvals(_input(signatures=()))
+    assert not result.passed
+    assert result.reason == "no valid QA approval"
+    assert "--role qa" in result.remedy
+
+
+def test_approvals_without_qa() -> None:
+    result = gates.approvals(_input(signatures=(signature("po", "dewi", PO_AT),)))
+    assert not result.passed
+    assert "no valid QA approval" in result.reason
+
+
+def test_approvals_without_po() -> None:
+    result = gates.approvals(_input(signatures=(signature("qa", "sari", QA_AT),)))
+    assert not result.passed
+    assert result.reason == "no valid PO approval"
+    assert "--role po" in result.remedy
+
+
+def test_approvals_rejected_signature_does_not_count_and_is_noted() -> None:
+    sigs = (
+        signature("qa", "sari", QA_AT),
+        signature("po", "dewi", PO_AT, valid=False, problem="the manifest was edited after this was signed"),
+    )
+    result = gates.approvals(_input(signatures=sigs))
+    assert not result.passed
+    assert "po approval by dewi rejected: the manifest was edited after this was signed" in result.reason
+    assert "no valid PO approval" in result.reason
+
+
+def test_approvals_verification_is_not_an_approval() -> None:
+    sigs = (signature("qa", "sari", QA_AT), signature("po", "dewi", PO_AT, kind="verification"))
+    assert not gates.approvals(_input(signatures=sigs)).passed
+
+
+def test_approvals_po_older_than_last_qa_does_not_count() -> None:
+    sigs = (
+        signature("qa", "sari", QA_AT),
+        signature("po", "dewi", QA_AT + timedelta(hours=1)),
+        signature("qa", "sari", QA_AT + timedelta(hours=2)),  # QA approved again, after the PO
+    )
+    result = gates.approvals(_input(signatures=sigs))
+    assert not result.passed
+    assert "older than QA approval by sari" in result.reason
+    assert result.remedy == "the PO approves again after QA"
+
+
+def test_approvals_po_before_any_qa_does_not_count() -> None:
+    sigs = (signature("po", "dewi", QA_AT - timedelta(minutes=1)), signature("qa", "sari", QA_AT))
+    assert not gates.approvals(_input(signatures=sigs)).passed
+
+
+def test_approvals_newer_po_approval_counts() -> None:
+    sigs = (
+        signature("po", "dewi", QA_AT - timedelta(hours=1)),
+        signature("qa", "sari", QA_AT),
+        signature("po", "dewi", QA_AT + timedelta(hours=1)),
+    )
+    result = gates.approvals(_input(signatures=sigs))
+    assert result.passed
+
+
+# -- four_eyes ------------------------------------------------------------------------
+
+
+def test_four_eyes_other_deployer_passes() -> None:
+    result = gates.four_eyes(_input(actor="ops-demo"))
+    assert result.passed
+    assert "ops-demo" in result.reason
+
+
+@pytest.mark.parametrize("approver", ["sari", "dewi"], ids=["qa-approver", "po-approver"])
+def test_four_eyes_blocks_self_approval(approver: str) -> None:
+    result = gates.four_eyes(_input(actor=approver))
+    assert not result.passed
+    assert "self-approval" in result.reason
+    assert approver in result.reason
+    assert "production" in result.reason
+    assert result.remedy
+
+
+def test_four_eyes_invalid_signature_is_no_approval() -> None:
+    sigs = (*APPROVED, signature("qa", "mallory", QA_AT, valid=False, problem="signature rejected"))
+    assert gates.four_eyes(_input(actor="mallory", signatures=sigs)).passed
+
+
+def test_four_eyes_verification_is_not_an_approval() -> None:
+    sigs = (*APPROVED, signature("po", "ops-demo", PO_AT, kind="verification", env="production"))
+    assert gates.four_eyes(_input(actor="ops-demo", signatures=sigs)).passed
+
+
+# -- infra_ready ----------------------------------------------------------------------
+
+
+def test_infra_ready_without_prepare() -> None:
+    result = gates.infra_ready(_input(history=()))
+    assert not result.passed
+    assert result.reason == "no passing prepare on this environment for these host requirements"
+    assert result.remedy == "relkit prepare --env production --manifest MANIFEST"
+
+
+def test_infra_ready_last_prepare_failed() -> None:
+    history = (_prepare(seq=1), _prepare(passed=False, seq=2, ts="2026-11-10T09:00:00.000000+00:00"))
+    result = gates.infra_ready(_input(history=history))
+    assert not result.passed
+    assert result.reason == "the last prepare on production failed (2026-11-10T09:00:00Z)"
+
+
+def test_infra_ready_passing_prepare_for_other_requirements() -> None:
+    result = gates.infra_ready(_input(history=(_prepare(digest="req-digest-OLD"),)))
+    assert not result.passed
+    assert "these host requirements" in result.reason
+
+
+def test_infra_ready_passing_prepare_on_other_env_does_not_count() -> None:
+    assert not gates.infra_ready(_input(history=(_prepare(env="staging"),))).passed
+
+
+def test_infra_ready_passing_prepare_for_same_requirements() -> None:
+    history = (_prepare(passed=False, seq=1), _prepare(seq=2, ts="2026-11-10T09:00:00.000000+00:00"))
+    result = gates.infra_ready(_input(history=history))
+    assert result.passed
+    assert result.reason == "prepare passed at 2026-11-10T09:00:00Z for these requirements"
+
+
+# -- notice_sent ----------------------------------------------------------------------
+# window opens 2026-11-10 15:00 UTC; with the default 24 h lead the notice is due by 11-09 15:00 UTC.
+
+
+def test_notice_sent_none() -> None:
+    result = gates.notice_sent(_input(history=()))
+    assert not result.passed
+    assert result.reason == "no successful announcement recorded"
+    assert "relkit notify" in result.remedy
+
+
+def test_notice_sent_failed_send_does_not_count() -> None:
+    result = gates.notice_sent(_input(history=(_notice(_utc(2026, 11, 8, 10), ok=False),)))
+    assert not result.passed
+    assert result.reason == "no successful announcement recorded"
+
+
+def test_notice_sent_other_version_does_not_count() -> None:
+    assert not gates.notice_sent(_input(history=(_notice(_utc(2026, 11, 8, 10), version="1.2.2"),))).passed
+
+
+def test_notice_sent_other_event_does_not_count() -> None:
+    history = (_notice(_utc(2026, 11, 8, 10), event="deploy.started"),)
+    assert not gates.notice_sent(_input(history=history)).passed
+
+
+def test_notice_sent_too_late() -> None:
+    result = gates.notice_sent(_input(history=(_notice(_utc(2026, 11, 9, 15, 0, 1)),)))
+    assert not result.passed
+    assert "less than 24 h before the window" in result.reason
+    assert "2026-11-09T15:00Z" in result.reason
+
+
+def test_notice_sent_exactly_the_lead_time_ahead() -> None:
+    assert gates.notice_sent(_input(history=(_notice(_utc(2026, 11, 9, 15, 0)),))).passed
+
+
+def test_notice_sent_in_time() -> None:
+    result = gates.notice_sent(_input(history=(_notice(_utc(2026, 11, 8, 10, 0)),)))
+    assert result.passed
+    assert result.reason == "announced 2026-11-08T10:00Z, ≥ 24 h ahead"
+
+
+def test_notice_sent_first_successful_notice_counts() -> None:
+    history = (
+        _notice(_utc(2026, 11, 8, 10), ok=False, seq=1),
+        _notice(_utc(2026, 11, 9, 14), seq=2),
+        _notice(_utc(2026, 11, 10, 14), seq=3),  # a late reminder does not spoil the first one
+    )
+    assert gates.notice_sent(_input(history=history)).passed
+
+
+def test_notice_sent_lead_time_from_policy() -> None:
+    inp = _input(history=(_notice(_utc(2026, 11, 9, 10)),), policy=Policy(notice_lead_hours=48))
+    result = gates.notice_sent(inp)
+    assert not result.passed
+    assert "less than 48 h" in result.reason
+
+
+def test_notice_sent_without_schedule() -> None:
+    result = gates.notice_sent(_input(manifest=_manifest(schedule=None)))
+    assert not result.passed
+    assert result.reason == "no schedule to announce"
+
+
+# -- window ---------------------------------------------------------------------------
+
+
+def _scheduled(start: str, end: str, tz: str) -> Manifest:
+    return _manifest(schedule={"window_start": start, "window_end": end, "timezone": tz})
+
+
+@pytest.mark.parametrize(
+    ("now", "verdict"),
+    [
+        (WINDOW_START - timedelta(seconds=1), "before"),
+        (WINDOW_START, "inside"),
+        (_utc(2026, 11, 10, 16, 29, 59), "inside"),
+        (WINDOW_END, "after"),
+        (_utc(2026, 11, 11, 3, 0), "after"),
+    ],
+)
+def test_window_jakarta(now: datetime, verdict: str) -> None:
+    result = gates.window(_input(now=now))
+    assert result.passed is (verdict == "inside")
+    if verdict == "inside":
+        assert "is inside 22:00-23:30" in result.reason
+    else:
+        assert f" is {verdict} the window 2026-11-10 22:00-23:30" in result.reason
+        assert result.remedy
+
+
+def test_window_reason_shows_local_time() -> None:
+    result = gates.window(_input(now=_utc(2026, 11, 10, 15, 30)))
+    assert result.reason.startswith("2026-11-10 22:30 ")
+
+
+def test_window_same_instant_inside_jakarta_outside_new_york() -> None:
+    # 22:00-23:30 local on 2026-11-10: Jakarta (UTC+7) = 15:00-16:30 UTC,
+    # New York (EST, UTC-5) = 2026-11-11 03:00-04:30 UTC.
+    jakarta = _scheduled("2026-11-10T22:00:00", "2026-11-10T23:30:00", "Asia/Jakarta")
+    new_york = _scheduled("2026-11-10T22:00:00", "2026-11-10T23:30:00", "America/New_York")
+    now = _utc(2026, 11, 10, 15, 30)
+    assert gates.window(_input(manifest=jakarta, now=now)).passed
+    result = gates.window(_input(manifest=new_york, now=now))
+    assert not result.passed
+    assert "2026-11-10 10:30" in result.reason
+    assert "before" in result.reason
+    later = _utc(2026, 11, 11, 3, 30)
+    assert gates.window(_input(manifest=new_york, now=later)).passed
+    assert not gates.window(_input(manifest=jakarta, now=later)).passed
+
+
+def test_window_with_explicit_offset() -> None:
+    offset = _scheduled("2026-11-10T22:00:00+07:00", "2026-11-10T23:30:00+07:00", "UTC")
+    assert gates.window(_input(manifest=offset, now=_utc(2026, 11, 10, 15, 0))).passed
+    assert not gates.window(_input(manifest=offset, now=_utc(2026, 11, 10, 22, 30))).passed
+
+
+# 2026-03-08, New York springs forward at 02:00 EST -> 03:00 EDT: 01:00-03:00 local is one real
+# hour, 06:00 (01:00 EST, UTC-5) to 07:00 UTC (03:00 EDT, UTC-4).
+@pytest.mark.parametrize(
+    ("now", "inside"),
+    [
+        (_utc(2026, 3, 8, 5, 59, 59), False),
+        (_utc(2026, 3, 8, 6, 0), True),
+        (_utc(2026, 3, 8, 6, 59, 59), True),
+        (_utc(2026, 3, 8, 7, 0), False),
+        (_utc(2026, 3, 8, 7, 30), False),  # a fixed UTC-5 would wrongly put this inside
+    ],
+)
+def test_window_dst_spring_forward(now: datetime, inside: bool) -> None:
+    manifest = _scheduled("2026-03-08T01:00:00", "2026-03-08T03:00:00", "America/New_York")
+    assert gates.window(_input(manifest=manifest, now=now)).passed is inside
+
+
+# 2026-11-01, New York falls back at 02:00 EDT -> 01:00 EST: 01:00-03:00 local is three real
+# hours, 05:00 (01:00 EDT, first occurrence, UTC-4) to 08:00 UTC (03:00 EST, UTC-5).
+@pytest.mark.parametrize(
+    ("now", "inside"),
+    [
+        (_utc(2026, 11, 1, 4, 59, 59), False),
+        (_utc(2026, 11, 1, 5, 0), True),
+        (_utc(2026, 11, 1, 6, 30), True),  # 01:30 EST, the repeated hour
+        (_utc(2026, 11, 1, 7, 30), True),  # a fixed UTC-4 would wrongly put this after the window
+        (_utc(2026, 11, 1, 8, 0), False),
+    ],
+)
+def test_window_dst_fall_back(now: datetime, inside: bool) -> None:
+    manifest = _scheduled("2026-11-01T01:00:00", "2026-11-01T03:00:00", "America/New_York")
+    assert gates.window(_input(manifest=manifest, now=now)).passed is inside
+
+
+def test_window_without_schedule() -> None:
+    result = gates.window(_input(manifest=_manifest(schedule=None)))
+    assert not result.passed
+    assert result.reason == "no release window in the manifest"
+
+
+# -- freeze ---------------------------------------------------------------------------
+# year-end:  2026-12-24 00:00 - 2026-12-27 00:00 Asia/Jakarta   = 12-23 17:00 - 12-26 17:00 UTC
+# new year:  2026-12-31 18:00 - 2027-01-02 09:00 New York (EST) = 12-31 23:00 - 01-02 14:00 UTC
+
+FREEZES = validate_data(
+    Policy,
+    {
+        "freezes": [
+            {
+                "start": "2026-12-24T00:00:00",
+                "end": "2026-12-27T00:00:00",
+                "timezone": "Asia/Jakarta",
+                "reason": "year-end",
+            },
+            {
+                "start": "2026-12-31T18:00:00",
+                "end": "2027-01-02T09:00:00",
+                "timezone": "America/New_York",
+                "reason": "new year",
+            },
+        ]
+    },
+    "relkit.yml",
+)
+
+
+@pytest.mark.parametrize(
+    ("now", "frozen_by"),
+    [
+        (_utc(2026, 12, 23, 16, 59, 59), None),
+        (_utc(2026, 12, 23, 17, 0), "year-end"),  # start inclusive
+        (_utc(2026, 12, 25, 0, 0), "year-end"),
+        (_utc(2026, 12, 26, 16, 59, 59), "year-end"),
+        (_utc(2026, 12, 26, 17, 0), None),  # end exclusive
+        (_utc(2026, 12, 29, 12, 0), None),  # between the two
+        (_utc(2026, 12, 31, 22, 59, 59), None),
+        (_utc(2026, 12, 31, 23, 0), "new year"),
+        (_utc(2027, 1, 2, 13, 59, 59), "new year"),
+        (_utc(2027, 1, 2, 14, 0), None),
+    ],
+)
+def test_freeze_calendar(now: datetime, frozen_by: str | None) -> None:
+    result = gates.freeze(_input(now=now, policy=FREEZES))
+    assert result.passed is (frozen_by is None)
+    if frozen_by is None:
+        assert result.reason == "no deploy freeze now"
+    else:
+        assert result.reason.startswith(f"deploy freeze: {frozen_by} (")
+        assert result.remedy == "wait for the freeze to end"
+
+
+def test_freeze_none_configured() -> None:
+    assert gates.freeze(_input(now=_utc(2026, 12, 25))).passed
 
 
 # -- promoted_from --------------------------------------------------------------------
@@ -106,29 +673,24 @@ def test_promoted_from_without_smoke_record_fails_naming_upstream() -> None:
 
 
 def test_promoted_from_failed_smoke_does_not_count() -> None:
-    result = gates.promoted_from(_input(history=(_smoke(passed=False),)))
-    assert not result.passed
+    assert not gates.promoted_from(_input(history=(_smoke(passed=False),))).passed
 
 
 def test_promoted_from_passed_smoke_of_other_sha_does_not_count() -> None:
-    result = gates.promoted_from(_input(history=(_smoke(sha=SHA_B),)))
-    assert not result.passed
+    assert not gates.promoted_from(_input(history=(_smoke(sha=SHA_B),))).passed
 
 
 def test_promoted_from_passed_smoke_on_other_env_does_not_count() -> None:
-    result = gates.promoted_from(_input(history=(_smoke(env="qa"), _smoke(env="production"))))
-    assert not result.passed
+    assert not gates.promoted_from(_input(history=(_smoke(env="qa"), _smoke(env="production")))).passed
 
 
 def test_promoted_from_other_kinds_do_not_count() -> None:
     switched = entry("host.switched", env="staging", sha256=SHA_A, passed=True)
-    result = gates.promoted_from(_input(history=(switched,)))
-    assert not result.passed
+    assert not gates.promoted_from(_input(history=(switched,))).passed
 
 
 def test_promoted_from_rollback_smoke_without_sha_does_not_count() -> None:
-    result = gates.promoted_from(_input(history=(_smoke(sha=None),)))
-    assert not result.passed
+    assert not gates.promoted_from(_input(history=(_smoke(sha=None),))).passed
 
 
 def test_promoted_from_passed_smoke_of_same_sha_passes() -> None:
@@ -144,54 +706,226 @@ def test_promoted_from_passed_smoke_of_same_sha_passes() -> None:
     assert result.remedy == ""
 
 
-# -- policy and evaluate --------------------------------------------------------------
+# -- verified -------------------------------------------------------------------------
+
+VERIFIED_AT = _utc(2026, 11, 11, 9, 0)
 
 
-def test_policy_for_prepare() -> None:
-    assert policy_for("prepare", None) == ["manifest_valid"]
-    assert policy_for("prepare", "staging") == ["manifest_valid"]
+def test_verified_po_verification_for_this_env() -> None:
+    sigs = (*APPROVED, signature("po", "dewi", VERIFIED_AT, kind="verification", env="production"))
+    result = gates.verified(_input(signatures=sigs))
+    assert result.passed
+    assert result.reason == "verified by dewi at 2026-11-11 09:00"
 
 
-def test_policy_for_deploy() -> None:
-    assert policy_for("deploy", None) == ["manifest_valid", "artifact_checksum"]
-    assert policy_for("deploy", "staging") == ["manifest_valid", "artifact_checksum", "promoted_from"]
+def test_verified_without_verification() -> None:
+    result = gates.verified(_input())  # approvals are not verifications
+    assert not result.passed
+    assert result.reason == "no valid PO verification for production"
+    assert result.remedy == "PO: relkit verify MANIFEST --env production"
 
 
-def test_evaluate_prepare_runs_only_manifest_valid() -> None:
-    report = evaluate("prepare", _input(artifact_sha256=None))
-    assert [r.name for r in report.results] == ["manifest_valid"]
+def test_verified_for_another_env_does_not_count() -> None:
+    sigs = (signature("po", "dewi", VERIFIED_AT, kind="verification", env="staging"),)
+    assert not gates.verified(_input(signatures=sigs)).passed
+
+
+def test_verified_invalid_signature_does_not_count() -> None:
+    sigs = (signature("po", "dewi", VERIFIED_AT, kind="verification", env="production", valid=False),)
+    assert not gates.verified(_input(signatures=sigs)).passed
+
+
+def test_verified_by_qa_role_does_not_count() -> None:
+    sigs = (signature("qa", "sari", VERIFIED_AT, kind="verification", env="production"),)
+    assert not gates.verified(_input(signatures=sigs)).passed
+
+
+# -- monitoring_elapsed ---------------------------------------------------------------
+
+SWITCH = _utc(2026, 11, 10, 15, 10)
+
+
+def test_monitoring_never_switched() -> None:
+    history = (_switched(SWITCH, env="staging"), _switched(SWITCH, version="1.2.2"))
+    result = gates.monitoring_elapsed(_input(history=history, now=SWITCH + timedelta(days=3)))
+    assert not result.passed
+    assert result.reason == "1.2.3 is not live on production"
+
+
+def test_monitoring_too_early() -> None:
+    result = gates.monitoring_elapsed(_input(history=(_switched(SWITCH),), now=SWITCH + timedelta(hours=20)))
+    assert not result.passed
+    assert result.reason == "monitoring window runs 4.0 h more"
+
+
+def test_monitoring_elapsed_exactly() -> None:
+    result = gates.monitoring_elapsed(_input(history=(_switched(SWITCH),), now=SWITCH + timedelta(hours=24)))
+    assert result.passed
+    assert result.reason == "24 h monitored since 2026-11-10 15:10Z"
+
+
+def test_monitoring_hours_from_policy() -> None:
+    inp = _input(
+        history=(_switched(SWITCH),), now=SWITCH + timedelta(hours=30), policy=Policy(monitoring_hours=36)
+    )
+    assert not gates.monitoring_elapsed(inp).passed
+
+
+def test_monitoring_counts_from_the_last_switch() -> None:
+    history = (_switched(SWITCH), _switched(SWITCH + timedelta(hours=10)))
+    assert not gates.monitoring_elapsed(_input(history=history, now=SWITCH + timedelta(hours=25))).passed
+
+
+def test_monitoring_elapsed_but_last_health_critical() -> None:
+    history = (
+        _switched(SWITCH),
+        _health(SWITCH + timedelta(hours=1), "ok"),
+        _health(SWITCH + timedelta(hours=23), "critical"),
+    )
+    result = gates.monitoring_elapsed(_input(history=history, now=SWITCH + timedelta(hours=25)))
+    assert not result.passed
+    assert result.reason == "last health check (2026-11-11T14:10Z) was critical"
+    assert result.remedy == "fix or roll back first"
+
+
+def test_monitoring_critical_then_recovered_passes() -> None:
+    history = (
+        _switched(SWITCH),
+        _health(SWITCH + timedelta(hours=2), "critical"),
+        _health(SWITCH + timedelta(hours=3), "ok"),
+        _health(SWITCH + timedelta(hours=4), "critical", env="staging"),
+    )
+    assert gates.monitoring_elapsed(_input(history=history, now=SWITCH + timedelta(hours=25))).passed
+
+
+def test_monitoring_critical_before_the_switch_does_not_count() -> None:
+    history = (_health(SWITCH - timedelta(hours=1), "critical"), _switched(SWITCH))
+    assert gates.monitoring_elapsed(_input(history=history, now=SWITCH + timedelta(hours=25))).passed
+
+
+# -- retrospective --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("retro", [None, "", "  \n\t "])
+def test_retrospective_missing_or_blank(retro: str | None) -> None:
+    result = gates.retrospective(_input(retro=retro))
+    assert not result.passed
+    assert result.reason == "no retrospective note"
+    assert "--retro" in result.remedy
+
+
+def test_retrospective_present() -> None:
+    result = gates.retrospective(_input(retro="  went well\n"))
+    assert result.passed
+    assert result.reason == "retrospective note (9 characters)"
+
+
+# -- gates_for, unknown_gates ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_gates_for_prepare_default(env: str) -> None:
+    upstream = "staging" if env == "production" else None
+    assert gates_for("prepare", env, upstream, Policy()) == ["manifest_valid", "plan_complete"]
+
+
+def test_gates_for_deploy_without_upstream() -> None:
+    assert gates_for("deploy", "staging", None, Policy()) == [
+        "manifest_valid",
+        "plan_complete",
+        "artifact_checksum",
+    ]
+
+
+def test_gates_for_deploy_with_upstream_is_the_whole_sop() -> None:
+    assert gates_for("deploy", "production", "staging", Policy()) == SOP_PRODUCTION
+    assert set(SOP_PRODUCTION) >= {"approvals", "four_eyes", "notice_sent", "window", "promoted_from"}
+
+
+def test_gates_for_close_default() -> None:
+    expected = ["verified", "monitoring_elapsed", "retrospective"]
+    assert gates_for("close", "production", "staging", Policy()) == expected
+    assert gates_for("close", "staging", None, Policy()) == expected
+
+
+def test_gates_for_policy_replaces_a_stage_for_every_env() -> None:
+    policy = Policy(gates={"deploy": ["manifest_valid", "window"]})
+    assert gates_for("deploy", "staging", None, policy) == ["manifest_valid", "window"]
+    assert gates_for("deploy", "production", "staging", policy) == ["manifest_valid", "window"]
+    assert gates_for("prepare", "production", "staging", policy) == DEFAULT["prepare"]
+
+
+def test_gates_for_stage_env_wins_over_stage() -> None:
+    policy = Policy(gates={"deploy": ["manifest_valid"], "deploy:production": ["approvals", "window"]})
+    assert gates_for("deploy", "production", "staging", policy) == ["approvals", "window"]
+    assert gates_for("deploy", "staging", None, policy) == ["manifest_valid"]
+
+
+def test_gates_for_stage_env_only_touches_that_env() -> None:
+    policy = Policy(gates={"deploy:production": ["approvals"]})
+    assert gates_for("deploy", "production", "staging", policy) == ["approvals"]
+    assert gates_for("deploy", "staging", None, policy) == DEFAULT["deploy"]
+
+
+def test_gates_for_returns_a_copy() -> None:
+    policy = Policy(gates={"deploy": ["manifest_valid"]})
+    gates_for("deploy", "staging", None, policy).append("window")
+    gates_for("deploy", "production", "staging", Policy()).clear()
+    assert gates_for("deploy", "staging", None, policy) == ["manifest_valid"]
+    assert gates_for("deploy", "production", "staging", Policy()) == SOP_PRODUCTION
+
+
+def test_unknown_gates() -> None:
+    assert unknown_gates(Policy()) == []
+    policy = Policy(
+        gates={"deploy": ["manifest_valid", "nope"], "close:production": ["verified", "aaa"]},
+        not_overridable=["artifact_checksum", "zzz"],
+    )
+    assert unknown_gates(policy) == ["aaa", "nope", "zzz"]
+
+
+def test_default_policy_forbids_overriding_checksum_and_promotion() -> None:
+    assert set(Policy().not_overridable) == {"artifact_checksum", "promoted_from"}
+
+
+# -- evaluate, overrides, report ------------------------------------------------------
+
+
+def test_evaluate_prepare_runs_plan_gates_only() -> None:
+    report = evaluate("prepare", _input(artifact_sha256=None, signatures=(), history=()))
+    assert [r.name for r in report.results] == ["manifest_valid", "plan_complete"]
     assert report.passed
 
 
 def test_evaluate_deploy_without_upstream() -> None:
-    report = evaluate("deploy", _input(env="staging", promote_from=None))
-    assert [r.name for r in report.results] == ["manifest_valid", "artifact_checksum"]
+    report = evaluate("deploy", _staging(signatures=(), history=(), artifact_commit=None))
+    assert [r.name for r in report.results] == DEFAULT["deploy"]
     assert report.passed
     assert report.failed == ()
 
 
-def test_evaluate_deploy_with_upstream_blocks_on_promotion() -> None:
-    report = evaluate("deploy", _input())
+def test_evaluate_deploy_production_collects_every_failure() -> None:
+    report = evaluate("deploy", _input(signatures=(), history=(), now=_utc(2026, 11, 12)))
     assert isinstance(report, GateReport)
-    assert [r.name for r in report.results] == ["manifest_valid", "artifact_checksum", "promoted_from"]
-    assert not report.passed
-    assert [r.name for r in report.failed] == ["promoted_from"]
+    assert [r.name for r in report.failed] == [
+        "approvals",
+        "infra_ready",
+        "notice_sent",
+        "window",
+        "promoted_from",
+    ]
     assert (report.stage, report.env, report.version) == ("deploy", "production", "1.2.3")
 
 
-def test_evaluate_deploy_with_upstream_passes_after_smoke() -> None:
-    report = evaluate("deploy", _input(history=(_smoke(),)))
-    assert report.passed
-    assert report.failed == ()
-
-
-def test_evaluate_collects_every_failure() -> None:
-    report = evaluate("deploy", _input(project_app="other", artifact_sha256=SHA_B))
-    assert [r.name for r in report.failed] == ["manifest_valid", "artifact_checksum", "promoted_from"]
+def test_evaluate_uses_policy_gates() -> None:
+    inp = _input(policy=Policy(gates={"deploy:production": ["manifest_valid", "retrospective"]}))
+    report = evaluate("deploy", inp)
+    assert [r.name for r in report.results] == ["manifest_valid", "retrospective"]
+    assert [r.name for r in report.failed] == ["retrospective"]
 
 
 def test_evaluate_explicit_names() -> None:
-    report = evaluate("deploy", _input(), names=["artifact_checksum"])
+    report = evaluate("deploy", _input(history=()), names=["artifact_checksum"])
     assert [r.name for r in report.results] == ["artifact_checksum"]
     assert report.passed
 
@@ -201,18 +935,68 @@ def test_evaluate_is_pure() -> None:
     assert evaluate("deploy", inp) == evaluate("deploy", inp)
 
 
-def test_report_to_dict_is_json_ready() -> None:
-    report = evaluate("deploy", _input())
+def test_override_passes_a_failed_gate_and_names_who_and_why() -> None:
+    late = _input(now=WINDOW_END + timedelta(minutes=5))
+    assert [r.name for r in evaluate("deploy", late).failed] == ["window"]
+    report = evaluate("deploy", late, overrides=[Override("window", "dewi", "incident fix, PO agreed")])
+    assert report.passed
+    result = next(r for r in report.results if r.name == "window")
+    assert result.passed
+    assert result.overridden
+    assert (result.overridden_by, result.override_reason) == ("dewi", "incident fix, PO agreed")
+    assert "after the window" in result.reason  # why it failed is kept
+    assert result.remedy
+
+
+def test_override_of_a_passing_gate_is_not_marked() -> None:
+    report = evaluate("deploy", _input(), overrides=[Override("window", "dewi", "just in case")])
+    result = next(r for r in report.results if r.name == "window")
+    assert result.passed
+    assert not result.overridden
+    assert result.overridden_by == ""
+
+
+def test_override_only_passes_the_named_gate() -> None:
+    report = evaluate(
+        "deploy", _input(history=()), overrides=[Override("notice_sent", "dewi", "told by phone")]
+    )
+    assert not report.passed
+    assert [r.name for r in report.failed] == ["infra_ready", "promoted_from"]
+    assert [r.name for r in report.results if r.overridden] == ["notice_sent"]
+
+
+def test_report_to_dict_is_json_ready_with_overrides() -> None:
+    report = evaluate(
+        "deploy", _input(history=GREEN_HISTORY[:2]), overrides=[Override("notice_sent", "x", "unused")]
+    )
     data = report.to_dict()
     assert json.loads(json.dumps(data)) == data
-    assert data["stage"] == "deploy"
-    assert data["env"] == "production"
-    assert data["version"] == "1.2.3"
-    assert data["passed"] is False
-    assert [g["name"] for g in data["gates"]] == ["manifest_valid", "artifact_checksum", "promoted_from"]
-    assert [g["passed"] for g in data["gates"]] == [True, True, False]
-    assert set(data["gates"][2]) == {"name", "passed", "reason", "remedy"}
-    assert data["gates"][2]["remedy"].endswith("--env staging")
+    assert (data["stage"], data["env"], data["version"], data["passed"]) == (
+        "deploy",
+        "production",
+        "1.2.3",
+        False,
+    )
+    by_name = {g["name"]: g for g in data["gates"]}
+    assert list(by_name) == SOP_PRODUCTION
+    assert set(by_name["promoted_from"]) == {
+        "name",
+        "passed",
+        "reason",
+        "remedy",
+        "overridden_by",
+        "override_reason",
+    }
+    assert by_name["promoted_from"]["passed"] is False
+    assert by_name["promoted_from"]["remedy"].endswith("--env staging")
+
+    overridden = evaluate(
+        "deploy", _input(history=()), overrides=[Override("infra_ready", "dewi", "checked")]
+    )
+    gate = {g["name"]: g for g in overridden.to_dict()["gates"]}["infra_ready"]
+    assert gate["passed"] is True
+    assert (gate["overridden_by"], gate["override_reason"]) == ("dewi", "checked")
+    assert gate["reason"].startswith("no passing prepare")
 
 
 def test_passed_gate_has_no_remedy() -> None:

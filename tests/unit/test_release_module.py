@@ -30,6 +30,7 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 _load("ansible.module_utils.relkit_checks", PLAYBOOKS / "module_utils" / "relkit_checks.py")
+_load("ansible.module_utils.relkit_snapshots", PLAYBOOKS / "module_utils" / "relkit_snapshots.py")
 release = _load("relkit_release_module", PLAYBOOKS / "library" / "relkit_release.py")
 
 

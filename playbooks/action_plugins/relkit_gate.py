@@ -1,0 +1,81 @@
+"""Action plugin: check relkit's gates on the controller as a play's first task.
+
+Plays run through ``relkit`` were gated already; this re-checks them (honouring the
+overrides that run recorded). Plays run by plain ``ansible-playbook`` or AWX are gated
+here, recorded in the ledger, and get the release variables relkit would have passed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+DOCUMENTATION = r"""
+action: relkit_gate
+short_description: Fail the play unless relkit's gates pass for this manifest and environment
+options:
+  manifest: {type: path, required: true, description: the release manifest}
+  env: {type: str, required: true, description: environment name from relkit.yml}
+  project_dir: {type: path, required: true, description: directory of relkit.yml}
+  stage: {type: str, default: deploy}
+  run_id: {type: str, default: "", description: set by the relkit CLI; empty when run directly}
+  actor: {type: str, default: "", description: who deploys (else RELKIT_USER, else login)}
+"""
+
+
+class ActionModule(ActionBase):
+    """Evaluate the gates; fail with the gate table when blocked."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):  # noqa: ANN001, ANN201 - Ansible's signature
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        try:
+            from relkit import api, gatekeeper
+            from relkit.errors import RelkitError
+            from relkit.gates import Override
+            from relkit.project import Project
+        except ImportError as exc:
+            raise AnsibleActionFail(f"relkit is not importable by this Ansible ({exc}): install relkit") from exc
+        if not args.get("manifest") or not args.get("env") or not args.get("project_dir"):
+            raise AnsibleActionFail(
+                "deploys are gated: pass -e relkit_manifest=PATH -e relkit_env=ENV "
+                "-e relkit_project_dir=DIR (or set RELKIT_PROJECT)"
+            )
+        run_id = args.get("run_id") or os.environ.get("RELKIT_RUN_ID", "")
+        manifest = Path(args["manifest"]).resolve()
+        try:
+            project = Project.load(Path(args["project_dir"]))
+            actor = api.identity(args.get("actor") or None)
+            overrides = [
+                Override(e.data["gate"], e.data["by"], e.data["reason"])
+                for e in project.ledger.entries(kind="gate.override", env=args["env"])
+                if run_id and e.run_id == run_id
+            ]
+            checked = gatekeeper.evaluate(
+                project, manifest, args["env"], args.get("stage", "deploy"), actor=actor, overrides=overrides
+            )
+            if not os.environ.get("RELKIT_CLI"):
+                gatekeeper.record(project, checked, actor, manifest, run_id)
+        except RelkitError as exc:
+            raise AnsibleActionFail(f"relkit: {exc}") from exc
+        report = checked.report
+        result["gates"] = report.to_dict()
+        if not report.passed:
+            lines = [f"{r.name}: {r.reason} -> {r.remedy}" for r in report.failed]
+            result.update(failed=True, msg=f"blocked by the gates ({report.env}): " + "; ".join(lines))
+            return result
+        m = checked.manifest
+        release = {"version": m.version, "sha256": m.artifact.sha256, "artifact": str(checked.artifact.path)}
+        result["ansible_facts"] = {
+            "relkit_release": release,
+            "relkit_run_id": run_id,
+            "relkit_by": actor,
+        }
+        result["changed"] = False
+        return result

@@ -1,0 +1,111 @@
+"""Callback plugin: write relkit's ledger for plays run without the relkit CLI.
+
+Enabled by playbooks/ansible.cfg. Inactive when the relkit CLI runs the play (it sets
+RELKIT_CLI and records the run itself) and for plays that are not relkit deploys.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ansible.plugins.callback import CallbackBase
+
+DOCUMENTATION = r"""
+name: relkit_ledger
+type: notification
+short_description: Record relkit plays run by plain ansible-playbook or AWX in relkit's ledger
+requirements: [relkit importable by Ansible's Python]
+"""
+
+STATUS = {"ok": "runner_on_ok", "failed": "runner_on_failed", "unreachable": "runner_on_unreachable"}
+
+
+class CallbackModule(CallbackBase):
+    """Ledger writer for direct playbook runs."""
+
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "relkit_ledger"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.book = None
+        self.outcomes: list = []
+        self.playbook = ""
+
+    def v2_playbook_on_start(self, playbook) -> None:  # noqa: ANN001
+        self.playbook = Path(playbook._file_name).name
+        if not os.environ.get("RELKIT_CLI"):
+            os.environ.setdefault(
+                "RELKIT_RUN_ID", datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+            )
+
+    def v2_playbook_on_play_start(self, play) -> None:  # noqa: ANN001
+        if os.environ.get("RELKIT_CLI") or self.book is not None:
+            return
+        extra = play.get_variable_manager().extra_vars
+        project_dir = extra.get("relkit_project_dir") or os.environ.get("RELKIT_PROJECT")
+        env = extra.get("relkit_env")
+        if not project_dir or not env:
+            return
+        try:
+            from relkit import api
+            from relkit.project import Project
+
+            project = Project.load(Path(str(project_dir)))
+        except Exception as exc:  # noqa: BLE001 - never break the play over the ledger
+            self._display.warning(f"relkit ledger disabled: {exc}")
+            return
+        action = self.playbook.removesuffix(".yml")
+        self.book = api.RunBook(project, str(env), action, api.identity(extra.get("relkit_by")))
+        self.book.run_id = os.environ["RELKIT_RUN_ID"]
+        self.book.started(direct=True, playbook=self.playbook, manifest=extra.get("relkit_manifest"))
+
+    def _record(self, result, status: str) -> None:  # noqa: ANN001
+        if self.book is None:
+            return
+        from relkit.runner import outcome_of
+
+        event = {
+            "event": STATUS[status],
+            "event_data": {
+                "host": result._host.get_name(),
+                "task": result._task.get_name(),
+                "task_action": result._task.action,
+                "res": result._result,
+            },
+        }
+        outcome = outcome_of(event)
+        if outcome is not None:
+            self.outcomes.append(outcome)
+            self.book.record_outcome(outcome)
+
+    def v2_runner_on_ok(self, result) -> None:  # noqa: ANN001
+        self._record(result, "ok")
+
+    def v2_runner_on_failed(self, result, ignore_errors=False) -> None:  # noqa: ANN001, FBT002
+        self._record(result, "failed")
+
+    def v2_runner_on_unreachable(self, result) -> None:  # noqa: ANN001
+        self._record(result, "unreachable")
+
+    def v2_playbook_on_stats(self, stats) -> None:  # noqa: ANN001
+        if self.book is None:
+            return
+        from relkit.runner import PlayResult
+
+        failed = any(stats.failures.values()) or any(stats.dark.values())
+        result = PlayResult("failed" if failed else "successful", 2 if failed else 0, self.outcomes, Path("."))
+        self.book.record_switches(result)
+        release = next(
+            (o.result["ansible_facts"]["relkit_release"] for o in self.outcomes
+             if "relkit_release" in (o.result.get("ansible_facts") or {})),
+            {},
+        )
+        if any("checks" in o.result for o in self.outcomes):
+            self.book.record_smoke(result, release.get("version"), release.get("sha256"))
+        self.book.finished(result.status, rc=result.rc, direct=True)

@@ -1,0 +1,63 @@
+"""Lookup plugin: data passwords served by relkit for the length of one play (never on disk)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
+DOCUMENTATION = r"""
+name: relkit_secret
+short_description: Read a data password relkit serves to the running play
+description:
+  - Each term names a controller environment variable (relkit.yml C(data[].password_env)).
+  - Under the relkit CLI the variable is kept out of the play's environment (ansible-runner
+    records that environment in its artifacts); relkit serves its value on a private Unix
+    socket (C(RELKIT_SECRETS_SOCKET)) to this lookup, which presents the run's one-time token
+    (C(RELKIT_SECRETS_TOKEN)).
+  - Without relkit (plain ansible-playbook) the variable is read from the environment.
+  - An unset variable gives an empty string; the relkit_release module refuses it.
+options:
+  _terms:
+    description: Environment variable names.
+    required: true
+"""
+
+RETURN = r"""
+_raw:
+  description: One value per term.
+  type: list
+  elements: str
+"""
+
+
+def fetch(path, token, timeout=10):
+    """The values relkit serves (a JSON object of variable name to value)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(path)
+        conn.sendall(token.encode() + b"\n")
+        chunks = []
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return json.loads(b"".join(chunks) or b"{}")
+
+
+class LookupModule(LookupBase):
+    """relkit_secret lookup."""
+
+    def run(self, terms, variables=None, **kwargs):
+        path = os.environ.get("RELKIT_SECRETS_SOCKET")
+        served = {}
+        if path:
+            try:
+                served = fetch(path, os.environ.get("RELKIT_SECRETS_TOKEN", ""))
+            except (OSError, ValueError) as exc:
+                raise AnsibleLookupError("relkit_secret: cannot read %s: %s" % (path, exc)) from None
+        return [str(served.get(term) or os.environ.get(term, "")) for term in terms]

@@ -1,0 +1,372 @@
+"""Notifications: tell people about a release (SOP 4.3.1 announcement, 4.4.2 rollback notice).
+
+:func:`notify` renders the event's message from a Jinja2 template (overridable per project,
+see :mod:`relkit.templating`), sends it to every channel of ``relkit.yml`` subscribed to the
+event (JSON webhook or SMTP email) and records each send in the ledger as ``notify.sent``.
+It never raises: a failed send must not break a deploy or a rollback. Secrets (bearer
+tokens, SMTP passwords, secret webhook URLs) are read from environment variables at send
+time and never written to the ledger, messages or errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from relkit.config import NOTIFY_EVENTS, EmailChannel, ProjectConfig, WebhookChannel
+from relkit.errors import BadInput
+from relkit.loading import load_manifest
+from relkit.manifest import Manifest
+from relkit.project import Project
+from relkit.templating import environment
+
+ALWAYS_RECORDED = ("announcement", "rollback")
+"""Notices the procedure needs even with no channel: rendered and recorded (channel ``record``)."""
+
+TEMPLATES = {event: f"notify/{event}.txt.j2" for event in NOTIFY_EVENTS} | {
+    "announcement": "announcement.txt.j2"
+}
+"""Template of each event, relative to ``templates/`` (the project's first, then relkit's)."""
+
+MAX_ERROR = 500
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One send of one event to one channel."""
+
+    event: str
+    channel: str
+    type: str
+    ok: bool
+    target: str
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered message: its first line is the subject."""
+
+    text: str
+    subject: str
+    template_error: str = ""
+
+
+@dataclass
+class Notice:
+    """What ``relkit notify`` produced: the message and where it went."""
+
+    kind: str
+    version: str
+    env: str
+    message: Message
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "kind": self.kind,
+            "version": self.version,
+            "env": self.env,
+            "subject": self.message.subject,
+            "text": self.message.text,
+            "deliveries": [d.to_dict() for d in self.deliveries],
+        }
+
+
+# -- the one entry point ---------------------------------------------------------------
+
+
+def notify(
+    project: Project, event: str, context: dict[str, Any], run_id: str = "", env: str = ""
+) -> list[Delivery]:
+    """Send ``event`` to every subscribed channel and record each send; never raises."""
+    return _dispatch(project, event, context, run_id, env)[1]
+
+
+def _dispatch(
+    project: Project, event: str, context: dict[str, Any], run_id: str, env: str
+) -> tuple[Message | None, list[Delivery]]:
+    try:
+        return _notify(project, event, context, run_id, env)
+    except Exception as exc:  # the last line of defence: notifying must not break a run
+        return None, [Delivery(event, "relkit", "record", False, "", _short(f"notification failed: {exc!r}"))]
+
+
+def _notify(
+    project: Project, event: str, context: dict[str, Any], run_id: str, env: str
+) -> tuple[Message | None, list[Delivery]]:
+    configured = project.config.notifications.channels
+    channels = {name: channel for name, channel in configured.items() if channel.wants(event)}
+    if not channels and event not in ALWAYS_RECORDED:
+        return None, []
+    ctx = {"event": event, "app": project.config.app, "env": env, "run_id": run_id, **context}
+    message = render_message(project.root, event, ctx)
+    facts = _facts(ctx)
+    deliveries = [_send(name, channel, event, message, facts) for name, channel in channels.items()]
+    if not channels:
+        deliveries.append(Delivery(event, "record", "record", True, "ledger"))
+    for delivery in deliveries:
+        _record(project, delivery, message, facts, run_id, env)
+    return message, deliveries
+
+
+def _record(
+    project: Project, delivery: Delivery, message: Message, facts: dict[str, Any], run_id: str, env: str
+) -> None:
+    data = {
+        **facts,
+        **delivery.to_dict(),
+        "subject": message.subject,
+        "text": message.text,
+    }
+    if message.template_error:
+        data["template_error"] = message.template_error
+    try:
+        project.ledger.append("notify.sent", run_id=run_id, env=env, data=data)
+    except Exception:  # a ledger failure shows up in the run itself; never here
+        return
+
+
+# -- messages --------------------------------------------------------------------------
+
+
+def render_message(project_root: Path | None, event: str, context: dict[str, Any]) -> Message:
+    """Render ``event``'s template; on a broken template fall back to a one-line message."""
+    try:
+        text = environment(project_root).get_template(TEMPLATES[event]).render(**context)
+        error = ""
+    except Exception as exc:
+        text = _fallback(event, context)
+        error = _short(f"{TEMPLATES.get(event, event)}: {exc}")
+    text = "\n".join(line.rstrip() for line in text.strip().splitlines()) + "\n"
+    subject = next((line.strip() for line in text.splitlines() if line.strip()), event)[:200]
+    return Message(text, subject, error)
+
+
+def _fallback(event: str, context: dict[str, Any]) -> str:
+    parts = [f"[{context.get('app', 'relkit')}] {event}", context.get("version"), context.get("env")]
+    return " ".join(str(p) for p in parts if p)
+
+
+def announcement_context(manifest: Manifest) -> dict[str, Any]:
+    """Variables of the announcement template (SOP 4.3.1): the window in the release's timezone."""
+    schedule = manifest.schedule
+    if schedule is None:
+        raise BadInput("schedule: the announcement needs the release window (manifest field 'schedule')")
+    start = schedule.aware(schedule.window_start).astimezone(schedule.zone)
+    end = schedule.aware(schedule.window_end).astimezone(schedule.zone)
+    return {
+        "manifest": manifest,
+        "window_start": start,
+        "window_end": end,
+        "downtime_minutes": schedule.expected_downtime_minutes,
+    }
+
+
+def _facts(ctx: dict[str, Any]) -> dict[str, Any]:
+    """What the ledger and the webhook's structured fields say about the event (no message text)."""
+    facts: dict[str, Any] = {"event": ctx["event"], "app": ctx["app"]}
+    manifest = ctx.get("manifest")
+    if isinstance(manifest, Manifest):
+        facts |= {"app": manifest.app, "version": manifest.version, "sha256": manifest.artifact.sha256}
+    for key, value in ctx.items():
+        if key in ("manifest", "event", "app") or key in facts:
+            continue
+        if isinstance(value, datetime):
+            facts[key] = value.isoformat()
+        elif _jsonable(value):
+            facts[key] = value
+    return facts
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+# -- channels --------------------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: it would carry the bearer token to another address."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _send(
+    name: str, channel: WebhookChannel | EmailChannel, event: str, message: Message, facts: dict[str, Any]
+) -> Delivery:
+    secrets: list[str] = []
+    target = _target(channel)
+    try:
+        if isinstance(channel, WebhookChannel):
+            _send_webhook(channel, message, facts, secrets)
+        else:
+            _send_email(channel, event, message, secrets)
+    except Exception as exc:
+        return Delivery(event, name, channel.type, False, target, _scrub(_describe(exc), secrets))
+    return Delivery(event, name, channel.type, True, target)
+
+
+def _secret(var: str, secrets: list[str]) -> str:
+    value = os.environ.get(var, "")
+    if not value:
+        raise _NotSent(f"environment variable {var} is not set")
+    secrets.append(value)
+    return value
+
+
+class _NotSent(Exception):
+    """A channel could not be used (its secret is missing)."""
+
+
+def _send_webhook(
+    channel: WebhookChannel, message: Message, facts: dict[str, Any], secrets: list[str]
+) -> None:
+    url = channel.url or _secret(channel.url_env or "", secrets)
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "relkit"}
+    if channel.token_env:
+        headers["Authorization"] = f"Bearer {_secret(channel.token_env, secrets)}"
+    body = {"text": message.text, "event": facts["event"], "relkit": {"subject": message.subject, **facts}}
+    request = urllib.request.Request(
+        url, data=json.dumps(body, default=str).encode(), headers=headers, method="POST"
+    )
+    with _OPENER.open(request, timeout=channel.timeout) as response:
+        response.read(65536)
+
+
+def _send_email(channel: EmailChannel, event: str, message: Message, secrets: list[str]) -> None:
+    password = _secret(channel.password_env, secrets) if channel.password_env else ""
+    mail = EmailMessage()
+    mail["Subject"] = message.subject
+    mail["From"] = channel.sender
+    mail["To"] = ", ".join(channel.to)
+    mail["Date"] = formatdate(localtime=True)
+    mail["Message-ID"] = make_msgid(domain=channel.sender.rpartition("@")[2])
+    mail["X-Relkit-Event"] = event
+    mail.set_content(message.text)
+    with smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout) as smtp:
+        if channel.starttls:
+            smtp.starttls(context=ssl.create_default_context())
+        if channel.user:
+            smtp.login(channel.user, password)
+        smtp.send_message(mail)
+
+
+def _target(channel: WebhookChannel | EmailChannel) -> str:
+    """Where a channel sends, safe to print and record (no credentials, no secret URL)."""
+    if isinstance(channel, EmailChannel):
+        return f"smtp://{channel.host}:{channel.port} → {', '.join(channel.to)}"
+    if channel.url_env:
+        return f"${channel.url_env}"
+    parts = urlsplit(channel.url or "")
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return f"{parts.scheme}://{netloc}{parts.path}"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"cannot reach the webhook: {exc.reason}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"SMTP {exc.smtp_code}: {exc.smtp_error.decode(errors='replace')}"
+    return str(exc) or type(exc).__name__
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _short(text)
+
+
+def _short(text: str) -> str:
+    return " ".join(text.split())[:MAX_ERROR]
+
+
+# -- relkit notify ---------------------------------------------------------------------
+
+
+def send_notice(
+    project: Project, manifest_path: Path, kind: str, env: str | None = None, by: str = ""
+) -> Notice:
+    """``relkit notify``: render, send and record the announcement or rollback notice of a release."""
+    if kind not in ALWAYS_RECORDED:
+        raise BadInput(f"--kind: expected one of {', '.join(ALWAYS_RECORDED)}, got {kind!r}")
+    if env is not None:
+        project.environment(env)
+    manifest = load_manifest(manifest_path)
+    if manifest.app != project.config.app:
+        raise BadInput(f"app: manifest is for {manifest.app!r}, this project deploys {project.config.app!r}")
+    if kind == "announcement":
+        context = announcement_context(manifest)
+        run_id = ""
+    else:
+        if env is None:
+            raise BadInput("--env: the rollback notice is about one environment; name it")
+        context, run_id = _rollback_context(project, env)
+        context["manifest"] = manifest
+    context["by"] = by
+    message, deliveries = _dispatch(project, kind, context, run_id, env or "")
+    return Notice(kind, manifest.version, env or "", message or Message("", kind), deliveries)
+
+
+def _rollback_context(project: Project, env: str) -> tuple[dict[str, Any], str]:
+    """The last rollback recorded for ``env``: who decided it, why, and what went where."""
+    last = None
+    for entry in project.ledger.entries(kind="rollback.%", env=env):
+        if entry.kind in ("rollback.requested", "rollback.started"):
+            last = entry
+    if last is None:
+        raise BadInput(f"--env: no rollback of {env} is recorded; run relkit rollback first")
+    switches = [e for e in project.ledger.entries(kind="host.switched", env=env) if e.run_id == last.run_id]
+    return (
+        {
+            "decided_by": last.data.get("by", ""),
+            "reason": last.data.get("reason", ""),
+            "automatic": bool(last.data.get("automatic")),
+            "rolled_back": {e.host: e.data.get("version") for e in switches},
+            "previous": {e.host: e.data.get("previous") for e in switches},
+            "ok": bool(switches),
+            "when": last.ts,
+        },
+        last.run_id,
+    )
+
+
+def secret_env_names(config: ProjectConfig) -> tuple[str, ...]:
+    """The environment variables holding notification secrets (kept out of plays and their artifacts)."""
+    names = []
+    for channel in config.notifications.channels.values():
+        if isinstance(channel, WebhookChannel):
+            names += [channel.token_env, channel.url_env]
+        else:
+            names.append(channel.password_env)
+    return tuple(sorted({n for n in names if n}))

@@ -1,0 +1,83 @@
+"""Hand data passwords to a play without writing them anywhere.
+
+``data:`` items name the controller environment variable holding their password
+(``password_env``). Ansible could read it with ``lookup('env')``, but ansible-runner dumps the
+whole environment of the play into ``artifacts/<run>/command``. So for the length of one play
+relkit keeps those variables out of the play's environment and serves their values instead on
+a Unix socket in a private directory, to whoever presents a one-time token; the
+``relkit_secret`` lookup plugin (``playbooks/lookup_plugins``) fetches them from there and the
+role passes them to the host as a ``no_log`` module option. The socket and the token die with
+the play. Run without relkit (plain ansible-playbook), the lookup reads the variable directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+
+SOCKET_ENV = "RELKIT_SECRETS_SOCKET"
+TOKEN_ENV = "RELKIT_SECRETS_TOKEN"
+
+
+def password_envs(data: Iterable[object]) -> list[str]:
+    """The environment variable names the ``data:`` items read their passwords from."""
+    names = (getattr(item, "password_env", None) for item in data)
+    return sorted({n for n in names if n})
+
+
+@contextlib.contextmanager
+def serve(names: Iterable[str], environ: Mapping[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """Serve the values of ``names`` from ``environ`` while the block runs.
+
+    Yields the environment variables to give the play: the socket path and token. The caller
+    keeps ``names`` themselves out of the play's environment (``PlayRequest.hidden_env``).
+    """
+    environ = os.environ if environ is None else environ
+    values = {n: environ[n] for n in names if environ.get(n)}
+    if not values:
+        yield {}
+        return
+    token = secrets.token_urlsafe(24)
+    workdir = Path(tempfile.mkdtemp(prefix="relkit-secrets-"))  # 0700, private to this user
+    path = str(workdir / "socket")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stop = threading.Event()
+    try:
+        server.bind(path)
+        Path(path).chmod(0o600)
+        server.listen(16)
+        server.settimeout(0.2)
+        thread = threading.Thread(target=_answer, args=(server, token, values, stop), daemon=True)
+        thread.start()
+        yield {SOCKET_ENV: path, TOKEN_ENV: token}
+    finally:
+        stop.set()
+        server.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _answer(server: socket.socket, token: str, values: dict[str, str], stop: threading.Event) -> None:
+    payload = json.dumps(values).encode()
+    while not stop.is_set():
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.settimeout(5)
+                line = conn.makefile("rb").readline(4096).strip()
+                if secrets.compare_digest(line, token.encode()):
+                    conn.sendall(payload)
+            except OSError:
+                continue

@@ -1,0 +1,166 @@
+"""The SOP as gates on real SSH hosts: production is blocked until each step is done, in order,
+and plain ansible-playbook cannot bypass the gates or the ledger."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from relkit import api, notify, procedure
+from relkit.errors import GateBlocked
+from relkit.loading import load_manifest
+from relkit.project import Project
+from tests.sshhosts import SshHost
+from tests.sshproject import write_project
+
+pytestmark = pytest.mark.integration
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+
+
+def signing_keys(root: Path) -> dict[str, Path]:
+    """Keys for sari (QA) and dewi (PO), and the project's allowed_signers naming their roles."""
+    keys, lines = {}, []
+    for name, role in (("sari", "qa"), ("dewi", "po")):
+        key = root / f"{name}.key"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True
+        )
+        kind, blob = key.with_suffix(".key.pub").read_text().split()[:2]
+        lines.append(f'{name} namespaces="relkit-{role}" {kind} {blob}')
+        keys[name] = key
+    (root / "allowed_signers").write_text("\n".join(lines) + "\n")
+    return keys
+
+
+def open_window(manifest: Path) -> None:
+    """Move the manifest's release window to now (in its own timezone)."""
+    data = yaml.safe_load(manifest.read_text())
+    now = datetime.now(ZoneInfo(data["schedule"]["timezone"])).replace(tzinfo=None, microsecond=0)
+    data["schedule"]["window_start"] = (now - timedelta(minutes=5)).isoformat()
+    data["schedule"]["window_end"] = (now + timedelta(hours=1)).isoformat()
+    manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture
+def sop(ssh_pool_factory, tmp_path: Path) -> tuple[Project, SshHost, SshHost, dict[str, Path]]:
+    pool = ssh_pool_factory(2)
+    stage, prod = pool.hosts
+    root = write_project(
+        tmp_path / "p",
+        {"staging": [stage], "production": [prod]},
+        promote={"production": "staging"},
+        config={"artifacts": {"build_info": "release.json"}, "policy": {"notice_lead_hours": 0}},
+    )
+    keys = signing_keys(root)
+    for version in ("1.0.0", "2.0.0"):
+        open_window(root / "releases" / f"{version}.yml")
+    return Project.load(root), stage, prod, keys
+
+
+def blocked_gates(project: Project, manifest: Path, actor: str = "ops") -> list[str]:
+    with pytest.raises(GateBlocked) as blocked:
+        api.deploy(project, manifest, "production", by=actor)
+    assert blocked.value.exit_code == 3
+    return [g.name for g in blocked.value.report.failed]
+
+
+def test_production_waits_for_every_sop_step(sop) -> None:
+    project, _, prod, keys = sop
+    manifest = project.root / "releases" / "1.0.0.yml"
+    assert blocked_gates(project, manifest) == ["approvals", "infra_ready", "notice_sent", "promoted_from"]
+
+    api.deploy(project, manifest, "staging", by="ops")  # 4.1.3: stable code to staging
+    assert blocked_gates(project, manifest) == ["approvals", "infra_ready", "notice_sent"]
+
+    procedure.approve(project, manifest, "qa", keys["sari"], "sari")  # 4.2.2
+    assert "approvals" in blocked_gates(project, manifest)
+    procedure.approve(project, manifest, "po", keys["dewi"], "dewi")  # 4.2.3
+    assert blocked_gates(project, manifest) == ["infra_ready", "notice_sent"]
+
+    api.prepare(project, "production", manifest, by="ops")  # 4.2.4
+    assert blocked_gates(project, manifest) == ["notice_sent"]
+
+    context = notify.announcement_context(load_manifest(manifest))
+    notify.notify(project, "announcement", context, env="production")  # 4.3.1
+    assert blocked_gates(project, manifest, actor="sari") == ["four_eyes"]  # the approver may not deploy
+    assert prod.ssh("test -e /opt/webapp/current; echo $?").stdout.strip() == "1", "nothing touched yet"
+
+    api.deploy(project, manifest, "production", by="ops")  # 4.3.2
+    assert prod.ssh("readlink /opt/webapp/current").stdout.strip() == "releases/1.0.0"
+
+    kinds = [e.kind for e in api.ledger_entries(project) if e.kind != "task.result"]
+    order = [k for k in kinds if k in ("approval.recorded", "prepare.result", "notify.sent", "host.switched")]
+    assert order.index("approval.recorded") < order.index("notify.sent") < len(order) - 1
+    verdicts = [
+        e.data["passed"] for e in api.ledger_entries(project, kind="gate.evaluated", env="production")
+    ]
+    assert verdicts == [False] * 6 + [True]
+
+
+def test_editing_an_approved_manifest_voids_the_approval(sop) -> None:
+    project, _, _, keys = sop
+    manifest = project.root / "releases" / "1.0.0.yml"
+    procedure.approve(project, manifest, "qa", keys["sari"], "sari")
+    procedure.approve(project, manifest, "po", keys["dewi"], "dewi")
+    manifest.write_text(
+        manifest.read_text().replace("open_critical_bugs: 0", "open_critical_bugs: 0\n# edited")
+    )
+    assert "approvals" not in blocked_gates(project, manifest)  # a comment is not an edit
+    data = yaml.safe_load(manifest.read_text())
+    data["rollback_plan"] = "something else"
+    manifest.write_text(yaml.safe_dump(data))
+    _, report, _ = api.check_gates(project, manifest, "production")
+    approvals = next(g for g in report.results if g.name == "approvals")
+    assert not approvals.passed and "edited after" in approvals.reason
+
+
+def ansible_playbook(project: Project, env: str, manifest: Path) -> subprocess.CompletedProcess[str]:
+    """deploy.yml run directly, the way an AWX job or an operator bypassing relkit would."""
+    argv = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        "-i",
+        str(project.inventory(env)),
+        "deploy.yml",
+        "-e",
+        f"relkit_manifest={manifest}",
+        "-e",
+        f"relkit_env={env}",
+        "-e",
+        f"relkit_project_dir={project.root}",
+    ]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("RELKIT_")}
+    environ["RELKIT_STATE_DIR"] = str(project.state_dir)
+    return subprocess.run(
+        argv, cwd=PLAYBOOKS, env=environ, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_plain_ansible_playbook_is_gated_and_recorded(sop) -> None:
+    project, stage, prod, _ = sop
+    manifest = project.root / "releases" / "1.0.0.yml"
+    refused = ansible_playbook(project, "production", manifest)
+    assert refused.returncode != 0
+    assert "blocked by the gates" in refused.stdout and "promoted_from" in refused.stdout
+    assert prod.ssh("test -e /opt/webapp/current; echo $?").stdout.strip() == "1"
+    evaluated = api.ledger_entries(project, kind="gate.evaluated", env="production")
+    assert len(evaluated) == 1 and evaluated[0].data["passed"] is False
+
+    done = ansible_playbook(project, "staging", manifest)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert stage.ssh("readlink /opt/webapp/current").stdout.strip() == "releases/1.0.0"
+    switched = api.ledger_entries(project, kind="host.switched", env="staging")
+    assert [(e.host, e.data["version"]) for e in switched] == [("web1", "1.0.0")]
+    smoke = api.ledger_entries(project, kind="smoke.result", env="staging")
+    assert smoke[-1].data["passed"] is True and smoke[-1].data["sha256"]
+    finished = api.ledger_entries(project, kind="run.finished", env="staging")
+    assert finished[-1].data["direct"] is True and finished[-1].data["status"] == "successful"
+    assert api.ledger_verify(project).ok
+    # the staging smoke recorded by the plain run counts for promotion
+    assert "promoted_from" not in blocked_gates(project, manifest)
