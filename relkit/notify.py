@@ -117,6 +117,8 @@ def _notify(
     if not channels and event not in ALWAYS_RECORDED:
         return None, []
     ctx = {"event": event, "app": project.config.app, "env": env, "run_id": run_id, **context}
+    if isinstance(ctx.get("manifest"), Manifest):
+        ctx.setdefault("version", ctx["manifest"].version)
     message = render_message(project.root, event, ctx)
     facts = _facts(ctx)
     deliveries = [_send(name, channel, event, message, facts) for name, channel in channels.items()]

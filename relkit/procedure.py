@@ -11,6 +11,7 @@ from relkit import approvals, gatekeeper
 from relkit.errors import BadInput, GateBlocked
 from relkit.gates import GateReport
 from relkit.loading import load_manifest, read_text
+from relkit.notify import notify
 from relkit.project import Project
 
 
@@ -106,4 +107,5 @@ def close(
             "retro": retro,
         },
     )
+    notify(project, "release.closed", {"manifest": checked.manifest, "by": by, "retro": retro}, "", env)
     return checked.report

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -39,13 +40,15 @@ def signing_keys(root: Path) -> dict[str, Path]:
     return keys
 
 
-def open_window(manifest: Path) -> None:
-    """Move the manifest's release window to now (in its own timezone)."""
+def open_window(manifest: Path, opens_in: float = -300) -> datetime:
+    """Move the manifest's release window to start ``opens_in`` seconds from now; return the start."""
     data = yaml.safe_load(manifest.read_text())
-    now = datetime.now(ZoneInfo(data["schedule"]["timezone"])).replace(tzinfo=None, microsecond=0)
-    data["schedule"]["window_start"] = (now - timedelta(minutes=5)).isoformat()
-    data["schedule"]["window_end"] = (now + timedelta(hours=1)).isoformat()
+    zone = ZoneInfo(data["schedule"]["timezone"])
+    start = (datetime.now(zone) + timedelta(seconds=opens_in)).replace(microsecond=0)
+    data["schedule"]["window_start"] = start.replace(tzinfo=None).isoformat()
+    data["schedule"]["window_end"] = (start + timedelta(hours=1)).replace(tzinfo=None).isoformat()
     manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+    return start
 
 
 @pytest.fixture
@@ -64,31 +67,37 @@ def sop(ssh_pool_factory, tmp_path: Path) -> tuple[Project, SshHost, SshHost, di
     return Project.load(root), stage, prod, keys
 
 
-def blocked_gates(project: Project, manifest: Path, actor: str = "ops") -> list[str]:
+def blocked_gates(project: Project, manifest: Path, actor: str = "ops", but: str = "") -> list[str]:
+    """The gates blocking a production deploy (except ``but``)."""
     with pytest.raises(GateBlocked) as blocked:
         api.deploy(project, manifest, "production", by=actor)
     assert blocked.value.exit_code == 3
-    return [g.name for g in blocked.value.report.failed]
+    return [g.name for g in blocked.value.report.failed if g.name != but]
 
 
 def test_production_waits_for_every_sop_step(sop) -> None:
     project, _, prod, keys = sop
     manifest = project.root / "releases" / "1.0.0.yml"
-    assert blocked_gates(project, manifest) == ["approvals", "infra_ready", "notice_sent", "promoted_from"]
+    # the window opens shortly: the announcement must come before it (lead time 0 in this project)
+    opens = open_window(manifest, opens_in=25)
+    steps = ["approvals", "infra_ready", "notice_sent", "window", "promoted_from"]
+    assert blocked_gates(project, manifest) == steps
 
     api.deploy(project, manifest, "staging", by="ops")  # 4.1.3: stable code to staging
-    assert blocked_gates(project, manifest) == ["approvals", "infra_ready", "notice_sent"]
+    assert blocked_gates(project, manifest, but="window") == ["approvals", "infra_ready", "notice_sent"]
 
     procedure.approve(project, manifest, "qa", keys["sari"], "sari")  # 4.2.2
     assert "approvals" in blocked_gates(project, manifest)
     procedure.approve(project, manifest, "po", keys["dewi"], "dewi")  # 4.2.3
-    assert blocked_gates(project, manifest) == ["infra_ready", "notice_sent"]
+    assert blocked_gates(project, manifest, but="window") == ["infra_ready", "notice_sent"]
 
     api.prepare(project, "production", manifest, by="ops")  # 4.2.4
-    assert blocked_gates(project, manifest) == ["notice_sent"]
+    assert blocked_gates(project, manifest, but="window") == ["notice_sent"]
 
     context = notify.announcement_context(load_manifest(manifest))
-    notify.notify(project, "announcement", context, env="production")  # 4.3.1
+    notify.notify(project, "announcement", context, env="production")  # 4.3.1, before the window
+    assert blocked_gates(project, manifest) == ["window"]
+    time.sleep(max(0.0, (opens - datetime.now(opens.tzinfo)).total_seconds()) + 1)
     assert blocked_gates(project, manifest, actor="sari") == ["four_eyes"]  # the approver may not deploy
     assert prod.ssh("test -e /opt/webapp/current; echo $?").stdout.strip() == "1", "nothing touched yet"
 
@@ -101,7 +110,7 @@ def test_production_waits_for_every_sop_step(sop) -> None:
     verdicts = [
         e.data["passed"] for e in api.ledger_entries(project, kind="gate.evaluated", env="production")
     ]
-    assert verdicts == [False] * 6 + [True]
+    assert verdicts == [False] * 7 + [True]
 
 
 def test_editing_an_approved_manifest_voids_the_approval(sop) -> None:
