@@ -126,6 +126,8 @@ def test_production_needs_staging_smoke_and_lock_blocks(ssh_pool_factory, tmp_pa
         tmp_path / "p",
         {"staging": [stage], "production": [prod]},
         promote={"production": "staging"},
+        # this test is about promotion and the lock: the rest of the SOP is test_sop_gates.py's
+        config={"policy": {"gates": {"deploy:production": ["manifest_valid", "promoted_from"]}}},
     )
     proj = Project.load(root)
     manifest = root / "releases" / "1.0.0.yml"
