@@ -21,11 +21,19 @@ HostVar = Annotated[
     str,
     Field(pattern=r"^\{\{[^{}]+\}\}$", description="an Ansible host variable, e.g. {{ app_port }}"),
 ]
+def _short_segments(value: str) -> str:
+    if any(len(part) > 64 for part in value.split("/")):
+        raise ValueError("each path segment must be at most 64 characters")
+    return value
+
+
 SharedPath = Annotated[
     str,
     Field(
-        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*)*$"
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*)*$",
     ),
+    AfterValidator(_short_segments),
 ]
 
 
@@ -479,6 +487,10 @@ class ProjectConfig(_Model):
                 step = self.environments[step].promote_from
         if not (self.deploy_path.startswith("/") or self.deploy_path.startswith("{{")):
             raise ValueError("deploy_path must be an absolute path")
+        if not re.fullmatch(r"[A-Za-z0-9_./+-]*(\{\{[^{}]+\}\}[A-Za-z0-9_./+-]*)*", self.deploy_path):
+            raise ValueError(
+                "deploy_path may only contain letters, digits, '_', '.', '/', '+', '-' and {{ host vars }}"
+            )
         if ".." in self.deploy_path.split("/"):
             raise ValueError("deploy_path must not contain '..'")
         return self

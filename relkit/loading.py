@@ -41,15 +41,17 @@ def parse_yaml(text: str, source: str) -> Any:
         raise BadInput(f"{source}: not valid YAML", [_one_line(str(exc))]) from None
     except RecursionError:
         raise BadInput(f"{source}: YAML nested too deeply") from None
-    except (ValueError, TypeError, OverflowError) as exc:  # e.g. 2026-02-30 as a timestamp
-        raise BadInput(f"{source}: not valid YAML", [_one_line(str(exc))]) from None
+    except Exception as exc:  # PyYAML's constructors raise many types on bad tagged values:
+        # 2026-02-30 as a timestamp (ValueError), `!!bool maybe` (KeyError), `!!int ''` (IndexError)
+        problem = f"{type(exc).__name__}: {_one_line(str(exc))}"
+        raise BadInput(f"{source}: not valid YAML", [problem]) from None
 
 
 def describe_errors(exc: ValidationError) -> list[str]:
     """Turn pydantic errors into ``field.path: what was expected`` lines."""
     lines = []
     for err in exc.errors(include_url=False):
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        path = ".".join(_printable(str(p)) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "missing":
@@ -100,4 +102,11 @@ def load_config(path: Path) -> ProjectConfig:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())[:500]
+    return _printable(" ".join(text.split())[:500])
+
+
+def _printable(text: str) -> str:
+    """Input echoed in errors, with control characters escaped (no terminal escapes, no fake lines)."""
+    if text.isprintable():
+        return text if text else "''"
+    return repr(text)[1:-1] if text.strip() else repr(text)

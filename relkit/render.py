@@ -27,8 +27,8 @@ class Output:
 
     def __init__(self, fmt: str = "text") -> None:
         self.json = fmt == "json"
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.out = Console(highlight=False, soft_wrap=True, emoji=False)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
     @property
     def info(self) -> Console:
