@@ -75,7 +75,7 @@ health 18081
 step "... and production refuses it: it never passed staging (exit 3)"
 expect 3 relkit deploy "$R/3.0.0.yml" --env production
 
-step "a manual rollback of production (who and why are required and recorded)"
+step "a manual rollback of production (who and why are required and recorded; the data is restored)"
 relkit rollback --env production --by dewi --reason "demo: PO asked to go back to 1.0.0"
 health 18091 18092
 relkit deploy "$R/2.0.0.yml" --env production \
@@ -86,8 +86,9 @@ relkit --as dewi verify "$R/2.0.0.yml" --env production --key "$KEYS/dewi"
 printf 'Went well: staged rollout. To improve: announce 24 h ahead.\n' > "$RELKIT_DEMO_ROOT/retro-2.0.0.md"
 expect 3 relkit close "$R/2.0.0.yml" --env production --retro "$RELKIT_DEMO_ROOT/retro-2.0.0.md"
 
-step "status and ledger"
+step "status, data snapshots (taken before each switch, and at each rollback) and ledger"
 relkit status
+relkit snapshots --env production
 relkit ledger verify
 
 step "the release report of 2.0.0 (from the manifest and the ledger), Markdown and HTML"

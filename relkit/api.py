@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from relkit import gatekeeper, lock, secret_channel, snapshots
+from relkit import secrets as relkit_secrets
 from relkit.chain import ChainCheck, Entry
 from relkit.errors import BadInput, GateBlocked, PlayFailed, RollbackFailed
 from relkit.gates import GateReport, Override
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest
-from relkit.notify import notify, secret_env_names
+from relkit.notify import notify
 from relkit.project import Project
 from relkit.runner import PlayRequest, PlayResult, TaskOutcome, run_play
 from relkit.status import InterruptedRun, LiveRelease, interrupted_runs, live_releases
@@ -155,6 +156,10 @@ class _Run:
             progress(outcome)
 
         data_passwords = secret_channel.password_envs(cfg.data)
+        if playbook != "prepare.yml":
+            require_secrets(self.project)
+        # vault values, secret variables, notification/data credentials: never in any output
+        redactor = relkit_secrets.for_play(self.project, self.env)
         request = PlayRequest(
             playbook=playbook,
             inventory=self.project.inventory(self.env),
@@ -162,7 +167,7 @@ class _Run:
             run_id=self.run_id,
             extravars={
                 "relkit_project": cfg.model_dump(
-                    include={"deploy_path", "shared", "service", "smoke", "retention", "data"}
+                    include={"deploy_path", "shared", "service", "smoke", "retention", "data", "secrets"}
                 ),
                 "relkit_env": self.env,
                 "relkit_run_id": self.run_id,
@@ -172,16 +177,19 @@ class _Run:
             forks=cfg.ansible.forks,
             timeout=cfg.ansible.timeout,
             limit=limit,
-            hidden_env=tuple(sorted({*secret_env_names(cfg), *data_passwords})),
+            hidden_env=relkit_secrets.secret_env_names(cfg),
+            secret_values=redactor.values,
+            vault_password_file=relkit_secrets.vault_password_file(self.project),
         )
-        # data passwords: hidden from the play's environment, served to its relkit_secret lookup
-        with secret_channel.serve(data_passwords) as channel_env:
+        # data passwords and secrets: hidden from the play's environment, served to its
+        # relkit_secret lookup (relkit.yml's {{ relkit_secrets.NAME }})
+        with secret_channel.serve(sorted({*data_passwords, *cfg.secrets})) as channel_env:
             return run_play(replace(request, env=channel_env), sink)
 
     def record_switches(self, result: PlayResult) -> dict[str, str]:
         """Ledger ``host.switched`` for every host whose ``current`` moved; return host → version."""
         moved = {}
-        for host, info in result.module_results("relkit").items():
+        for host, info in sorted(result.module_results("relkit").items()):
             if info.get("switched"):
                 moved[host] = info["version"]
                 self.record(
@@ -217,6 +225,15 @@ class _Run:
 
 
 RunBook = _Run  # public name for plugins (the ledger callback) that record runs
+
+
+def require_secrets(project: Project) -> None:
+    """Refuse to run a play while a variable relkit.yml lists under ``secrets:`` is unset."""
+    if unset := relkit_secrets.missing(project.config):
+        raise BadInput(
+            f"secrets: {', '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set in the environment "
+            "(relkit.yml lists them as secrets the plays need)"
+        )
 
 
 def _host_states(result: PlayResult) -> dict[str, str]:
@@ -285,6 +302,7 @@ def deploy(
 ) -> RunReport:
     """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4)."""
     actor = identity(by)
+    require_secrets(project)
     run = _Run(project, env, "deploy", actor)
     checked = gatekeeper.evaluate(
         project, manifest_path, env, "deploy", actor=actor, overrides=overrides, now=now
@@ -409,6 +427,7 @@ def rollback(
         except ValueError as exc:
             raise BadInput(f"--to: {exc}") from None
     project.inventory(env)
+    require_secrets(project)
     run = _Run(project, env, "rollback", by)
     with lock.hold(project.state_dir, env, run.run_id, "rollback"):
         run.started(to=to, reason=reason)

@@ -24,6 +24,7 @@ from relkit import __version__, api, gatekeeper
 from relkit.errors import BadInput, GateBlocked, PlayFailed, RelkitError, RollbackFailed
 from relkit.project import Project
 from relkit.render import Output, entries_table, gate_table
+from relkit.secrets import redact_text
 
 app = typer.Typer(
     name="relkit",
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         return _report_error(exc)
     except Exception:
         log = Path(tempfile.gettempdir()) / "relkit-debug.log"
-        log.write_text(traceback.format_exc())
+        log.write_text(redact_text(traceback.format_exc()))
         logging.getLogger("relkit").debug("unexpected error", exc_info=True)
         state.output.err.print(f"[bold red]unexpected error[/]: {sys.exc_info()[1]!r} (traceback in {log})")
         return 1

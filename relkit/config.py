@@ -274,6 +274,11 @@ class Ansible(_Model):
 
     forks: Annotated[int, Field(ge=1, le=500)] = 20
     timeout: Annotated[int, Field(ge=1, le=3600)] = 30
+    vault_password_file: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
+        None,
+        description="Ansible Vault password file (or executable script), relative to relkit.yml; "
+        "decrypts the inventory's vault data (default: $ANSIBLE_VAULT_PASSWORD_FILE)",
+    )
 
 
 NOTIFY_EVENTS = (
@@ -437,6 +442,14 @@ class Policy(_Model):
     )
 
 
+RESERVED_ENV = frozenset(
+    {"PATH", "HOME", "USER", "SHELL", "PWD", "LANG", "TERM", "TMPDIR", "PYTHONPATH", "SSH_AUTH_SOCK"}
+    | {"RELKIT_CLI", "RELKIT_PROJECT", "RELKIT_STATE_DIR", "RELKIT_USER", "RELKIT_RUN_ID"}
+    | {"RELKIT_SECRETS_SOCKET", "RELKIT_SECRETS_TOKEN"}
+)
+"""Variables ``secrets:`` may not list (nor any ANSIBLE_*): hiding them from the play would break it."""
+
+
 class ProjectConfig(_Model):
     """``relkit.yml``."""
 
@@ -464,6 +477,20 @@ class ProjectConfig(_Model):
     data: DataList = Field(
         default_factory=list, description="data snapshotted before every switch, restored by rollback"
     )
+    secrets: list[EnvVarName] = Field(
+        default_factory=list,
+        description="controller environment variables whose values are secret: plays read them as "
+        "{{ relkit_secrets.NAME }}; never in extravars, the play's environment, logs or the ledger",
+    )
+
+    @model_validator(mode="after")
+    def _secret_names(self) -> ProjectConfig:
+        if dupes := sorted({n for n in self.secrets if self.secrets.count(n) > 1}):
+            raise ValueError(f"secrets: listed twice: {', '.join(dupes)}")
+        reserved = [n for n in self.secrets if n in RESERVED_ENV or n.startswith("ANSIBLE_")]
+        if reserved:
+            raise ValueError(f"secrets: {', '.join(reserved)}: the play needs it, it cannot be hidden")
+        return self
 
     @model_validator(mode="after")
     def _health_names(self) -> ProjectConfig:

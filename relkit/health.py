@@ -13,6 +13,7 @@ Everything but :func:`check_health` and :func:`write_prom_file` is pure.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,8 @@ from relkit.status import live_releases
 RANK = {"ok": 0, "warning": 1, "critical": 2}
 AUTO_BY = "relkit-health"
 MAX_WAIT = 600.0
+KEEP_RUN_DIRS = 100
+"""Health runs whose ansible-runner artifacts stay in <state_dir>/runs (the ledger keeps every result)."""
 
 
 OutcomeSink = Callable[[TaskOutcome], None]
@@ -269,6 +272,14 @@ def write_prom_file(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def prune_run_dirs(runs: Path, keep: int) -> list[Path]:
+    """Remove all but the newest ``keep`` health run directories (a run every few minutes adds up)."""
+    old = sorted(runs.glob("*-health"))[:-keep] if keep > 0 else []
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+    return old
+
+
 def _check_args(project: Project, env: str, prom_file: Path | None, wait: float) -> None:
     project.inventory(env)
     if not 0 <= wait <= MAX_WAIT:
@@ -413,6 +424,7 @@ def check_health(
             run.finished("rollback_failed", rc=result.rc, health_seq=entry.seq, error=str(exc)[:500])
             raise
     run.finished(report.status, rc=result.rc, health_seq=entry.seq, decision=report.decision.get("action"))
+    prune_run_dirs(project.state_dir / "runs", KEEP_RUN_DIRS)
     if prom_file is not None:
         live = _prom_live(list(ledger.entries(kind="host.switched", env=env)), report)
         report.prom_file = str(prom_file)

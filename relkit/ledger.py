@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from relkit import secrets
 from relkit.chain import GENESIS, ChainCheck, Entry, seal, verify
 
 SCHEMA = """
@@ -80,7 +81,8 @@ class Ledger:
         try:
             row = conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            payload = json.loads(json.dumps(data or {}, default=str))
+            # no entry may hold a secret value: redacted before it is sealed (relkit.secrets)
+            payload = secrets.redact(json.loads(json.dumps(data or {}, default=str)))
             entry = seal(Entry(seq, utcnow(), run_id, kind, env, host, payload), prev)
             conn.execute(
                 "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)",

@@ -30,6 +30,7 @@ from relkit.errors import BadInput
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest
 from relkit.project import Project
+from relkit.secrets import redact, redact_text
 from relkit.templating import environment
 
 ALWAYS_RECORDED = ("announcement", "rollback")
@@ -120,7 +121,9 @@ def _notify(
     if isinstance(ctx.get("manifest"), Manifest):
         ctx.setdefault("version", ctx["manifest"].version)
     message = render_message(project.root, event, ctx)
-    facts = _facts(ctx)
+    # what leaves for a channel holds no secret value (relkit.secrets)
+    message = Message(redact_text(message.text), redact_text(message.subject), message.template_error)
+    facts = redact(_facts(ctx))
     deliveries = [_send(name, channel, event, message, facts) for name, channel in channels.items()]
     if not channels:
         deliveries.append(Delivery(event, "record", "record", True, "ledger"))

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from relkit import secrets
 from relkit.config import Environment, ProjectConfig
 from relkit.errors import BadInput
 from relkit.ledger import Ledger
@@ -42,7 +43,9 @@ class Project:
         config_path = find_config() if path is None else path
         if config_path.is_dir():
             config_path = config_path / CONFIG_NAME
-        return cls(load_config(config_path), config_path.resolve().parent)
+        config = load_config(config_path)
+        secrets.register(secrets.env_values(config))  # redacted from the ledger and all output
+        return cls(config, config_path.resolve().parent)
 
     @property
     def state_dir(self) -> Path:

@@ -12,6 +12,7 @@ from rich.table import Table
 from relkit.chain import Entry
 from relkit.gates import GateReport
 from relkit.runner import TaskOutcome
+from relkit.secrets import RedactingStream, redact, redact_text
 
 STYLE = {
     "ok": "green",
@@ -27,8 +28,11 @@ class Output:
 
     def __init__(self, fmt: str = "text") -> None:
         self.json = fmt == "json"
-        self.out = Console(highlight=False, soft_wrap=True, emoji=False)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+        # every character printed passes relkit.secrets' redactor (secret values become ********)
+        self.out = Console(file=RedactingStream("stdout"), highlight=False, soft_wrap=True, emoji=False)
+        self.err = Console(
+            file=RedactingStream("stderr"), stderr=True, highlight=False, soft_wrap=True, emoji=False
+        )
 
     @property
     def info(self) -> Console:
@@ -38,7 +42,7 @@ class Output:
     def emit(self, payload: dict[str, Any]) -> None:
         """Print a JSON document (JSON mode only)."""
         if self.json:
-            sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+            sys.stdout.write(redact_text(json.dumps(redact(payload), indent=2, default=str)) + "\n")
 
     def progress(self, outcome: TaskOutcome) -> None:
         """One line per host and task, as results arrive."""

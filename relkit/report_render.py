@@ -18,6 +18,7 @@ from relkit.loading import load_manifest
 from relkit.project import Project
 from relkit.report import Report, build_report, describe
 from relkit.report_labels import LABELS, LANGS
+from relkit.secrets import redact_text
 from relkit.templating import environment
 
 FORMATS = ("md", "html")
@@ -58,7 +59,8 @@ def release_report(
         generated_at=now or datetime.now(UTC),
         chain=project.ledger.verify(),
     )
-    return Written(report, render_report(report, fmt, lang, project.root), fmt, lang)
+    text = redact_text(render_report(report, fmt, lang, project.root))  # no secret in a report
+    return Written(report, text, fmt, lang)
 
 
 def render_report(report: Report, fmt: str, lang: str, project_root: Path | None = None) -> str:

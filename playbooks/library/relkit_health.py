@@ -24,6 +24,7 @@ options:
     required: true
     description: each has name, severity (warning|critical) and one kind with its options
   timeout: {type: float, default: 5, description: seconds per check}
+  secrets: {type: list, elements: str, default: [], no_log: true, description: values masked in the result}
 """
 
 RETURN = r"""
@@ -41,7 +42,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.relkit_checks import run_check, squash
+from ansible.module_utils.relkit_checks import hide, run_check, squash
 
 STATE_FILE = os.path.join(".relkit", "health-state.json")
 DEFAULT_PATTERN = r"ERROR|CRITICAL|Traceback"
@@ -217,9 +218,11 @@ def main():
             deploy_path=dict(type="path", required=True),
             checks=dict(type="list", elements="dict", required=True),
             timeout=dict(type="float", default=5),
+            secrets=dict(type="list", elements="str", default=[], no_log=True),
         ),
         supports_check_mode=True,
     )
+    hide(module.no_log_values)
     p = module.params
     root = p["deploy_path"]
     if not os.path.isabs(root):

@@ -34,9 +34,15 @@ options:
     type: dict
     description: checks (list), timeout, interval; run right after activate/rollback, in the same call
   migrate: {type: str, description: run before the switch with RELKIT_RELEASE = the new release dir}
-  migrate_hosts: {type: str, default: all, choices: [all, first]}
+  migrate_hosts: {type: str, default: all, choices: [all, first], description: first = only the first host migrates}
   data: {type: list, elements: dict, default: [], description: relkit.yml data items}
   data_secrets: {type: dict, default: {}, no_log: true, description: data item name to password}
+  secrets:
+    type: list
+    elements: str
+    default: []
+    no_log: true
+    description: secret values used in start/stop/migrate/smoke; masked in the result and logs
   first_host: {type: bool, default: false, description: this host takes the hosts=first items}
   restore_data: {type: bool, default: true, description: rollback restores data (false = code only)}
 """
@@ -56,8 +62,15 @@ import tarfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.relkit_checks import failure_message, run_checks
-from ansible.module_utils.relkit_snapshots import SnapshotError, applicable, find_for_rollback
+from ansible.module_utils.relkit_checks import failure_message, hide, run_checks
+from ansible.module_utils.relkit_snapshots import (
+    SnapshotError,
+    applicable,
+    clear_pending,
+    find_for_rollback,
+    mark_pending,
+    pending_snapshot,
+)
 from ansible.module_utils.relkit_snapshots import prune as prune_snapshots
 from ansible.module_utils.relkit_snapshots import restore as restore_snapshot
 from ansible.module_utils.relkit_snapshots import summary as snapshot_summary
@@ -331,9 +344,14 @@ def prune(root, keep, protect):
 
 
 def previous_version(root, current):
-    for record in reversed(read_history(root)):
+    """The release to go back to: the newest complete one in history other than the live one,
+    skipping releases that were themselves rolled back (known bad)."""
+    history = read_history(root)
+    rolled_back = {r.get("previous") for r in history if r.get("action") == "rollback"}
+    for record in reversed(history):
         version = record.get("version")
-        if version and version != current and read_marker(os.path.join(root, "releases", version)):
+        if version and version != current and version not in rolled_back \
+                and read_marker(os.path.join(root, "releases", version)):
             return version
     return None
 
@@ -383,7 +401,10 @@ def snapshot_and_migrate(p, root, live, version, items, result):
     snap, migrating = None, False
     try:
         if items:
-            snap = take_snapshot(root, items, p.get("data_secrets"), meta)
+            snap = pending_snapshot(root, "deploy", live, version, "snapshot", items)
+            if snap is None:
+                snap = take_snapshot(root, items, p.get("data_secrets"), meta)
+                mark_pending(root, {"action": "deploy", "from": live, "to": version, "snapshot": snap["id"]})
             result["snapshot"] = snapshot_summary(snap)
         if migrate:
             migrating, started = True, time.monotonic()
@@ -396,6 +417,7 @@ def snapshot_and_migrate(p, root, live, version, items, result):
         if snap and migrating:
             try:
                 restore_snapshot(root, snap, items, p.get("data_secrets"))
+                clear_pending(root)
                 result["restored"] = {"id": snap["id"], "items": [i["name"] for i in items]}
                 notes.append("data restored from snapshot %s" % snap["id"])
             except (SnapshotError, OSError) as err:
@@ -413,16 +435,21 @@ def save_and_restore(p, root, live, version, plan, result):
     """Rollback, with the live release stopped: save the data as it stands, then restore the snapshot."""
     items, snap = plan
     meta = {"kind": "at-rollback", "from": live, "to": version, "run_id": p["run_id"], "by": p["by"]}
-    try:
-        saved = take_snapshot(root, items, p.get("data_secrets"), meta)
-    except (SnapshotError, OSError) as exc:
-        note = "; data untouched"
+    # A rollback killed after its restore and re-run keeps the first at-rollback snapshot: it
+    # holds the data as it stood; the data now is the restored snapshot.
+    saved = pending_snapshot(root, "rollback", live, version, "at_rollback", items)
+    if saved is None:
         try:
-            run_service(root, p["start"], live, p["service_timeout"])
-            note += ", %s restarted" % live
-        except ReleaseError as err:
-            note += ", restarting %s failed: %s" % (live, err)
-        raise ReleaseError("saving the data before the restore failed: %s%s" % (exc, note), result)
+            saved = take_snapshot(root, items, p.get("data_secrets"), meta)
+        except (SnapshotError, OSError) as exc:
+            note = "; data untouched"
+            try:
+                run_service(root, p["start"], live, p["service_timeout"])
+                note += ", %s restarted" % live
+            except ReleaseError as err:
+                note += ", restarting %s failed: %s" % (live, err)
+            raise ReleaseError("saving the data before the restore failed: %s%s" % (exc, note), result)
+        mark_pending(root, {"action": "rollback", "from": live, "to": version, "at_rollback": saved["id"]})
     result["at_rollback"] = snapshot_summary(saved)
     try:
         restored = restore_snapshot(root, snap, items, p.get("data_secrets"))
@@ -471,6 +498,7 @@ def activate(p, action):
     elif plan:
         save_and_restore(p, root, live, version, plan, result)
     switch(root, version)
+    clear_pending(root)
     result["switched"] = True
     append_history(
         root,
@@ -531,6 +559,7 @@ def main():
             migrate_hosts=dict(type="str", default="all", choices=["all", "first"]),
             data=dict(type="list", elements="dict", default=[]),
             data_secrets=dict(type="dict", default={}, no_log=True),
+            secrets=dict(type="list", elements="str", default=[], no_log=True),
             first_host=dict(type="bool", default=False),
             restore_data=dict(type="bool", default=True),
         ),
@@ -540,6 +569,7 @@ def main():
             ("state", "activate", ["version"]),
         ],
     )
+    hide(module.no_log_values)
     p = module.params
     if p["version"] and not SAFE.match(p["version"]):
         module.fail_json(msg="unsafe version %r" % p["version"])

@@ -15,6 +15,7 @@ options:
   timeout: {type: float, default: 20}
   interval: {type: float, default: 0.25}
   chdir: {type: path, description: working directory for command checks}
+  secrets: {type: list, elements: str, default: [], no_log: true, description: values masked in the result}
 """
 
 RETURN = r"""
@@ -22,7 +23,7 @@ checks: {description: one result per check (name, ok, detail, latency_ms), retur
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.relkit_checks import failure_message, run_checks
+from ansible.module_utils.relkit_checks import failure_message, hide, run_checks
 
 
 def main():
@@ -32,9 +33,11 @@ def main():
             timeout=dict(type="float", default=20),
             interval=dict(type="float", default=0.25),
             chdir=dict(type="path"),
+            secrets=dict(type="list", elements="str", default=[], no_log=True),
         ),
         supports_check_mode=True,
     )
+    hide(module.no_log_values)
     p = module.params
     ok, results = run_checks(p["checks"], p["timeout"], p["interval"], p["chdir"])
     if not ok:

@@ -9,8 +9,23 @@ import urllib.error
 import urllib.request
 
 
+_HIDDEN = []
+
+
+def hide(values):
+    """Mask these values (the calling module's no_log values) in check output before it is cut
+    short: Ansible masks them in the result, but not a secret whose start was cut off."""
+    _HIDDEN[:] = sorted((v for v in values if isinstance(v, str) and v), key=len, reverse=True)
+
+
+def mask(text):
+    for value in _HIDDEN:
+        text = text.replace(value, "********")
+    return text
+
+
 def squash(text):
-    return " ".join(text.split())[:200]
+    return " ".join(mask(text).split())[:200]
 
 
 def check_http(check, timeout):
@@ -52,7 +67,7 @@ def check_command(check, timeout, chdir):
         )
     except subprocess.TimeoutExpired:
         return False, "timed out"
-    out = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()[-200:]
+    out = mask((proc.stdout + proc.stderr).decode("utf-8", "replace")).strip()[-200:]
     return proc.returncode == 0, "exit %d %s" % (proc.returncode, out)
 
 

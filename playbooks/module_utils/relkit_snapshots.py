@@ -18,6 +18,7 @@ removes the item. Passwords travel in the environment of pg_dump/psql, never in 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -556,6 +557,52 @@ def prune(root, kept_releases, protect):
     return removed
 
 
+def _pending_path(root):
+    return os.path.join(root, ".relkit", "pending-data.json")
+
+
+def mark_pending(root, record):
+    """Note the snapshot a deploy/rollback in progress relies on, until its switch is done.
+
+    A run killed between its snapshot and its switch is re-run: it then reuses that snapshot
+    (taken before the migration, or before the restore) instead of taking a new one of data
+    the killed run had already changed.
+    """
+    path = _pending_path(root)
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "w") as handle:
+        json.dump(record, handle, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(tmp, path)
+
+
+def clear_pending(root):
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_pending_path(root))
+
+
+def pending_snapshot(root, action, live, version, key, items):
+    """The snapshot a killed run of the same action (same from and to) took, when it covers ``items``."""
+    try:
+        with open(_pending_path(root)) as handle:
+            pending = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(pending, dict) or (pending.get("action"), pending.get("from"), pending.get("to")) != (
+        action,
+        live,
+        version,
+    ):
+        return None
+    manifest = read_manifest(root, str(pending.get(key) or ""))
+    if not manifest or manifest.get("from") != live or manifest.get("to") != version:
+        return None
+    if not {i["name"] for i in items} <= {r["name"] for r in manifest.get("items", [])}:
+        return None
+    return dict(manifest, reused=True)
+
+
 def summary(manifest):
     """What the controller records of a snapshot (no relation lists)."""
     keep = (
@@ -572,6 +619,7 @@ def summary(manifest):
     )
     return {
         "id": manifest["id"],
+        "reused": bool(manifest.get("reused")),
         "kind": manifest["kind"],
         "from": manifest.get("from"),
         "to": manifest.get("to"),

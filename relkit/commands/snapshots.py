@@ -38,12 +38,13 @@ def register(app: typer.Typer, state: Any) -> None:
         table = Table(title=f"snapshots: {env}", title_justify="left")
         table.add_column("host", no_wrap=True)
         table.add_column("snapshot", no_wrap=True)
-        for col in ("items", "size", "restored"):
+        for col in ("items", "size", "restored (UTC)"):
             table.add_column(col, overflow="fold")
         if pruned:
             table.add_column("state")
         for r in found:
-            restored = f"{len(r.restored_at)}x, last {r.restored_at[-1][:19]}" if r.restored_at else "-"
+            last = r.restored_at[-1][:16].replace("T", " ") if r.restored_at else ""
+            restored = f"{len(r.restored_at)}x, {last}" if r.restored_at else "-"
             row = [r.host, r.id, ", ".join(_item(i) for i in r.items), human_size(r.size), restored]
             table.add_row(*row, *([r.state] if pruned else []))
         out.out.print(table)

@@ -7,11 +7,15 @@ goes bad in production: error lines appear in its log, or its process dies.
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -190,16 +194,57 @@ def test_log_errors_trigger_automatic_rollback_with_evidence(
     assert api.ledger_verify(project).ok
 
 
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A real HTTP server taking notification webhooks: (url, the JSON bodies received)."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
 def test_ask_policy_records_one_decision_for_the_po(
-    ssh_pool_factory: Callable[..., Any], tmp_path: Path, cli: Cli
+    ssh_pool_factory: Callable[..., Any],
+    tmp_path: Path,
+    cli: Cli,
+    webhook: tuple[str, list[dict[str, Any]]],
 ) -> None:
     hosts = ssh_pool_factory(2).hosts
-    project = setup(tmp_path, hosts, {"critical_threshold": 1, "on_critical": "ask"}, "1.0.0")
+    url, received = webhook
+    root = write_project(
+        tmp_path / "project",
+        {"staging": hosts},
+        config={
+            "health": {"critical_threshold": 1, "on_critical": "ask"},
+            "notifications": {
+                "channels": {"ops": {"type": "webhook", "url": url, "events": ["health.critical"]}}
+            },
+        },
+    )
+    project = Project.load(root)
+    api.deploy(project, root / "releases" / "1.0.0.yml", "staging", by="ops")
     hosts[0].ssh("python3 /opt/webapp/current/app.py stop --pidfile /opt/webapp/shared/app.pid", check=True)
 
     first = cli(project.root, "health", "--env", "staging")
     assert first.code == 4
     assert "rollback decision needed from the PO" in first.err
+    [notice] = received
+    assert notice["event"] == "health.critical"
+    assert notice["text"].startswith("[webapp] Health CRITICAL on staging (1.0.0): web1")
+    assert "  - web1: health critical: no answer" in notice["text"] and "web2" not in notice["text"]
+    assert "Next: the PO decides: relkit rollback --env staging --by <PO>" in notice["text"]
     [needed] = kinds(project, "decision.needed")
     assert needed.data["decision"] == "rollback?" and needed.data["who"] == "po"
     assert needed.data["what_to_do"].startswith("relkit rollback --env staging --by <PO>")
@@ -215,13 +260,14 @@ def test_ask_policy_records_one_decision_for_the_po(
     assert result["hosts"]["web2"]["problem"].startswith("unreachable")
     assert "decision already recorded for this release" in second.json()["message"]
     assert len(kinds(project, "decision.needed")) == 1, "one decision per release, not one per run"
+    assert len(received) == 1, "no new notice while the same problem goes on and the decision is open"
 
 
 def test_window_end_and_running_deploy_skip_without_touching_hosts_or_lock(
     ssh_pool_factory: Callable[..., Any], tmp_path: Path, cli: Cli
 ) -> None:
     hosts = ssh_pool_factory(1).hosts
-    project = setup(tmp_path, hosts, {"checks": [ERRORS]}, "1.0.0")
+    project = setup(tmp_path, hosts, {"critical_threshold": 1, "checks": [ERRORS]}, "1.0.0")
     rows = len(api.ledger_entries(project))
 
     later = datetime.now(UTC) + timedelta(hours=25)
@@ -258,3 +304,22 @@ def test_window_end_and_running_deploy_skip_without_touching_hosts_or_lock(
     assert waited.seconds >= 0.7
     assert len(kinds(project, "health.result")) == 2
     assert len(api.ledger_entries(project)) > rows
+
+    # A killed deploy left a stale lock: health still checks, but its rollback may not break
+    # the lock, so the PO decides.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    holder = {"user": "ops", "host": socket.gethostname(), "pid": dead.pid, "started": "2026-11-18T12:00:00",
+              "run_id": "killed-deploy", "action": "deploy"}  # fmt: skip
+    path.write_text(json.dumps(holder))
+    stale = path.read_bytes()
+    hosts[0].ssh(f"echo 'ERROR disk quota exceeded' >> {LOG}", check=True)
+    blocked = cli(project.root, "--output", "json", "health", "--env", "staging")
+    assert blocked.code == 4
+    result = blocked.json()["result"]
+    assert any("stale lock" in note and "killed-deploy" in note for note in result["notes"])
+    assert "automatic rollback blocked" in result["decision"]["note"] and not result["rolled_back"]
+    [needed] = kinds(project, "decision.needed")
+    assert "STALE" in needed.data["blocked_by"] and needed.data["evidence"][0]["failing"]["web1"]
+    assert path.read_bytes() == stale, "the stale lock is left for relkit unlock"
+    assert_live(hosts[0], "1.0.0")

@@ -347,3 +347,12 @@ def test_bad_input_raised_before_anything(example_project: Path, state_dir: Path
         health.check_health(Project.load(example_project), "staging", wait=float("nan"))
     assert not state_dir.exists() or not (state_dir / "runs").exists()
     assert os.environ.get("RELKIT_STATE_DIR") == str(state_dir)
+
+
+def test_prune_run_dirs_keeps_the_newest_health_runs(tmp_path: Path) -> None:
+    names = [f"20261118T1200{i:02d}-abcdef-health" for i in range(5)] + ["20261118T110000-abcdef-deploy"]
+    for name in names:
+        (tmp_path / name / "artifacts").mkdir(parents=True)
+    removed = health.prune_run_dirs(tmp_path, keep=2)
+    assert [p.name for p in removed] == names[:3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*names[3:5], names[5]]), "deploy runs stay"

@@ -7,13 +7,14 @@ under tmp_path (ledger, WAL, run artifacts) and no terminal output contains it.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from relkit import procedure
 from relkit.cli import main
 from relkit.config import ProjectConfig
 from relkit.errors import BadInput
@@ -22,6 +23,7 @@ from relkit.loading import validate_data
 from relkit.notify import announcement_context, notify, send_notice
 from relkit.project import Project
 from tests.unit import notifysinks
+from tests.unit.conftest import SshKeys
 from tests.unit.factories import config_data, manifest_data, problems_of
 from tests.unit.notifysinks import Hook, Mailbox, files_containing, free_port
 
@@ -513,3 +515,36 @@ def test_announcement_context_is_in_the_release_timezone() -> None:
     context = announcement_context(manifest)
     assert context["window_start"].isoformat() == "2026-11-10T22:00:00+07:00"
     assert context["window_end"].isoformat() == "2026-11-10T23:30:00+07:00"
+
+
+# -- release.closed --------------------------------------------------------------------
+
+
+def test_closing_a_release_sends_release_closed(
+    example_project: Path, ssh_keys: SshKeys, webhook: Hook, tmp_path: Path
+) -> None:
+    config_path = example_project / "relkit.yml"
+    config = yaml.safe_load(config_path.read_text())
+    config["notifications"] = {
+        "channels": {"users": {"type": "webhook", "url": webhook.url, "events": ["release.closed"]}}
+    }
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    project = Project.load(example_project)
+    ssh_keys.allowed_signers(project.root / project.config.approvals.allowed_signers)
+    manifest = project.root / "releases" / "2.0.0.yml"
+    switched = project.ledger.append("host.switched", run_id="r1", env="production", host="web1",
+                                     data={"version": "2.0.0"})  # fmt: skip
+    since = datetime.fromisoformat(switched.ts)
+    procedure.verify(
+        project, manifest, "production", ssh_keys.key("dewi"), "dewi", now=since + timedelta(hours=1)
+    )
+    retro = tmp_path / "retro.md"
+    retro.write_text("Went well: staged rollout.\n")
+    procedure.close(project, manifest, "production", retro, "dewi", now=since + timedelta(hours=25))
+    [request] = webhook.requests
+    assert request["json"]["event"] == "release.closed"
+    assert request["json"]["text"] == (
+        "[webapp] Release 2.0.0 is closed (by dewi)\n\nRetrospective:\nWent well: staged rollout.\n"
+    )
+    [entry] = sent(project)
+    assert (entry.env, entry.data["version"], entry.data["ok"]) == ("production", "2.0.0", True)

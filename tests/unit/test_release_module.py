@@ -144,3 +144,14 @@ def test_probe_refuses_same_version_from_another_artifact(tmp_path: Path) -> Non
     install(root, tmp_path, "1.0.0")
     with pytest.raises(release.ReleaseError, match="different artifact"):
         release.probe(params(root, version="1.0.0", sha256="f" * 64))
+
+
+def test_rollback_never_returns_to_a_release_that_was_rolled_back(tmp_path: Path) -> None:
+    root = tmp_path / "app"
+    for version in ("1.0.0", "2.0.0", "3.0.0"):
+        install(root, tmp_path, version)
+        release.activate(params(root, version=version), "deploy")
+    release.activate(params(root), "rollback")  # 3.0.0 is bad: back to 2.0.0
+    assert (root / "current").readlink() == Path("releases/2.0.0")
+    changed, info = release.activate(params(root), "rollback")  # 2.0.0 bad too: back to 1.0.0, not 3.0.0
+    assert changed and info["version"] == "1.0.0"

@@ -411,8 +411,10 @@ def test_runs_planned_vs_actual(history: History) -> None:
         ("deploy", "production", "successful"),
         ("rollback", "production", "successful"),
     ]
-    # the ledger's times are "now" (2026, real clock), outside the manifest's 2026-11-17 window
-    assert {r.in_window for r in report.runs} == {False}
+    past = {"window_start": "2020-01-01T22:00:00", "window_end": "2020-01-01T23:00:00", "timezone": "UTC"}
+    late = report_of(history, manifest(schedule=past))
+    assert {r.in_window for r in late.runs} == {False}
+    assert late.window is not None and late.window["start"] == "2020-01-01 22:00:00 UTC"
 
 
 def test_in_window_when_the_run_is_inside_it(history: History) -> None:

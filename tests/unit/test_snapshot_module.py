@@ -436,3 +436,46 @@ def test_password_env_without_a_value_is_refused_before_anything_stops(tmp_path:
         release.activate(params(root, version="2.0.0", data=[pg], data_secrets={}), "deploy")
     assert events(root) == before
     assert (root / "current").readlink() == Path("releases/1.0.0")
+
+
+def test_deploy_killed_after_migrating_reuses_its_snapshot_when_rerun(tmp_path: Path) -> None:
+    root = tmp_path / "app"
+    deploy(root, "1.0.0")
+    add_note(root, "before")
+    install(root, "2.0.0")
+    p = params(root, version="2.0.0")
+    killed: dict = {}
+    # the killed run got as far as snapshot + migrate, never to the switch
+    release.snapshot_and_migrate(p, str(root), "1.0.0", "2.0.0", release.data_items(p), killed)
+    assert schema(root / DB)[0] == 2 and (root / "current").readlink() == Path("releases/1.0.0")
+
+    rerun = release.activate(p, "deploy")[1]
+
+    assert rerun["snapshot"]["id"] == killed["snapshot"]["id"] and rerun["snapshot"]["reused"]
+    assert listing(root / "snapshots") == [killed["snapshot"]["id"]], "no snapshot of migrated data"
+    assert not (root / ".relkit" / "pending-data.json").exists(), "cleared once switched"
+    back = rollback(root)
+    assert back["restored"]["id"] == killed["snapshot"]["id"]
+    assert schema(root / DB) == (1, ["id", "body"]) and notes(root / DB) == ["before"]
+
+
+def test_rollback_killed_after_restoring_keeps_the_first_at_rollback_snapshot(tmp_path: Path) -> None:
+    root = tmp_path / "app"
+    deploy(root, "1.0.0")
+    add_note(root, "before")
+    deploy(root, "2.0.0")
+    add_note(root, "after deploy")
+    p = params(root)
+    killed: dict = {}
+    plan = release.rollback_plan(p, str(root), "2.0.0", "1.0.0")
+    release.save_and_restore(p, str(root), "2.0.0", "1.0.0", plan, killed)  # killed before the switch
+    assert notes(root / DB) == ["before"] and (root / "current").readlink() == Path("releases/2.0.0")
+
+    rerun = rollback(root)
+
+    first = killed["at_rollback"]["id"]
+    assert rerun["at_rollback"]["id"] == first and rerun["at_rollback"]["reused"]
+    assert notes(snapshot_file(root, first, "appdb.sqlite")) == ["before", "after deploy"]
+    assert notes(root / DB) == ["before"] and (root / "current").readlink() == Path("releases/1.0.0")
+    forward = rollback(root, version="2.0.0")  # the data as 2.0.0 left it: nothing was lost
+    assert forward["restored"]["id"] == first and notes(root / DB) == ["before", "after deploy"]
