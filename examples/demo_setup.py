@@ -48,7 +48,8 @@ def main() -> None:
     for name, role in SIGNERS.items():
         key = keys / name
         if not key.exists():
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+            keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)]
+            subprocess.run(keygen, check=True)
         public = key.with_suffix(".pub").read_text().split()
         lines.append(f'{name} namespaces="relkit-{role}" {public[0]} {public[1]}')
     (project / "allowed_signers").write_text("\n".join(lines) + "\n")

@@ -37,14 +37,14 @@ class CallbackModule(CallbackBase):
         self.outcomes: list = []
         self.playbook = ""
 
-    def v2_playbook_on_start(self, playbook) -> None:  # noqa: ANN001
+    def v2_playbook_on_start(self, playbook) -> None:
         self.playbook = Path(playbook._file_name).name
         if not os.environ.get("RELKIT_CLI"):
             os.environ.setdefault(
                 "RELKIT_RUN_ID", datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
             )
 
-    def v2_playbook_on_play_start(self, play) -> None:  # noqa: ANN001
+    def v2_playbook_on_play_start(self, play) -> None:
         if os.environ.get("RELKIT_CLI") or self.book is not None:
             return
         extra = play.get_variable_manager().extra_vars
@@ -57,7 +57,7 @@ class CallbackModule(CallbackBase):
             from relkit.project import Project
 
             project = Project.load(Path(str(project_dir)))
-        except Exception as exc:  # noqa: BLE001 - never break the play over the ledger
+        except Exception as exc:
             self._display.warning(f"relkit ledger disabled: {exc}")
             return
         action = self.playbook.removesuffix(".yml")
@@ -65,7 +65,7 @@ class CallbackModule(CallbackBase):
         self.book.run_id = os.environ["RELKIT_RUN_ID"]
         self.book.started(direct=True, playbook=self.playbook, manifest=extra.get("relkit_manifest"))
 
-    def _record(self, result, status: str) -> None:  # noqa: ANN001
+    def _record(self, result, status: str) -> None:
         if self.book is None:
             return
         from relkit.runner import outcome_of
@@ -84,16 +84,16 @@ class CallbackModule(CallbackBase):
             self.outcomes.append(outcome)
             self.book.record_outcome(outcome)
 
-    def v2_runner_on_ok(self, result) -> None:  # noqa: ANN001
+    def v2_runner_on_ok(self, result) -> None:
         self._record(result, "ok")
 
-    def v2_runner_on_failed(self, result, ignore_errors=False) -> None:  # noqa: ANN001, FBT002
+    def v2_runner_on_failed(self, result, ignore_errors=False) -> None:
         self._record(result, "failed")
 
-    def v2_runner_on_unreachable(self, result) -> None:  # noqa: ANN001
+    def v2_runner_on_unreachable(self, result) -> None:
         self._record(result, "unreachable")
 
-    def v2_playbook_on_stats(self, stats) -> None:  # noqa: ANN001
+    def v2_playbook_on_stats(self, stats) -> None:
         if self.book is None:
             return
         from relkit.runner import PlayResult

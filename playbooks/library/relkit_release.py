@@ -52,11 +52,9 @@ relkit: {description: what happened on the host, returned: always, type: dict}
 """
 
 import datetime
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import tarfile
 import time
@@ -70,8 +68,11 @@ from ansible.module_utils.relkit_snapshots import (
     find_for_rollback,
     mark_pending,
     pending_snapshot,
+    sha256_file,
 )
+from ansible.module_utils.relkit_snapshots import fsync_path as fsync_dir
 from ansible.module_utils.relkit_snapshots import prune as prune_snapshots
+from ansible.module_utils.relkit_snapshots import remove as remove_tree
 from ansible.module_utils.relkit_snapshots import restore as restore_snapshot
 from ansible.module_utils.relkit_snapshots import summary as snapshot_summary
 from ansible.module_utils.relkit_snapshots import take as take_snapshot
@@ -118,22 +119,6 @@ def write_atomic(path, text):
     os.rename(tmp, path)
 
 
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def layout(root):
     for sub in ("releases", "shared", "snapshots", ".relkit", ".relkit/incoming"):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
@@ -169,13 +154,6 @@ def probe(p):
         if ok:
             info.update(live=True, checks=checks)
     return False, info
-
-
-def remove_tree(path):
-    if os.path.islink(path) or os.path.isfile(path):
-        os.unlink(path)
-    elif os.path.isdir(path):
-        shutil.rmtree(path)
 
 
 def link_shared(root, release_dir, shared):
