@@ -320,7 +320,7 @@ def deploy(
         release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
         gate_vars = {"relkit_manifest": str(manifest_path.resolve()), "relkit_project_dir": str(project.root)}
         result = run.play("deploy.yml", {"relkit_release": release, **gate_vars}, progress)
-        switched = run.record_switches(result)
+        switched = {**run.record_switches(result), **_record_found_live(run, result, manifest.version, sha)}
         smoke_ok = run.record_smoke(result, manifest.version, sha)
         outcome = RunReport(
             "deploy",
@@ -376,6 +376,42 @@ def deploy(
             f"rolled back {', '.join(f'{h} to {v}' for h, v in back.items())}\n" + result.failure_summary(),
             outcome,
         )
+
+
+def _record_found_live(run: _Run, result: PlayResult, version: str, sha256: str) -> dict[str, str]:
+    """Ledger ``host.switched`` for hosts the probe found on this release while the ledger says
+    otherwise: a killed run's switch, finished on the host after the controller died (the
+    host's history names that run). Return host → version, like ``record_switches``."""
+    probes = {
+        o.host: o.result["relkit"]
+        for o in result.outcomes
+        if isinstance(o.result.get("relkit"), dict) and "installed" in o.result["relkit"]
+    }
+    final = result.module_results("relkit")
+    failed = set(result.hosts("failed")) | set(result.hosts("unreachable"))
+    known = live_releases(run.ledger.entries(kind="host.switched", env=run.env)).get(run.env, {})
+    found = {}
+    for host, probe in sorted(probes.items()):
+        if host in failed or probe.get("current") != version or final.get(host, {}).get("switched"):
+            continue
+        was = known.get(host)
+        if was is not None and (was.version, was.sha256) == (version, sha256):
+            continue
+        last = probe.get("last_switch") or {}
+        run.record(
+            "host.switched",
+            host,
+            version=version,
+            sha256=sha256,
+            previous=was.version if was else None,
+            action=last.get("action") or "deploy",
+            by=last.get("by") or run.by,
+            found_live=True,
+            switched_by_run=last.get("run_id"),
+            switched_at=last.get("at"),
+        )
+        found[host] = version
+    return found
 
 
 def _smoke_failed_hosts(result: PlayResult) -> set[str]:

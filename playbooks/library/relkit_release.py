@@ -52,6 +52,7 @@ relkit: {description: what happened on the host, returned: always, type: dict}
 """
 
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -79,6 +80,7 @@ from ansible.module_utils.relkit_snapshots import take as take_snapshot
 from ansible.module_utils.relkit_snapshots import verify as verify_snapshot
 
 MARKER = ".relkit-release.json"
+HOST_LOCK_WAIT = 600  # seconds a call waits for another relkit operation on the same deploy path
 HISTORY_KEEP = 200
 SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
@@ -147,6 +149,8 @@ def probe(p):
         "live": False,
         "free_mb": free_mb(root),
         "upload": os.path.join(root, ".relkit", "incoming", "%s.artifact" % p["sha256"]),
+        # who switched current last (a killed run's switch is known only here)
+        "last_switch": (read_history(root) or [None])[-1],
     }
     spec = p["smoke"] or {}
     if marker and current == version and spec.get("checks"):
@@ -515,6 +519,39 @@ def smoke(root, spec, result):
         raise ReleaseError(failure_message(checks), result)
 
 
+def host_lock(p, wait=HOST_LOCK_WAIT):
+    """Take the deploy path's lock (``.relkit/lock``, flock(2)) for the rest of this module call.
+
+    A run killed on the controller leaves the module call it had started running here until
+    that call ends; a re-run (or another controller) waits for it instead of racing it. The
+    kernel releases the lock when the call exits, however it exits.
+    """
+    path = os.path.join(p["deploy_path"], ".relkit", "lock")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by service commands
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+                os.close(fd)
+                raise ReleaseError(
+                    "another relkit operation has held %s for over %ds (%s); nothing was changed"
+                    % (path, wait, holder or "holder unknown")
+                )
+            time.sleep(0.05)
+    holder = {"pid": os.getpid(), "state": p["state"], "version": p["version"], "run_id": p.get("run_id"), "since": now()}
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+    except OSError:
+        pass  # e.g. a full disk: the lock holds all the same
+    return fd
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -560,6 +597,7 @@ def main():
         "rollback": lambda q: activate(q, "rollback"),
     }
     try:
+        host_lock(p)  # held until this call exits
         changed, info = handlers[p["state"]](p)
     except ReleaseError as exc:
         info = dict(exc.info, state=p["state"])

@@ -151,6 +151,8 @@ def test_no_secret_reaches_ledger_artifacts_output_reports_or_host_files(
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELKIT_")}
     env |= {API_KEY_VAR: canaries.env_secret, HOOK_TOKEN_VAR: canaries.hook_token, "RELKIT_USER": "ops",
             "COLUMNS": "200", "NO_COLOR": "1"}
+    # not declared anywhere, but it carries a secret value: relkit keeps it from the plays too
+    env["IT_DATABASE_URL"] = f"postgres://app:{canaries.env_secret}@db.example/app"
     runs: list[tuple[str, int]] = []
 
     def relkit(label: str, fmt: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -216,7 +218,7 @@ def test_no_secret_reaches_ledger_artifacts_output_reports_or_host_files(
     assert len(commands) >= 7  # prepare, 3 deploys (2 of them with a rollback play), health, rollback
     for command in commands:
         play_env = json.loads(command.read_text())["env"]
-        assert API_KEY_VAR not in play_env and HOOK_TOKEN_VAR not in play_env
+        assert not {API_KEY_VAR, HOOK_TOKEN_VAR, "IT_DATABASE_URL"} & set(play_env)
         assert play_env["ANSIBLE_VAULT_PASSWORD_FILE"] == str(root / "vault-pass")
 
     # every file relkit wrote, everything it printed or sent, every file on the hosts

@@ -1,0 +1,329 @@
+"""Killed controller: SIGKILL `relkit deploy` at 20 seeded points of a deploy to 2 SSH hosts.
+
+Each trial runs the real CLI (`python -m relkit deploy releases/2.0.0.yml --env staging`) in
+its own session, watches the deploy's progress (relkit's output lines and each host's deploy
+path) and, once the planned phase has begun and a seeded random delay has passed, SIGKILLs
+the whole controller: relkit, its ansible-playbook (ansible-runner starts it in a session of
+its own, on a pty), the ssh clients and the ssh ControlPersist masters of these hosts.
+
+What runs on a host at that moment is not killed (the host did not die): a module call
+already under way finishes there on its own. After the kill every host must hold a complete
+release behind ``current`` and consistent data; ``relkit status`` must report the interrupted
+run and the stale lock; after ``relkit unlock`` a re-run must complete with both hosts on
+2.0.0. Then ``relkit rollback --to 1.0.0`` resets the pool for the next trial (and shows the
+data snapshot of the interrupted-then-completed deploy restores 1.0.0's data).
+
+The seed is RELKIT_KILL_SEED (default below); the test prints each trial, the distribution
+of kill phases and the number of broken hosts, which must be 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from relkit import api
+from relkit.cli import main
+from relkit.project import Project
+from tests.hostcheck import app_version, db_state, deploy_dir, leftovers, live_release, post_note
+from tests.sshhosts import SshHost
+from tests.sshproject import write_project
+
+pytestmark = pytest.mark.integration
+
+SEED = int(os.environ.get("RELKIT_KILL_SEED", "20261123"))
+TRIALS = 20
+OLD, NEW = "1.0.0", "2.0.0"
+PHASES = ("upload", "unpack", "snapshot", "migrate", "switch", "restart")
+# Longest random wait after a phase begins, seconds (about half of the phase on this kind of
+# machine: upload is several ssh round trips, a snapshot of ~1 MB of SQLite a few ms).
+MAX_DELAY = {"upload": 0.5, "unpack": 0.25, "snapshot": 0.02, "migrate": 0.15, "switch": 0.03, "restart": 0.2}
+ROWS = 20_000  # seeded notes per host: the snapshot and 2.0.0's migration take measurable time
+KILL_DEADLINE = 120.0
+
+
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it (by parent pid, whatever session it is in)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def ssh_masters(control_dir: Path) -> list[int]:
+    """The ssh ControlPersist masters of this test's hosts (their command line names control_dir)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes()
+        except OSError:
+            continue
+        if args.startswith(b"ssh") and str(control_dir).encode() in args:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def kill_controller(proc: subprocess.Popen[str], control_dir: Path) -> list[int]:
+    """SIGKILL the controller: its process group, every descendant, and the hosts' ssh masters."""
+    victims: list[int] = []
+    for _ in range(2):  # stop first so nothing forks between listing and killing
+        for pid in descendants(proc.pid):
+            if pid not in victims:
+                victims.append(pid)
+                with_signal(pid, signal.SIGSTOP)
+    os.killpg(proc.pid, signal.SIGKILL)
+    for pid in [*victims, *ssh_masters(control_dir)]:
+        with_signal(pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    return victims
+
+
+def with_signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def host_marks(host: SshHost) -> dict[str, bool]:
+    """Where the deploy of NEW stands on one host, read from its deploy path."""
+    root = deploy_dir(host)
+
+    def names(sub: str) -> list[str]:
+        try:
+            return [p.name for p in (root / sub).iterdir()]
+        except FileNotFoundError:
+            return []
+
+    try:
+        switched = str((root / "current").readlink()) == f"releases/{NEW}"
+    except OSError:
+        switched = False
+    running = (root / "shared" / "app.pid").exists()
+    return {
+        "uploaded": any(n.endswith(".artifact") for n in names(".relkit/incoming")),
+        "unpacking": any(n.startswith(".partial") for n in names("releases")),
+        "installed": (root / "releases" / NEW / ".relkit-release.json").exists(),
+        "old_running": running and not switched,
+        "snapshotting": any(n.startswith(".partial") for n in names("snapshots")),
+        "pending": (root / ".relkit" / "pending-data.json").exists(),
+        "switched": switched,
+        "new_running": running and switched,
+    }
+
+
+def phase_of(marks: dict[str, bool], probed: bool) -> str:
+    """The phase a host is in: what it is doing, or the next thing the deploy does to it."""
+    if marks["switched"]:
+        return "restart" if marks["new_running"] else "switch"
+    if marks["pending"]:
+        return "migrate"
+    if marks["installed"]:
+        return "snapshot"  # the switch call: stop the old release, snapshot the data
+    if marks["uploaded"] or marks["unpacking"]:
+        return "unpack"
+    return "upload" if probed else "gates/probe"
+
+
+def begun(target: str, marks: dict[str, bool], probed: bool) -> bool:
+    """Whether the deploy reached ``target`` (or went past it) on the watched host."""
+    return {
+        "upload": probed,
+        "unpack": marks["uploaded"] or marks["unpacking"] or marks["installed"],
+        "snapshot": marks["installed"] and (not marks["old_running"] or marks["snapshotting"]),
+        "migrate": marks["pending"] or marks["switched"],
+        "switch": marks["switched"],
+        "restart": marks["new_running"],
+    }[target]
+
+
+def deploy_and_kill(
+    root: Path, host: SshHost, target: str, delay: float, control_dir: Path
+) -> tuple[str, float, str]:
+    """Run the CLI deploy of NEW, kill it ``delay`` s after ``target`` began on ``host``.
+
+    Returns (phase at the kill, seconds since the start, output seen).
+    """
+    argv = [sys.executable, "-m", "relkit", "-C", str(root), "deploy", str(root / "releases" / f"{NEW}.yml"), "-e", "staging"]
+    lines: list[str] = []
+    started = time.monotonic()
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    ) as proc:
+        assert proc.stdout is not None
+        out = proc.stdout
+
+        def read() -> None:
+            for line in out:
+                lines.append(line)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+
+        def probed() -> bool:
+            return any(f" {host.name} " in line and "Probe release" in line for line in list(lines))
+
+        while not begun(target, host_marks(host), probed()):
+            if proc.poll() is not None:
+                pytest.fail(f"deploy ended (exit {proc.returncode}) before {target} began:\n{''.join(lines)}")
+            if time.monotonic() - started > KILL_DEADLINE:
+                kill_controller(proc, control_dir)
+                pytest.fail(f"{target} did not begin within {KILL_DEADLINE}s:\n{''.join(lines)}")
+            time.sleep(0.002)
+        time.sleep(delay)
+        phase = phase_of(host_marks(host), probed())
+        if proc.poll() is not None:
+            pytest.fail(f"deploy ended (exit {proc.returncode}) before the kill:\n{''.join(lines)}")
+        kill_controller(proc, control_dir)
+        at = time.monotonic() - started
+        reader.join(timeout=10)
+    return phase, at, "".join(lines)
+
+
+def seed_notes(host: SshHost, rows: int) -> int:
+    """Write a note through the app, then ``rows`` more straight into its SQLite file."""
+    post_note(host, f"written through the API on {host.name}")
+    con = sqlite3.connect(deploy_dir(host) / "shared" / "data" / "app.db", timeout=20)
+    try:
+        with con:
+            con.executemany(
+                "INSERT INTO notes (body, created) VALUES (?, ?)",
+                ((f"note {i} on {host.name}", "2026-11-23T00:00:00+00:00") for i in range(rows)),
+            )
+    finally:
+        con.close()
+    return db_state(host)[1]
+
+
+def forget_release(host: SshHost, version: str) -> None:
+    """Remove a release that is not live (and its upload) so the next deploy uploads and unpacks it."""
+    root = deploy_dir(host)
+    assert str((root / "current").readlink()) != f"releases/{version}"
+    subprocess.run(["rm", "-rf", str(root / "releases" / version)], check=True)
+    for upload in (root / ".relkit" / "incoming").glob("*.artifact"):
+        upload.unlink()
+
+
+def test_killed_controller_20_points(
+    ssh_pool_factory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pool = ssh_pool_factory(2)
+    hosts = pool.hosts
+    root = write_project(tmp_path / "project", {"staging": hosts})
+    proj = Project.load(root)
+    rng = random.Random(SEED)
+    plan = [*PHASES * (TRIALS // len(PHASES)), *rng.sample(PHASES, TRIALS % len(PHASES))]
+    rng.shuffle(plan)
+
+    api.deploy(proj, root / "releases" / f"{OLD}.yml", "staging", by="ops")
+    notes = {h.name: seed_notes(h, ROWS) for h in hosts}
+
+    rows: list[str] = []
+    broken: list[str] = []  # "trial n host: problem"
+    broken_hosts = 0  # (trial, host) pairs with any problem
+    trouble: list[str] = []  # controller-side problems (status, unlock, re-run, reset)
+    phases: Counter[str] = Counter()
+    for trial, target in enumerate(plan, 1):
+        if target in ("upload", "unpack"):
+            for host in hosts:
+                forget_release(host, NEW)
+        watched = rng.choice(hosts)
+        delay = round(rng.uniform(0, MAX_DELAY[target]), 4)
+        phase, at, _ = deploy_and_kill(root, watched, target, delay, pool.control_dir)
+        phases[phase] += 1
+        problems: dict[str, list[str]] = {h.name: [] for h in hosts}
+
+        # right after the kill: a complete release behind current, old or new consistent data
+        for host in hosts:
+            version, found = live_release(host)
+            problems[host.name] += found
+            if version not in (OLD, NEW):
+                problems[host.name].append(f"{host.name}: current resolves to {version!r}")
+            schema, count, found = db_state(host)
+            problems[host.name] += found
+            if count != notes[host.name]:
+                problems[host.name].append(f"{host.name}: {count} notes, expected {notes[host.name]}")
+
+        killed_run = api.ledger_entries(proj, kind="run.started")[-1].run_id
+        capsys.readouterr()
+        code = main(["-C", str(root), "status"])
+        status_out = capsys.readouterr().out
+        if code != 0 or "STALE" not in status_out or f"interrupted deploy run {killed_run}" not in status_out:
+            trouble.append(f"trial {trial}: status (exit {code}) misses run {killed_run} or the stale lock")
+        code = main(["-C", str(root), "unlock", "--env", "staging", "--by", "tester"])
+        if code != 0:
+            trouble.append(f"trial {trial}: unlock exit {code}: {capsys.readouterr()}")
+        started = time.monotonic()
+        code = main(["-C", str(root), "deploy", str(root / "releases" / f"{NEW}.yml"), "--env", "staging"])
+        rerun = time.monotonic() - started
+        rerun_out = capsys.readouterr()
+        if code != 0:
+            trouble.append(f"trial {trial}: re-run exit {code}:\n{rerun_out.out}{rerun_out.err}")
+
+        live = api.status(proj).live.get("staging", {})
+        for host in hosts:
+            version, found = live_release(host)
+            problems[host.name] += found + leftovers(host)
+            schema, count, found = db_state(host)
+            problems[host.name] += found
+            answered = app_version(host)
+            if (version, answered, schema, count) != (NEW, NEW, 2, notes[host.name]):
+                problems[host.name].append(
+                    f"{host.name} after the re-run: current {version}, app answers {answered}, "
+                    f"schema {schema}, {count} notes (expected {NEW}, {NEW}, 2, {notes[host.name]})"
+                )
+            if host.name not in live or live[host.name].version != NEW:
+                ledger_says = live[host.name].version if host.name in live else None
+                problems[host.name].append(f"{host.name}: the ledger says {ledger_says} is live, not {NEW}")
+
+        try:  # reset for the next trial; also: the data snapshot of this deploy restores 1.0.0's data
+            api.rollback(proj, "staging", by="tester", reason=f"reset after kill trial {trial}", to=OLD)
+        except Exception as exc:
+            trouble.append(f"trial {trial}: reset rollback failed: {exc}")
+        for host in hosts:
+            version, found = live_release(host)
+            schema, count, more = db_state(host)
+            if (version, app_version(host), schema, count) != (OLD, OLD, 1, notes[host.name]):
+                problems[host.name].append(
+                    f"{host.name} after rollback --to {OLD}: current {version}, schema {schema}, {count} rows"
+                )
+            problems[host.name] += found + more
+
+        for host in hosts:
+            broken += [f"trial {trial} {p}" for p in problems[host.name]]
+        bad = sorted(h for h, p in problems.items() if p)
+        broken_hosts += len(bad)
+        rows.append(
+            f"{trial:>2}  {target:<8} {phase:<11} {watched.name}  +{delay:.3f}s  killed at {at:5.2f}s  "
+            f"re-run {rerun:4.1f}s  {'BROKEN ' + ','.join(bad) if bad else 'ok'}"
+        )
+
+    with capsys.disabled():
+        print(f"\nkilled controller: seed {SEED}, {TRIALS} trials x {len(hosts)} hosts")
+        print(" #  planned  phase       host  delay     kill time        re-run   result")
+        print("\n".join(rows))
+        print("kill phases: " + ", ".join(f"{p} {phases[p]}" for p in (*PHASES, "gates/probe") if phases[p]))
+        print(f"broken hosts: {broken_hosts} of {TRIALS * len(hosts)}")
+        for line in broken + trouble:
+            print("  " + line)
+    assert not trouble, "\n".join(trouble)
+    assert broken_hosts == 0, "\n".join(broken)
+    assert set(PHASES) <= set(phases), f"kill phases {dict(phases)} miss some of {PHASES}"
