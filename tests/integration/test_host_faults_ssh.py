@@ -170,15 +170,16 @@ def test_full_disk_fails_before_the_switch_and_leaves_nothing_partial(
     assert main(["-C", str(root), "deploy", manifest, "--env", "staging"]) == 4
     err = capsys.readouterr().err
     assert f"failed on {full.name} before any host switched" in err, err
+    run = last(proj, "run.finished")
+    assert run.data["status"] == "failed"
     install = [
         e for e in api.ledger_entries(proj, kind="task.result")
-        if e.host == full.name and e.data["status"] == "failed"
+        if e.run_id == run.run_id and e.host == full.name and e.data["status"] == "failed"
     ]  # fmt: skip
     assert [e.data["task"].split(" (")[0] for e in install] == ["Install"]
     assert "No space left on device" in install[0].data["msg"]
     assert "partial release removed" in install[0].data["msg"]
     assert not api.ledger_entries(proj, kind="host.switched")
-    assert last(proj, "run.finished").data["status"] == "failed"
     # nothing switched anywhere; on the full host no partial or incomplete release is left
     listing = full.ssh("ls -A /opt/webapp /opt/webapp/releases", check=True).stdout
     assert "current" not in listing and ".partial" not in listing and OLD not in listing, listing
