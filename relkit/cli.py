@@ -208,11 +208,12 @@ def status() -> None:
         out.emit(view.to_dict())
         return
     table = Table(title="live releases", title_justify="left")
-    for col in ("env", "host", "version", "since (UTC)", "by", "how"):
+    for col in ("env", "host", "version", "since (UTC)", "by", "how", "release"):
         table.add_column(col)
     for env, hosts in sorted(view.live.items()):
         for host, live in sorted(hosts.items()):
-            table.add_row(env, host, live.version, live.since[:19], live.by, live.action)
+            phase = f"closed {live.closed[:16]}" if live.closed else "open"
+            table.add_row(env, host, live.version, live.since[:19], live.by, live.action, phase)
     out.out.print(table if view.live else "nothing deployed yet")
     for env, holder in view.locks.items():
         out.out.print(f"[yellow]lock[/] {env}: {holder}")

@@ -125,6 +125,7 @@ class Report:
     criteria: dict[str, bool | None]
     owners: dict[str, str]
     window: dict[str, Any] | None
+    closed: dict[str, str] | None
     runs: list[RunSpan]
     timeline: list[Row]
     health: dict[str, Any]
@@ -276,6 +277,7 @@ def build_report(
             "keep_releases": config.retention.keep_releases,
         },
         rollback_plan=manifest.rollback_plan or "",
+        closed=_closed(mine),
         approvals=kinds("approval.recorded", "release.verified"),
         gates=kinds("gate.evaluated"),
         overrides=kinds("gate.override"),
@@ -509,3 +511,11 @@ def describe(row: Row, labels: dict[str, Any]) -> str:
         simple = [f"{k}={v}" for k, v in d.items() if isinstance(v, str | int | float | bool)]
         return f"{row.kind} {' '.join(simple)}"[:300]
     return template.format_map(values)[:500]
+
+
+def _closed(entries: list[Entry]) -> dict[str, str] | None:
+    """When and by whom the release was closed (its last ``release.closed`` entry), if it was."""
+    closing = [e for e in entries if e.kind == "release.closed"]
+    if not closing:
+        return None
+    return {"when": closing[-1].ts[:16].replace("T", " ") + " UTC", "by": str(closing[-1].data.get("by", ""))}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from relkit.chain import Entry
@@ -21,6 +21,7 @@ class LiveRelease:
     by: str
     action: str
     run_id: str
+    closed: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class InterruptedRun:
 
 
 def live_releases(entries: Iterable[Entry]) -> dict[str, dict[str, LiveRelease]]:
-    """Per environment and host, the last release switched in."""
+    """Per environment and host, the last release switched in (with when it was closed, if it was)."""
     live: dict[str, dict[str, LiveRelease]] = {}
     for e in entries:
         if e.kind == "host.switched":
@@ -51,6 +52,10 @@ def live_releases(entries: Iterable[Entry]) -> dict[str, dict[str, LiveRelease]]
                 e.data.get("action", ""),
                 e.run_id,
             )
+        elif e.kind == "release.closed":
+            for host, release in live.get(e.env, {}).items():
+                if release.version == e.data.get("version"):
+                    live[e.env][host] = replace(release, closed=e.ts)
     return live
 
 

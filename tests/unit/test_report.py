@@ -693,3 +693,15 @@ def test_html_report_in_headless_chromium(history: History, tmp_path: Path) -> N
     assert [int(seq) for _, seq, _ in rows] == [r.seq for r in report.timeline]
     assert any("rollback diputuskan oleh dewi: login broken" in cells for _, _, cells in rows)
     assert any("beralih ke 1.0.0 (dari 2.0.0, rollback)" in cells for _, _, cells in rows)
+
+
+def test_a_closed_release_says_so_in_both_formats(history: History) -> None:
+    report = report_of(history)
+    assert report.closed is not None and report.closed["by"] == "dewi"
+    for fmt in ("md", "html"):
+        text = render_report(report, fmt, "en")
+        assert "closed on " in text and " by dewi" in text
+    assert "ditutup pada" in render_report(report, "md", "id")
+    open_report = build_report(manifest(), config(), [], manifest_ref="m.yml", generated_at=NOW)
+    assert open_report.closed is None
+    assert "open (not closed yet" in render_report(open_report, "md", "en")

@@ -153,3 +153,19 @@ def test_api_status_reads_ledger_and_locks(example_project: Path, state_dir: Pat
         assert json.loads(json.dumps(view.to_dict()))["locks"] == view.locks
     assert api.status(project).locks == {}
     assert [r.run_id for r in api.status(project).interrupted] == ["crashed", "running"]
+
+
+def test_a_closed_release_shows_as_closed_until_the_next_switch() -> None:
+    from relkit.chain import Entry
+    from relkit.status import live_releases
+
+    def e(seq: int, kind: str, **data: object) -> Entry:
+        return Entry(seq, f"2026-11-2{seq}T10:00:00+00:00", "r", kind, "production", "web1", dict(data))
+
+    closed = live_releases([e(1, "host.switched", version="2.0.0"), e(2, "release.closed", version="2.0.0")])
+    assert closed["production"]["web1"].closed.startswith("2026-11-22")
+    reopened = live_releases(
+        [e(1, "host.switched", version="2.0.0"), e(2, "release.closed", version="2.0.0"),
+         e(3, "host.switched", version="2.1.0")]
+    )
+    assert reopened["production"]["web1"].closed == ""
