@@ -81,3 +81,15 @@ def _answer(server: socket.socket, token: str, values: dict[str, str], stop: thr
                     conn.sendall(payload)
             except OSError:
                 continue
+
+
+def fetch(path: str, token: str, timeout: float = 10) -> dict[str, str]:
+    """Client side (relkit's lookup plugins): the values served on ``path`` for ``token``."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(path)
+        conn.sendall(token.encode() + b"\n")
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return json.loads(b"".join(chunks) or b"{}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
+
+from relkit.secret_channel import fetch
 
 DOCUMENTATION = r"""
 name: relkit_secret
@@ -32,21 +32,6 @@ _raw:
   type: list
   elements: str
 """
-
-
-def fetch(path, token, timeout=10):
-    """The values relkit serves (a JSON object of variable name to value)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(timeout)
-        conn.connect(path)
-        conn.sendall(token.encode() + b"\n")
-        chunks = []
-        while True:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return json.loads(b"".join(chunks) or b"{}")
 
 
 class LookupModule(LookupBase):

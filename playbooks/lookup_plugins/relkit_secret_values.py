@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 
 from ansible.errors import AnsibleLookupError
 from ansible.parsing.vault import VaultHelper
 from ansible.plugins.lookup import LookupBase
+
+from relkit.secret_channel import fetch
 
 DOCUMENTATION = r"""
 name: relkit_secret_values
@@ -78,21 +78,6 @@ def vaulted(value, depth=0):
     elif isinstance(value, list):
         for item in value:
             yield from vaulted(item, depth + 1)
-
-
-def fetch(path, token, timeout=10):
-    """The values relkit serves to this play (as the relkit_secret lookup reads them)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.settimeout(timeout)
-        conn.connect(path)
-        conn.sendall(token.encode() + b"\n")
-        chunks = []
-        while True:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return json.loads(b"".join(chunks) or b"{}")
 
 
 class LookupModule(LookupBase):
