@@ -12,29 +12,18 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.timing import timed
 from tests.sshhosts import SshHostPool
 from tests.sshproject import write_project
 
 REPO = Path(__file__).resolve().parent.parent
 RELKIT = Path(sys.executable).parent / "relkit"
-
-
-def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
-    """Run a command, fail loudly on a non-zero exit, return wall seconds."""
-    started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return elapsed
 
 
 def reset_hosts(pool: SshHostPool) -> None:
