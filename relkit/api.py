@@ -99,7 +99,7 @@ def check_gates(
 # -- runs ------------------------------------------------------------------------------
 
 
-class _Run:
+class RunBook:
     """Book-keeping shared by every play run: run id, run dir, ledger records."""
 
     def __init__(self, project: Project, env: str, action: str, by: str) -> None:
@@ -224,9 +224,6 @@ class _Run:
         return passed
 
 
-RunBook = _Run  # public name for plugins (the ledger callback) that record runs
-
-
 def require_secrets(project: Project) -> None:
     """Refuse to run a play while a variable relkit.yml lists under ``secrets:`` is unset."""
     if unset := relkit_secrets.missing(project.config):
@@ -259,7 +256,7 @@ def prepare(
         manifest = load_manifest(manifest_path)
         release = {"version": manifest.version, "requirements": manifest.requirements.model_dump()}
         requirements_digest = gatekeeper.requirements_digest(manifest.requirements)
-    run = _Run(project, env, "prepare", identity(by))
+    run = RunBook(project, env, "prepare", identity(by))
     run.started(version=release.get("version"))
     result = run.play("prepare.yml", {"relkit_release": release}, progress)
     shortfalls = {
@@ -303,7 +300,7 @@ def deploy(
     """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4)."""
     actor = identity(by)
     require_secrets(project)
-    run = _Run(project, env, "deploy", actor)
+    run = RunBook(project, env, "deploy", actor)
     checked = gatekeeper.evaluate(
         project, manifest_path, env, "deploy", actor=actor, overrides=overrides, now=now
     )
@@ -378,7 +375,7 @@ def deploy(
         )
 
 
-def _record_found_live(run: _Run, result: PlayResult, version: str, sha256: str) -> dict[str, str]:
+def _record_found_live(run: RunBook, result: PlayResult, version: str, sha256: str) -> dict[str, str]:
     """Ledger ``host.switched`` for hosts the probe found on this release while the ledger says
     otherwise: a killed run's switch, finished on the host after the controller died (the
     host's history names that run). Return host → version, like ``record_switches``."""
@@ -423,7 +420,7 @@ def _smoke_failed_hosts(result: PlayResult) -> set[str]:
     }
 
 
-def _rollback_hosts(run: _Run, hosts: list[str], progress: OutcomeSink, reason: str) -> dict[str, str]:
+def _rollback_hosts(run: RunBook, hosts: list[str], progress: OutcomeSink, reason: str) -> dict[str, str]:
     """Automatic rollback of ``hosts`` to their previous release, within a deploy run."""
     run.record("rollback.started", by=run.by, reason=reason, hosts=hosts, automatic=True)
     result = run.play("rollback.yml", {"relkit_rollback_to": ""}, progress, limit=",".join(hosts))
@@ -464,7 +461,7 @@ def rollback(
             raise BadInput(f"--to: {exc}") from None
     project.inventory(env)
     require_secrets(project)
-    run = _Run(project, env, "rollback", by)
+    run = RunBook(project, env, "rollback", by)
     with lock.hold(project.state_dir, env, run.run_id, "rollback"):
         run.started(to=to, reason=reason)
         run.record("rollback.requested", by=by, reason=reason, to=to, automatic=False, code_only=code_only)

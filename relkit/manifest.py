@@ -6,7 +6,6 @@ what editors show to the people writing manifests.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, tzinfo
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -150,11 +149,3 @@ class Manifest(_Model):
     requirements: Requirements = Field(default_factory=Requirements)
     tests: TestEvidence = Field(default_factory=TestEvidence)
     code_freeze: CodeFreeze | None = None
-
-
-VERSION_SORT = re.compile(r"(\d+)")
-
-
-def version_key(version: str) -> tuple[object, ...]:
-    """Natural sort key so that 1.10.0 sorts after 1.9.0."""
-    return tuple(int(p) if p.isdigit() else p for p in VERSION_SORT.split(version))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from relkit.config import NOTIFY_EVENTS, EmailChannel, ProjectConfig, WebhookChannel
+from relkit.config import NOTIFY_EVENTS, EmailChannel, WebhookChannel
 from relkit.errors import BadInput
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest
@@ -364,14 +364,3 @@ def _rollback_context(project: Project, env: str) -> tuple[dict[str, Any], str]:
         },
         last.run_id,
     )
-
-
-def secret_env_names(config: ProjectConfig) -> tuple[str, ...]:
-    """The environment variables holding notification secrets (kept out of plays and their artifacts)."""
-    names = []
-    for channel in config.notifications.channels.values():
-        if isinstance(channel, WebhookChannel):
-            names += [channel.token_env, channel.url_env]
-        else:
-            names.append(channel.password_env)
-    return tuple(sorted({n for n in names if n}))

@@ -22,7 +22,6 @@ from relkit.assets import playbooks_dir, roles_dir
 # whose setter ignores that assignment keeps it at 0.
 ptyprocess.PtyProcess.delayafterclose = property(lambda _self: 0.0, lambda _self, _value: None)
 
-EventSink = Callable[[dict[str, Any]], None]
 HOST_EVENTS = {
     "runner_on_ok": "ok",
     "runner_on_failed": "failed",

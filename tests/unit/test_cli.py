@@ -11,19 +11,17 @@ import shutil
 import socket
 import sqlite3
 import subprocess
-from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from relkit.cli import main
 from relkit.gates import SOP_PRODUCTION
 from relkit.ledger import Ledger
 from relkit.loading import load_manifest
 from relkit.lock import lock_path
 from relkit.manifest import Manifest
+from tests.unit.clirunner import Cli, make_cli
 from tests.unit.conftest import EXAMPLE_PROJECT, PYTHON
 
 RELKIT = Path(PYTHON).parent / "relkit"
@@ -42,27 +40,10 @@ COMMANDS = [
 ]
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Result]
-
-
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     """``cli("validate", path)`` runs relkit in-process and returns code, stdout, stderr."""
-
-    def run(*args: str | Path) -> Result:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
+    return make_cli(capsys)
 
 
 @pytest.fixture

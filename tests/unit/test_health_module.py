@@ -7,34 +7,20 @@ memory minimums, HTTP latency thresholds, severities and running checks in paral
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+from tests.unit.hostmodules import library
 
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_load("ansible.module_utils.relkit_checks", PLAYBOOKS / "module_utils" / "relkit_checks.py")
-health = _load("relkit_health_module", PLAYBOOKS / "library" / "relkit_health.py")
+health = library("relkit_health")
 
 LOG = {"name": "errors", "severity": "critical", "log": "shared/log/app.log", "pattern": "ERROR|Traceback"}
 

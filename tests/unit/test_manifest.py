@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from relkit.loading import load_manifest, validate_data
-from relkit.manifest import Manifest, version_key
+from relkit.manifest import Manifest
 from relkit.names import check_safe_name
 from tests.unit.conftest import EXAMPLE_PROJECT
 from tests.unit.factories import SHA_A, manifest_data, problems_of
@@ -204,11 +204,6 @@ def test_negative_downtime_rejected() -> None:
     sched = {**_schedule("2026-11-10T22:00:00", "2026-11-10T23:00:00"), "expected_downtime_minutes": -1}
     problems = problems_of(Manifest, manifest_data(schedule=sched))
     assert [p.split(":")[0] for p in problems] == ["schedule.expected_downtime_minutes"]
-
-
-def test_version_key_sorts_naturally() -> None:
-    versions = ["1.10.0", "1.9.0", "1.2.0", "10.0.0", "2.0.0"]
-    assert sorted(versions, key=version_key) == ["1.2.0", "1.9.0", "1.10.0", "2.0.0", "10.0.0"]
 
 
 def test_schema_documents_artifact() -> None:

@@ -8,8 +8,6 @@ runs a play: every deploy below is stopped by the gates or by its arguments.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,37 +15,20 @@ import pytest
 
 from relkit import approvals, procedure
 from relkit.chain import Entry
-from relkit.cli import main
 from relkit.errors import BadInput, GateBlocked
 from relkit.gates import SOP_PRODUCTION
 from relkit.loading import load_manifest
 from relkit.project import Project
+from tests.unit.clirunner import Cli, Result, make_cli
 from tests.unit.conftest import SshKeys
 
 NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Result]
-
-
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    """``cli("approve", path, ...)`` runs relkit in-process and returns code, stdout, stderr."""
-
-    def run(*args: str | Path) -> Result:
-        capsys.readouterr()
-        code = main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return run
+    """``cli("validate", path)`` runs relkit in-process and returns code, stdout, stderr."""
+    return make_cli(capsys)
 
 
 @pytest.fixture

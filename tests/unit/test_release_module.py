@@ -7,31 +7,16 @@ atomic switch, retention, history and refusal of unsafe archives.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
-import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+from tests.unit.hostmodules import library
 
-
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_load("ansible.module_utils.relkit_checks", PLAYBOOKS / "module_utils" / "relkit_checks.py")
-_load("ansible.module_utils.relkit_snapshots", PLAYBOOKS / "module_utils" / "relkit_snapshots.py")
-release = _load("relkit_release_module", PLAYBOOKS / "library" / "relkit_release.py")
+release = library("relkit_release")
 
 
 def make_tar(path: Path, files: dict[str, bytes], links: dict[str, str] | None = None) -> str:

@@ -20,10 +20,10 @@ from types import ModuleType
 
 import pytest
 
-from tests.unit.test_release_module import PLAYBOOKS, _load
+from tests.unit.hostmodules import library, module_utils
 
-snaps = _load("ansible.module_utils.relkit_snapshots", PLAYBOOKS / "module_utils" / "relkit_snapshots.py")
-release = _load("relkit_release_module", PLAYBOOKS / "library" / "relkit_release.py")
+release = library("relkit_release")
+snaps = module_utils()["relkit_snapshots"]
 assert isinstance(snaps, ModuleType)
 
 DB = "shared/data/app.db"

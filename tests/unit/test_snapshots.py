@@ -16,9 +16,9 @@ from relkit.ledger import Ledger
 from relkit.loading import validate_data
 from relkit.snapshots import human_size, rows
 from tests.unit.factories import config_data, entry, problems_of
-from tests.unit.test_release_module import PLAYBOOKS, _load
+from tests.unit.hostmodules import PLAYBOOKS, load
 
-lookup = _load("relkit_secret_lookup", PLAYBOOKS / "lookup_plugins" / "relkit_secret.py")
+lookup = load("relkit_secret_lookup", PLAYBOOKS / "lookup_plugins" / "relkit_secret.py")
 
 
 def _data(*items: dict[str, Any]) -> ProjectConfig:
