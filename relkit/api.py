@@ -148,7 +148,9 @@ class RunBook:
         extravars: dict[str, Any],
         progress: OutcomeSink,
         limit: str | None = None,
+        gate_pass: dict[str, str] | None = None,
     ) -> PlayResult:
+        """Run ``playbook``; ``gate_pass`` tells its relkit_gate task this run's gates passed."""
         cfg = self.project.config
 
         def sink(outcome: TaskOutcome) -> None:
@@ -183,7 +185,8 @@ class RunBook:
         )
         # data passwords and secrets: hidden from the play's environment, served to its
         # relkit_secret lookup (relkit.yml's {{ relkit_secrets.NAME }})
-        with secret_channel.serve(sorted({*data_passwords, *cfg.secrets})) as channel_env:
+        served = sorted({*data_passwords, *cfg.secrets})
+        with secret_channel.serve(served, gate_pass=gate_pass) as channel_env:
             return run_play(replace(request, env=channel_env), sink)
 
     def record_switches(self, result: PlayResult) -> dict[str, str]:
@@ -315,8 +318,12 @@ def deploy(
         run.context = {"manifest": manifest, "version": manifest.version, "sha256": sha}
         run.notify("deploy.started")
         release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
-        gate_vars = {"relkit_manifest": str(manifest_path.resolve()), "relkit_project_dir": str(project.root)}
-        result = run.play("deploy.yml", {"relkit_release": release, **gate_vars}, progress)
+        manifest_file = str(manifest_path.resolve())
+        gate_vars = {"relkit_manifest": manifest_file, "relkit_project_dir": str(project.root)}
+        gate_pass = {"run_id": run.run_id, "env": env, "manifest": manifest_file}
+        result = run.play(
+            "deploy.yml", {"relkit_release": release, **gate_vars}, progress, gate_pass=gate_pass
+        )
         switched = {**run.record_switches(result), **_record_found_live(run, result, manifest.version, sha)}
         smoke_ok = run.record_smoke(result, manifest.version, sha)
         outcome = RunReport(
@@ -487,8 +494,14 @@ def rollback(
         results = result.module_results("relkit").items()
         moved = {h: i.get("previous") for h, i in results if i.get("switched")}
         run.notify(
-            "rollback", ok=result.ok, automatic=False, reason=reason, decided_by=by, to=to,
-            rolled_back=back, previous=moved,
+            "rollback",
+            ok=result.ok,
+            automatic=False,
+            reason=reason,
+            decided_by=by,
+            to=to,
+            rolled_back=back,
+            previous=moved,
         )
     if not result.ok:
         bad = sorted(set(result.hosts("failed")) | set(result.hosts("unreachable")))

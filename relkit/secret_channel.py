@@ -25,6 +25,11 @@ from pathlib import Path
 
 SOCKET_ENV = "RELKIT_SECRETS_SOCKET"
 TOKEN_ENV = "RELKIT_SECRETS_TOKEN"
+GATE_PASS = "relkit:gate-pass"
+"""Served key (never an environment variable name) carrying the run's passed gate check:
+``{"run_id", "env", "manifest"}``. Only the relkit process that evaluated the gates, recorded
+them and holds the environment lock serves it, so the play's ``relkit_gate`` task can trust it
+instead of evaluating the gates a second time."""
 
 
 def password_envs(data: Iterable[object]) -> list[str]:
@@ -34,14 +39,20 @@ def password_envs(data: Iterable[object]) -> list[str]:
 
 
 @contextlib.contextmanager
-def serve(names: Iterable[str], environ: Mapping[str, str] | None = None) -> Iterator[dict[str, str]]:
-    """Serve the values of ``names`` from ``environ`` while the block runs.
+def serve(
+    names: Iterable[str],
+    environ: Mapping[str, str] | None = None,
+    gate_pass: Mapping[str, str] | None = None,
+) -> Iterator[dict[str, str]]:
+    """Serve the values of ``names`` from ``environ`` (and ``gate_pass``) while the block runs.
 
     Yields the environment variables to give the play: the socket path and token. The caller
     keeps ``names`` themselves out of the play's environment (``PlayRequest.hidden_env``).
     """
     environ = os.environ if environ is None else environ
     values = {n: environ[n] for n in names if environ.get(n)}
+    if gate_pass:
+        values[GATE_PASS] = json.dumps(dict(gate_pass), sort_keys=True)
     if not values:
         yield {}
         return
@@ -81,6 +92,12 @@ def _answer(server: socket.socket, token: str, values: dict[str, str], stop: thr
                     conn.sendall(payload)
             except OSError:
                 continue
+
+
+def fetch_from_env(timeout: float = 10) -> dict[str, str]:
+    """What the running relkit serves to this play ({} when run without relkit)."""
+    path = os.environ.get(SOCKET_ENV)
+    return fetch(path, os.environ.get(TOKEN_ENV, ""), timeout) if path else {}
 
 
 def fetch(path: str, token: str, timeout: float = 10) -> dict[str, str]:

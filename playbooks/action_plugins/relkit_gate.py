@@ -1,12 +1,17 @@
 """Action plugin: check relkit's gates on the controller as a play's first task.
 
-Plays run through ``relkit`` were gated already; this re-checks them (honouring the
-overrides that run recorded). Plays run by plain ``ansible-playbook`` or AWX are gated
-here, recorded in the ledger, and get the release variables relkit would have passed.
+Plays run through ``relkit`` were gated already, moments before, by the process that
+recorded the gate report and holds the environment lock: that process serves a gate pass
+for its run on its private channel (:mod:`relkit.secret_channel`), and a pass matching this
+play's run, environment and manifest is accepted without evaluating the gates again. Without
+one (plain ``ansible-playbook``, AWX, or a pass for another run) the gates are evaluated
+here (honouring the overrides recorded for the run), recorded in the ledger, and the play
+gets the release variables relkit would have passed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -35,6 +40,9 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
+        if self._passed_by_relkit(args):
+            result.update(changed=False, gates={"checked_by_run": args.get("run_id")})
+            return result
         try:
             from relkit import api, gatekeeper
             from relkit.errors import RelkitError
@@ -79,3 +87,21 @@ class ActionModule(ActionBase):
         }
         result["changed"] = False
         return result
+
+    @staticmethod
+    def _passed_by_relkit(args) -> bool:
+        """True when the relkit run driving this play served a gate pass for exactly this play."""
+        if not os.environ.get("RELKIT_CLI") or not args.get("run_id") or not args.get("manifest"):
+            return False
+        try:
+            from relkit.secret_channel import GATE_PASS, fetch_from_env
+
+            served = json.loads(fetch_from_env().get(GATE_PASS) or "{}")
+        except (ImportError, OSError, ValueError):
+            return False
+        expected = {
+            "run_id": args["run_id"],
+            "env": args.get("env") or "",
+            "manifest": str(Path(args["manifest"]).resolve()),
+        }
+        return served == expected

@@ -7,7 +7,7 @@ import os
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from relkit.secret_channel import fetch
+from relkit.secret_channel import SOCKET_ENV, fetch_from_env
 
 DOCUMENTATION = r"""
 name: relkit_secret
@@ -38,11 +38,10 @@ class LookupModule(LookupBase):
     """relkit_secret lookup."""
 
     def run(self, terms, variables=None, **kwargs):
-        path = os.environ.get("RELKIT_SECRETS_SOCKET")
-        served = {}
-        if path:
-            try:
-                served = fetch(path, os.environ.get("RELKIT_SECRETS_TOKEN", ""))
-            except (OSError, ValueError) as exc:
-                raise AnsibleLookupError("relkit_secret: cannot read %s: %s" % (path, exc)) from None
+        try:
+            served = fetch_from_env()
+        except (OSError, ValueError) as exc:
+            raise AnsibleLookupError(
+                "relkit_secret: cannot read %s: %s" % (os.environ.get(SOCKET_ENV), exc)
+            ) from None
         return [str(served.get(term) or os.environ.get(term, "")) for term in terms]

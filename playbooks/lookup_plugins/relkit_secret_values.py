@@ -8,7 +8,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.parsing.vault import VaultHelper
 from ansible.plugins.lookup import LookupBase
 
-from relkit.secret_channel import fetch
+from relkit.secret_channel import GATE_PASS, SOCKET_ENV, fetch_from_env
 
 DOCUMENTATION = r"""
 name: relkit_secret_values
@@ -85,12 +85,12 @@ class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
         values = []
-        path = os.environ.get("RELKIT_SECRETS_SOCKET")
-        if path:
-            try:
-                values += [str(v) for v in fetch(path, os.environ.get("RELKIT_SECRETS_TOKEN", "")).values()]
-            except (OSError, ValueError) as exc:
-                raise AnsibleLookupError("relkit_secret_values: cannot read %s: %s" % (path, exc)) from None
+        try:
+            values += [str(v) for k, v in fetch_from_env().items() if k != GATE_PASS]
+        except (OSError, ValueError) as exc:
+            raise AnsibleLookupError(
+                "relkit_secret_values: cannot read %s: %s" % (os.environ.get(SOCKET_ENV), exc)
+            ) from None
         values += [os.environ.get(str(term), "") for term in terms]
         for name, value in (variables or {}).items():
             if name not in SKIP:
