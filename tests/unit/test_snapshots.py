@@ -137,8 +137,8 @@ def test_secret_channel_serves_only_to_the_token_and_dies_with_the_block() -> No
         path, token = env[secret_channel.SOCKET_ENV], env[secret_channel.TOKEN_ENV]
         assert set(env) == {secret_channel.SOCKET_ENV, secret_channel.TOKEN_ENV}
         assert "s3cret" not in json.dumps(env)
-        assert lookup.fetch(path, token) == {"SHOP_PW": "s3cret"}
-        assert lookup.fetch(path, "wrong-token") == {}
+        assert secret_channel.fetch(path, token) == {"SHOP_PW": "s3cret"}
+        assert secret_channel.fetch(path, "wrong-token") == {}
         assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
     assert not Path(path).exists() and not Path(path).parent.exists()
     with secret_channel.serve(["UNSET"], environ) as env:
