@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relkit import gatekeeper, lock, secret_channel, snapshots
+from relkit import gatekeeper, live_check, lock, secret_channel, snapshots
 from relkit import secrets as relkit_secrets
 from relkit.chain import ChainCheck, Entry
 from relkit.errors import BadInput, GateBlocked, PlayFailed, RollbackFailed
@@ -189,6 +189,12 @@ class RunBook:
         with secret_channel.serve(served, gate_pass=gate_pass) as channel_env:
             return run_play(replace(request, env=channel_env), sink)
 
+    def replay(self, result: PlayResult, progress: OutcomeSink) -> None:
+        """Ledger and show the outcomes of work done without a play (the quick check)."""
+        for outcome in result.outcomes:
+            self.record_outcome(outcome)
+            progress(outcome)
+
     def record_switches(self, result: PlayResult) -> dict[str, str]:
         """Ledger ``host.switched`` for every host whose ``current`` moved; return host → version."""
         moved = {}
@@ -299,8 +305,13 @@ def deploy(
     progress: OutcomeSink = _quiet,
     now: datetime | None = None,
     overrides: Sequence[Override] = (),
+    full_play: bool = False,
 ) -> RunReport:
-    """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4)."""
+    """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4).
+
+    When the ledger says every host already runs this release, the quick check
+    (:mod:`relkit.live_check`) verifies that on the hosts without a play; ``full_play`` skips it.
+    """
     actor = identity(by)
     require_secrets(project)
     run = RunBook(project, env, "deploy", actor)
@@ -317,6 +328,12 @@ def deploy(
         run.started(version=manifest.version, sha256=sha)
         run.context = {"manifest": manifest, "version": manifest.version, "sha256": sha}
         run.notify("deploy.started")
+        quick = live_check.Verdict(None, "not tried (--full-play)")
+        if not full_play:
+            known = live_releases(run.ledger.entries(kind="host.switched", env=env)).get(env, {})
+            quick = live_check.verify(project, env, manifest.version, sha, known)
+            if quick.result is not None:
+                return _already_live(run, quick.result, manifest.version, sha, report, progress)
         release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
         manifest_file = str(manifest_path.resolve())
         gate_vars = {"relkit_manifest": manifest_file, "relkit_project_dir": str(project.root)}
@@ -337,6 +354,12 @@ def deploy(
             artifacts=str(result.artifacts),
         )
         if outcome.ok:
+            kept = live_check.save(project, env, result, manifest.version, sha)
+            outcome.details["quick_check"] = {
+                "used": False,
+                "why_not": quick.reason,
+                "host_cards": f"not kept: {kept}" if kept else "kept",
+            }
             run.finished("successful", rc=0, hosts=outcome.hosts)
             return outcome
         failed = sorted(set(result.hosts("failed")) | set(result.hosts("unreachable")))
@@ -380,6 +403,26 @@ def deploy(
             f"rolled back {', '.join(f'{h} to {v}' for h, v in back.items())}\n" + result.failure_summary(),
             outcome,
         )
+
+
+def _already_live(
+    run: RunBook, result: PlayResult, version: str, sha256: str, gates: GateReport, progress: OutcomeSink
+) -> RunReport:
+    """Finish a deploy the quick check found done on every host: ledger it like a play."""
+    run.replay(result, progress)
+    run.record_smoke(result, version, sha256)
+    hosts = _host_states(result)
+    run.finished("successful", rc=0, hosts=hosts, quick_check=True)
+    return RunReport(
+        "deploy",
+        run.env,
+        run.run_id,
+        version,
+        True,
+        hosts,
+        gate_report=gates.to_dict(),
+        details={"quick_check": {"used": True, "found": "every host runs this release; no play ran"}},
+    )
 
 
 def _record_found_live(run: RunBook, result: PlayResult, version: str, sha256: str) -> dict[str, str]:

@@ -155,17 +155,32 @@ def deploy(
     ] = None,
     by: Annotated[str | None, typer.Option("--by", help="who overrides")] = None,
     reason: Annotated[str | None, typer.Option("--reason", help="why the override")] = None,
+    full_play: Annotated[
+        bool,
+        typer.Option(
+            "--full-play",
+            help="run the deploy play even when the quick check over SSH could show every host "
+            "already runs this release",
+        ),
+    ] = False,
 ) -> None:
     out = state.output
     project = state.project()
     overrides = gatekeeper.parse_overrides(project, override or [], by, reason)
     out.info.print(f"[bold]deploy[/] {manifest} → {env}")
-    report = api.deploy(project, manifest, env, state.actor, out.progress, overrides=overrides)
+    report = api.deploy(
+        project, manifest, env, state.actor, out.progress, overrides=overrides, full_play=full_play
+    )
     out.emit(report.to_dict())
     if not out.json:
-        out.out.print(
-            f"[green]deployed[/] {report.version} to {env}: {', '.join(report.hosts)} (run {report.run_id})"
-        )
+        hosts = ", ".join(report.hosts)
+        if report.details.get("quick_check", {}).get("used"):
+            out.out.print(
+                f"[green]already live[/] {report.version} on {env}: {hosts}, verified on every host "
+                f"without a play (run {report.run_id}; --full-play runs it anyway)"
+            )
+        else:
+            out.out.print(f"[green]deployed[/] {report.version} to {env}: {hosts} (run {report.run_id})")
 
 
 @app.command(

@@ -31,7 +31,6 @@ from relkit.loading import load_manifest
 from relkit.manifest import Manifest
 from relkit.project import Project
 from relkit.secrets import redact, redact_text
-from relkit.templating import environment
 
 ALWAYS_RECORDED = ("announcement", "rollback")
 """Notices the procedure needs even with no channel: rendered and recorded (channel ``record``)."""
@@ -155,6 +154,8 @@ def _record(
 def render_message(project_root: Path | None, event: str, context: dict[str, Any]) -> Message:
     """Render ``event``'s template; on a broken template fall back to a one-line message."""
     try:
+        from relkit.templating import environment  # jinja2: loaded only when a notice is sent
+
         text = environment(project_root).get_template(TEMPLATES[event]).render(**context)
         error = ""
     except Exception as exc:

@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.relkit_checks import hide, run_check, squash
+from ansible.module_utils.relkit_layout import current_version
 
 STATE_FILE = os.path.join(".relkit", "health-state.json")
 DEFAULT_PATTERN = r"ERROR|CRITICAL|Traceback"
@@ -66,13 +67,6 @@ def save_state(root, state):
     with open(tmp, "w") as handle:
         json.dump(state, handle, sort_keys=True)
     os.rename(tmp, path)
-
-
-def current_version(root):
-    try:
-        return os.path.basename(os.readlink(os.path.join(root, "current")))
-    except OSError:
-        return None
 
 
 def last_switch_epoch(root):

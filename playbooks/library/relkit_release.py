@@ -62,6 +62,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.relkit_checks import failure_message, hide, run_checks
+from ansible.module_utils.relkit_layout import MARKER, current_version, live_state, read_marker
 from ansible.module_utils.relkit_snapshots import (
     SnapshotError,
     applicable,
@@ -79,7 +80,6 @@ from ansible.module_utils.relkit_snapshots import summary as snapshot_summary
 from ansible.module_utils.relkit_snapshots import take as take_snapshot
 from ansible.module_utils.relkit_snapshots import verify as verify_snapshot
 
-MARKER = ".relkit-release.json"
 HOST_LOCK_WAIT = 600  # seconds a call waits for another relkit operation on the same deploy path
 HISTORY_KEEP = 200
 SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
@@ -95,21 +95,6 @@ class ReleaseError(Exception):
 
 def now():
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
-def read_marker(release_dir):
-    try:
-        with open(os.path.join(release_dir, MARKER)) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
-def current_version(root):
-    try:
-        return os.path.basename(os.readlink(os.path.join(root, "current")))
-    except OSError:
-        return None
 
 
 def write_atomic(path, text):
@@ -135,28 +120,25 @@ def probe(p):
     """Layout, and whether the release is installed; when it is already live, one smoke pass."""
     root, version = p["deploy_path"], p["version"]
     layout(root)
-    marker = read_marker(os.path.join(root, "releases", version))
+    state = live_state(root, version, p["sha256"], p["smoke"])
+    marker = state["marker"]
     if marker and marker.get("sha256") != p["sha256"]:
         raise ReleaseError(
             "release %s is already installed from a different artifact (sha256 %s); "
             "a version is never rebuilt in place: give the new build a new version"
             % (version, marker.get("sha256"))
         )
-    current = current_version(root)
     info = {
         "installed": bool(marker),
-        "current": current,
-        "live": False,
+        "current": state["current"],
+        "live": state["live"],
         "free_mb": free_mb(root),
         "upload": os.path.join(root, ".relkit", "incoming", "%s.artifact" % p["sha256"]),
         # who switched current last (a killed run's switch is known only here)
         "last_switch": (read_history(root) or [None])[-1],
     }
-    spec = p["smoke"] or {}
-    if marker and current == version and spec.get("checks"):
-        ok, checks = run_checks(spec["checks"], 0, 0, root)
-        if ok:
-            info.update(live=True, checks=checks)
+    if state["live"]:
+        info["checks"] = state["checks"]  # a failed pass is no smoke result: activate restarts
     return False, info
 
 

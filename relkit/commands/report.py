@@ -8,8 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from relkit.report_render import release_report, write_file
-
 
 def register(app: typer.Typer, state: Any) -> None:
     """Add ``relkit report`` to the CLI."""
@@ -37,6 +35,8 @@ def register(app: typer.Typer, state: Any) -> None:
         ] = None,
     ) -> None:
         chosen = fmt or ("html" if out is not None and out.suffix.lower() in (".html", ".htm") else "md")
+        from relkit.report_render import release_report, write_file  # only this command needs it
+
         written = release_report(state.project(), manifest, chosen, lang)
         result = {
             "version": written.report.version,

@@ -39,9 +39,7 @@ def assert_live(host: SshHost, version: str) -> None:
     current = infra.file("/opt/webapp/current")
     assert current.is_symlink
     assert current.linked_to == f"/opt/webapp/releases/{version}"
-    marker = json.loads(
-        infra.file(f"/opt/webapp/releases/{version}/.relkit-release.json").content_string
-    )
+    marker = json.loads(infra.file(f"/opt/webapp/releases/{version}/.relkit-release.json").content_string)
     assert marker["version"] == version
     assert infra.file("/opt/webapp/current/data").linked_to == "/opt/webapp/shared/data"
     assert not [p for p in infra.file("/opt/webapp/releases").listdir() if p.startswith(".partial")]
@@ -94,7 +92,7 @@ def test_redeploy_skips_upload_and_switch(project: tuple[Project, list[SshHost]]
     proj, hosts = project
     manifest = proj.root / "releases" / "1.0.0.yml"
     api.deploy(proj, manifest, "staging", by="ops")
-    api.deploy(proj, manifest, "staging", by="ops")
+    api.deploy(proj, manifest, "staging", by="ops", full_play=True)
     last_run = api.ledger_entries(proj, kind="run.finished")[-1].run_id
     tasks = [e for e in api.ledger_entries(proj, kind="task.result") if e.run_id == last_run]
     upload = [e for e in tasks if e.data["task"].startswith("Upload")]
@@ -103,6 +101,75 @@ def test_redeploy_skips_upload_and_switch(project: tuple[Project, list[SshHost]]
     assert {e.data["changed"] for e in switch} == {False}
     for host in hosts:
         assert_live(host, "1.0.0")
+
+
+def _run_tasks(proj: Project, run_id: str) -> list[tuple[str, str, str]]:
+    return [
+        (e.host, e.data["task"], e.data["status"])
+        for e in api.ledger_entries(proj, kind="task.result")
+        if e.run_id == run_id
+    ]
+
+
+def _gate_task_result(report: api.RunReport) -> dict:
+    """What the play's relkit_gate task returned (from ansible-runner's event files)."""
+    for path in Path(report.artifacts).glob("job_events/*.json"):
+        event = json.loads(path.read_text())
+        data = event.get("event_data", {})
+        if event["event"] == "runner_on_ok" and data.get("task") == "Check the release gates":
+            return data["res"]
+    raise AssertionError("no gate task result")
+
+
+def test_redeploy_of_a_live_release_is_a_quick_check(project: tuple[Project, list[SshHost]]) -> None:
+    proj, hosts = project
+    manifest = proj.root / "releases" / "1.0.0.yml"
+    first = api.deploy(proj, manifest, "staging", by="ops")
+    assert first.details["quick_check"]["used"] is False
+    assert first.details["quick_check"]["host_cards"] == "kept"
+    # the play trusted this run's gate pass instead of evaluating the gates again
+    assert _gate_task_result(first)["gates"] == {"checked_by_run": first.run_id}
+
+    again = api.deploy(proj, manifest, "staging", by="ops")
+    assert again.ok and again.hosts == {"web1": "ok", "web2": "ok"}
+    assert again.details["quick_check"]["used"] is True
+    assert not list((proj.state_dir / "runs").glob(f"{again.run_id}-*"))  # no play ran
+    assert _run_tasks(proj, again.run_id) == [
+        (h, "Verify 1.0.0 is live (quick check, no play)", "ok") for h in ("web1", "web2")
+    ]
+    smoke = [e for e in api.ledger_entries(proj, kind="smoke.result") if e.run_id == again.run_id]
+    assert [e.data["passed"] for e in smoke] == [True]
+    assert {h: [c["name"] for c in cs] for h, cs in smoke[0].data["checks"].items()} == {
+        "web1": ["health", "port"],
+        "web2": ["health", "port"],
+    }
+
+    # the app on web2 died: the quick check says so, and the full play restarts it
+    hosts[1].ssh("kill $(cat /opt/webapp/shared/app.pid); sleep 0.3")
+    third = api.deploy(proj, manifest, "staging", by="ops")
+    assert third.details["quick_check"]["used"] is False
+    assert third.details["quick_check"]["why_not"].startswith("web2: smoke: health: no answer")
+    assert [t for t in _run_tasks(proj, third.run_id) if t[1].startswith("Switch") and t[2] == "ok"] == [
+        ("web2", "Switch (after data snapshot and migrate), restart and smoke-test 1.0.0", "ok")
+    ]
+    assert_live(hosts[1], "1.0.0")
+
+    # a changed inventory voids the host cards until a play has run with it
+    inventory = proj.inventory("staging")
+    inventory.write_text(inventory.read_text() + "# edited\n")
+    fourth = api.deploy(proj, manifest, "staging", by="ops")
+    assert fourth.details["quick_check"]["why_not"].startswith("relkit.yml, the inventory or the environment")
+    assert api.deploy(proj, manifest, "staging", by="ops").details["quick_check"]["used"] is True
+
+    forced = api.deploy(proj, manifest, "staging", by="ops", full_play=True)
+    assert forced.details["quick_check"] == {
+        "used": False,
+        "why_not": "not tried (--full-play)",
+        "host_cards": "kept",
+    }
+    for host in hosts:
+        assert_live(host, "1.0.0")
+    assert api.ledger_verify(proj).ok
 
 
 def test_failed_smoke_rolls_back_and_exit_4(project: tuple[Project, list[SshHost]]) -> None:

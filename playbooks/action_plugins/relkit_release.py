@@ -1,0 +1,65 @@
+"""Action plugin for the relkit_release module: runs it, and after a probe describes how to
+reach the host without Ansible.
+
+The description (``relkit.card`` in the probe's result) lets a later ``relkit deploy`` of a
+release that is already live verify each host over plain SSH (relkit/live_check.py) instead of
+running the whole play: the exact ssh command line Ansible's ssh connection built for this
+host, the Python that ran the module, the deploy path and the rendered smoke checks. Hosts
+that need a password, become or another connection type get no card (``unavailable`` says
+why), nor do smoke checks that carry a secret: a card never holds one.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action.normal import ActionModule as NormalAction
+
+CONNECTIONS = ("ssh", "local")
+
+
+class ActionModule(NormalAction):
+    """relkit_release with the probe's host card."""
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        info = result.get("relkit")
+        if self._task.args.get("state") == "probe" and not result.get("failed") and isinstance(info, dict):
+            try:
+                info["card"] = self._card(task_vars or {}, result)
+            except Exception as exc:  # noqa: BLE001 - a card is an optimisation, never a failure
+                info["card"] = {"unavailable": "cannot describe the connection: %s" % exc}
+        return result
+
+    def _card(self, task_vars, result):
+        args = self._task.args
+        conn = self._connection
+        transport = getattr(conn, "transport", "")
+        if transport not in CONNECTIONS:
+            return {"unavailable": "connection %s (the quick check knows ssh and local)" % transport}
+        if self._play_context.become:
+            return {"unavailable": "become (the quick check connects as the login user only)"}
+        card = {
+            "connection": transport,
+            "python": self._python(task_vars, result),
+            "deploy_path": args.get("deploy_path"),
+            "smoke": args.get("smoke") or {},
+        }
+        if transport == "ssh":
+            if conn.get_option("password") or self._play_context.password or conn.get_option("private_key"):
+                return {"unavailable": "password or in-memory key (the quick check never stores one)"}
+            card["address"] = conn.get_option("host") or self._play_context.remote_addr
+            card["argv"] = [to_text(a) for a in conn._build_command(conn.get_option("ssh_executable"), "ssh")]
+        text = json.dumps(card, sort_keys=True, default=str)
+        if any(isinstance(s, str) and s and s in text for s in args.get("secrets") or []):
+            return {"unavailable": "the smoke checks or the connection carry a secret"}
+        return json.loads(text)
+
+    def _python(self, task_vars, result):
+        """The interpreter that ran the module: discovered, else ansible_python_interpreter."""
+        facts = result.get("ansible_facts") or {}
+        found = facts.get("discovered_interpreter_python")
+        if not found and task_vars.get("ansible_python_interpreter"):
+            found = self._templar.template(task_vars["ansible_python_interpreter"])
+        return to_text(found or "python3")

@@ -1,0 +1,242 @@
+"""The quick check: verify a release that is already live without running the deploy play.
+
+Redeploying the release every host already runs costs a full play: ansible-playbook's start-up
+and one probe per host, which find nothing to do. After a deploy play that succeeded on every
+host, relkit keeps the probe's description of each host (its *card*: the ssh command line
+Ansible used, the Python that ran the module, the deploy path and the rendered smoke checks;
+see playbooks/action_plugins/relkit_release.py) in ``<state>/live-check/<env>.json``, with a
+fingerprint of everything that shapes the play.
+
+A later deploy of the release the ledger says every host runs asks each host the probe's own
+question directly, over ssh (or locally), all hosts at once: is the release installed from
+this artifact, does ``current`` point at it, does one smoke pass succeed
+(``module_utils/relkit_layout.live_state``)? Only when every host says yes is the deploy done.
+Anything else runs the full play: a changed relkit.yml, inventory, group_vars/host_vars,
+ANSIBLE_* variable or environment variable those files name; a dynamic inventory; a host
+without a card (become, passwords, secrets in the smoke checks); an unreachable host; a host
+busy with another relkit operation; a failed check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from relkit import __version__
+from relkit.assets import playbooks_dir
+from relkit.project import Project
+from relkit.runner import PlayResult, TaskOutcome
+from relkit.status import LiveRelease
+
+CARD_VERSION = 1
+CONNECT_TIMEOUT = 5
+HOST_TIMEOUT = 30.0
+_ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
+_HOST_SOURCES = ("relkit_checks.py", "relkit_layout.py")
+_HOST_MAIN = """
+def relkit_live_check(args):
+    import fcntl
+
+    root = args["deploy_path"]
+    try:
+        fd = os.open(os.path.join(root, ".relkit", "lock"), os.O_RDWR)
+    except OSError as exc:
+        return {"live": False, "reason": "no relkit deploy path here (%s)" % exc.strerror}
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return {"live": False, "reason": "another relkit operation holds this host's lock"}
+    state = live_state(root, args["version"], args["sha256"], args["smoke"])
+    state.pop("marker")
+    return state
+
+
+print(json.dumps(relkit_live_check(json.loads(ARGS))))
+"""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the quick check found: ``result`` when every host runs the release, else why not."""
+
+    result: PlayResult | None
+    reason: str
+
+
+def cards_path(project: Project, env: str) -> Path:
+    """Where the host cards of ``env`` are kept."""
+    return project.state_dir / "live-check" / f"{env}.json"
+
+
+def fingerprint(project: Project, env: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """A digest of everything that shapes ``env``'s deploy play; None when that cannot be known
+    from files (a dynamic inventory: a script or an inventory plugin)."""
+    environ = os.environ if environ is None else environ
+    inventory = project.inventory(env)
+    files = sorted(p for p in inventory.rglob("*") if p.is_file()) if inventory.is_dir() else [inventory]
+    if inventory.is_file():
+        for extra in ("group_vars", "host_vars"):
+            folder = inventory.parent / extra
+            files += sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    digest = hashlib.sha256(f"relkit {__version__} card {CARD_VERSION}\n".encode())
+    texts = [project.config.model_dump_json(), (playbooks_dir() / "ansible.cfg").read_text()]
+    for path in files:
+        if os.access(path, os.X_OK) and path.parts[-2] not in ("group_vars", "host_vars"):
+            return None  # an inventory script: its hosts can change at any time
+        data = path.read_bytes()
+        text = data.decode("utf-8", "replace")
+        if re.search(r"^plugin:", text, re.MULTILINE) and path.suffix in (".yml", ".yaml"):
+            return None  # an inventory plugin (cloud, etc.): likewise
+        digest.update(f"\0{path}\0".encode() + data)
+        texts.append(text)
+    names = {n for t in texts for n in _ENV_NAME.findall(t)} | {
+        n for n in environ if n.startswith("ANSIBLE_")
+    }
+    for name in sorted(names):
+        digest.update(f"\0{name}={environ.get(name, chr(0))}".encode())
+    for text in texts[:2]:
+        digest.update(text.encode())
+    return digest.hexdigest()
+
+
+def cards_of(result: PlayResult) -> tuple[dict[str, dict[str, Any]], str]:
+    """The host cards a deploy play's probe produced; ``({}, reason)`` unless every host has one."""
+    cards: dict[str, dict[str, Any]] = {}
+    missing = []
+    for host in result.all_hosts:
+        probe = [
+            o.result["relkit"]
+            for o in result.outcomes
+            if o.host == host and isinstance(o.result.get("relkit"), dict) and "card" in o.result["relkit"]
+        ]
+        card = probe[-1]["card"] if probe else {"unavailable": "no probe result"}
+        if "unavailable" in card or not card.get("deploy_path"):
+            missing.append(f"{host}: {card.get('unavailable', 'incomplete card')}")
+        else:
+            cards[host] = card
+    if missing or not cards:
+        return {}, "; ".join(missing) or "no hosts"
+    return cards, ""
+
+
+def save(project: Project, env: str, result: PlayResult, version: str, sha256: str) -> str:
+    """Keep the cards of a deploy that succeeded on every host; return why not ('' when kept)."""
+    path = cards_path(project, env)
+    cards, reason = cards_of(result)
+    digest = fingerprint(project, env)
+    if digest is None:
+        reason = "the inventory is dynamic"
+    if reason:
+        path.unlink(missing_ok=True)
+        return reason
+    record = {
+        "fingerprint": digest,
+        "version": version,
+        "sha256": sha256,
+        "saved": datetime.now(UTC).isoformat(timespec="seconds"),
+        "hosts": cards,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
+    tmp.replace(path)
+    return ""
+
+
+def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[str, LiveRelease]) -> Verdict:
+    """Ask every host of ``env`` whether it runs ``version`` (``live``: the ledger's view)."""
+    try:
+        record = json.loads(cards_path(project, env).read_text())
+    except (OSError, ValueError):
+        return Verdict(None, "no host cards yet (kept after a deploy that succeeds on every host)")
+    cards = record.get("hosts") or {}
+    if (record.get("version"), record.get("sha256")) != (version, sha256):
+        return Verdict(None, f"the host cards are for {record.get('version')}")
+    if record.get("fingerprint") != fingerprint(project, env):
+        return Verdict(None, "relkit.yml, the inventory or the environment changed since the cards were kept")
+    behind = sorted(
+        h for h in cards if (live.get(h) and (live[h].version, live[h].sha256)) != (version, sha256)
+    )
+    if behind:
+        return Verdict(None, f"the ledger has {', '.join(behind)} on another release")
+    script = host_script()
+    with ThreadPoolExecutor(max_workers=min(len(cards), project.config.ansible.forks)) as pool:
+        asked = pool.map(lambda card: ask(card, version, sha256, script), cards.values())
+        answers = dict(zip(cards, asked, strict=True))
+    not_live = [f"{h}: {_why_not(a, version)}" for h, a in sorted(answers.items()) if not a.get("live")]
+    if not_live:
+        return Verdict(None, "; ".join(not_live))
+    task = f"Verify {version} is live (quick check, no play)"
+    outcomes = [
+        TaskOutcome(
+            host, task, "relkit_live_check", "ok", False, "", {"checks": a.get("checks", []), "live": a}
+        )
+        for host, a in sorted(answers.items())
+    ]
+    return Verdict(PlayResult("successful", 0, outcomes, Path()), "every host runs this release")
+
+
+def host_script() -> str:
+    """The Python run on each host: relkit_checks and relkit_layout as the modules use them,
+    then the probe's question (:func:`ask` puts the host's ``ARGS`` in front)."""
+    utils = playbooks_dir() / "module_utils"
+    body = ["import json", "import os"]
+    for name in _HOST_SOURCES:
+        lines = (utils / name).read_text().splitlines()
+        body += [line for line in lines if not line.startswith(("from __future__", "from ansible."))]
+    return "\n".join(body) + _HOST_MAIN
+
+
+def ask(
+    card: Mapping[str, Any], version: str, sha256: str, script: str, timeout: float = HOST_TIMEOUT
+) -> dict[str, Any]:
+    """Run ``script`` on the host ``card`` describes; its answer, or why there is none."""
+    args = {
+        "deploy_path": card["deploy_path"],
+        "smoke": card.get("smoke") or {},
+        "version": version,
+        "sha256": sha256,
+    }
+    text = f"ARGS = {json.dumps(json.dumps(args))}\n" + script
+    python = str(card.get("python") or "python3")
+    if card.get("connection") == "local":
+        argv = [python, "-"]
+    else:
+        ssh = [str(a) for a in card["argv"]]
+        early = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]  # first value wins
+        argv = [ssh[0], *early, *ssh[1:], str(card["address"]), f"{shlex.quote(python)} -"]
+    try:
+        proc = subprocess.run(argv, input=text, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"live": False, "reason": f"no answer ({type(exc).__name__})"}
+    lines = proc.stdout.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        err = " ".join(proc.stderr.split())[-200:]
+        return {"live": False, "reason": f"no answer (exit {proc.returncode}: {err})"}
+    return answer
+
+
+def _why_not(answer: Mapping[str, Any], version: str) -> str:
+    """One host's answer, as the reason it is not live."""
+    if answer.get("reason"):
+        return str(answer["reason"])
+    failed = [c for c in answer.get("checks") or [] if not c.get("ok")]
+    if failed:
+        return "smoke: " + "; ".join(f"{c.get('name')}: {c.get('detail')}" for c in failed)
+    if answer.get("current") != version:
+        return f"current is {answer.get('current')}"
+    return f"{version} is not installed from this artifact"

@@ -1,0 +1,210 @@
+"""The quick check (relkit.live_check): host cards, their fingerprint, and the check itself run
+for real on local-connection "hosts" (a deploy path laid out by hand, a real flock, real smoke
+commands). Over real SSH it is covered by tests/integration/test_deploy_ssh.py."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relkit import live_check
+from relkit.project import Project
+from relkit.runner import PlayResult, TaskOutcome
+from relkit.status import LiveRelease
+
+SHA = "a" * 64
+
+
+def layout(root: Path, version: str = "2.0.0", sha: str = SHA, live: bool = True) -> Path:
+    """A deploy path with ``version`` installed (and ``current`` on it when ``live``)."""
+    release = root / "releases" / version
+    release.mkdir(parents=True)
+    (release / ".relkit-release.json").write_text(json.dumps({"version": version, "sha256": sha}))
+    (root / ".relkit").mkdir()
+    (root / ".relkit" / "lock").write_text("")
+    if live:
+        (root / "current").symlink_to(release)
+    return root
+
+
+def card(root: Path, checks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    checks = checks if checks is not None else [{"name": "ok", "command": "test -d current"}]
+    return {
+        "connection": "local",
+        "python": sys.executable,
+        "deploy_path": str(root),
+        "smoke": {"checks": checks},
+    }
+
+
+def probe_result(cards: dict[str, dict[str, Any]]) -> PlayResult:
+    outcomes = [
+        TaskOutcome(h, "Probe release 2.0.0", "relkit_release", "ok", False, "", {"relkit": {"card": c}})
+        for h, c in cards.items()
+    ]
+    return PlayResult("successful", 0, outcomes, Path())
+
+
+def live(*hosts: str, version: str = "2.0.0", sha: str = SHA) -> dict[str, LiveRelease]:
+    return {h: LiveRelease("staging", h, version, sha, "", "ops", "deploy", "r1") for h in hosts}
+
+
+@pytest.fixture
+def project(example_project: Path) -> Project:
+    return Project.load(example_project)
+
+
+@pytest.fixture
+def hosts(tmp_path: Path, project: Project) -> dict[str, Path]:
+    roots = {"stage1": layout(tmp_path / "stage1"), "stage2": layout(tmp_path / "stage2")}
+    reason = live_check.save(
+        project, "staging", probe_result({h: card(r) for h, r in roots.items()}), "2.0.0", SHA
+    )
+    assert reason == ""
+    return roots
+
+
+def test_every_host_live_is_verified_without_a_play(project: Project, hosts: dict[str, Path]) -> None:
+    verdict = live_check.verify(project, "staging", "2.0.0", SHA, live("stage1", "stage2"))
+    assert verdict.result is not None, verdict.reason
+    assert verdict.result.ok and verdict.result.all_hosts == ["stage1", "stage2"]
+    for outcome in verdict.result.outcomes:
+        assert outcome.status == "ok"
+        assert [c["name"] for c in outcome.result["checks"]] == ["ok"]
+        assert all(c["ok"] for c in outcome.result["checks"])
+
+
+@pytest.mark.parametrize(
+    ("breakage", "expected"),
+    [
+        ("current", "stage2: current is 1.0.0"),
+        ("marker", "stage2: 2.0.0 is not installed from this artifact"),
+        ("smoke", "stage2: smoke: ok: exit 1"),
+        ("layout", "stage2: no relkit deploy path here"),
+    ],
+)
+def test_any_host_not_live_means_the_full_play(
+    project: Project, hosts: dict[str, Path], breakage: str, expected: str
+) -> None:
+    root = hosts["stage2"]
+    if breakage == "current":
+        (root / "releases" / "1.0.0").mkdir()
+        (root / "current").unlink()
+        (root / "current").symlink_to(root / "releases" / "1.0.0")
+    elif breakage == "marker":
+        (root / "releases" / "2.0.0" / ".relkit-release.json").write_text(json.dumps({"sha256": "b" * 64}))
+    elif breakage == "smoke":
+        failing = card(root, [{"name": "ok", "command": "false"}])
+        result = probe_result({"stage1": card(hosts["stage1"]), "stage2": failing})
+        assert live_check.save(project, "staging", result, "2.0.0", SHA) == ""
+    else:
+        (root / ".relkit" / "lock").unlink()
+    verdict = live_check.verify(project, "staging", "2.0.0", SHA, live("stage1", "stage2"))
+    assert verdict.result is None
+    assert verdict.reason.startswith(expected), verdict.reason
+
+
+def test_a_host_busy_with_another_relkit_operation_is_not_checked(
+    project: Project, hosts: dict[str, Path]
+) -> None:
+    with (hosts["stage1"] / ".relkit" / "lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        verdict = live_check.verify(project, "staging", "2.0.0", SHA, live("stage1", "stage2"))
+    assert verdict.result is None
+    assert verdict.reason == "stage1: another relkit operation holds this host's lock"
+
+
+def test_the_ledger_must_agree_before_any_host_is_asked(project: Project, hosts: dict[str, Path]) -> None:
+    assert live_check.verify(project, "staging", "2.0.0", SHA, live("stage1")).reason == (
+        "the ledger has stage2 on another release"
+    )
+    other = live("stage1", "stage2", version="1.0.0")
+    assert live_check.verify(project, "staging", "2.0.0", SHA, other).result is None
+    verdict = live_check.verify(project, "staging", "3.0.0", SHA, live("stage1", "stage2", version="3.0.0"))
+    assert verdict.reason == "the host cards are for 2.0.0"
+
+
+def test_cards_are_kept_only_when_every_host_has_one(project: Project, tmp_path: Path) -> None:
+    root = layout(tmp_path / "stage1")
+    result = probe_result({"stage1": card(root), "stage2": {"unavailable": "become (...)"}})
+    assert live_check.save(project, "staging", result, "2.0.0", SHA) == "stage2: become (...)"
+    assert not live_check.cards_path(project, "staging").exists()
+    verdict = live_check.verify(project, "staging", "2.0.0", SHA, live("stage1", "stage2"))
+    assert verdict.reason.startswith("no host cards yet")
+
+
+def test_the_cards_file_holds_no_secret_and_is_written_whole(
+    project: Project, hosts: dict[str, Path]
+) -> None:
+    record = json.loads(live_check.cards_path(project, "staging").read_text())
+    assert set(record) == {"fingerprint", "version", "sha256", "saved", "hosts"}
+    assert sorted(record["hosts"]) == ["stage1", "stage2"]
+    assert not list(live_check.cards_path(project, "staging").parent.glob("*.tmp-*"))
+
+
+def _fingerprint_after(
+    project: Project, change: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str | None:
+    inventory = project.inventory("staging")
+    if change == "inventory":
+        inventory.write_text(inventory.read_text() + "\n# a comment changes the file\n")
+    elif change == "group_vars":
+        (inventory.parent / "group_vars").mkdir()
+        (inventory.parent / "group_vars" / "all.yml").write_text("app_port: 9999\n")
+    elif change == "named env":
+        monkeypatch.setenv("RELKIT_DEMO_ROOT", str(tmp_path / "elsewhere"))  # the inventory names it
+    elif change == "ansible env":
+        monkeypatch.setenv("ANSIBLE_REMOTE_PORT", "2222")
+    elif change == "relkit.yml":
+        config = project.config.model_copy(update={"app": project.config.app + "-renamed"})
+        project = Project(config, project.root)
+    elif change == "script":
+        inventory.chmod(0o755)
+    elif change == "plugin":
+        inventory.write_text("plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n")
+    return live_check.fingerprint(project, "staging")
+
+
+@pytest.mark.parametrize(
+    "change", ["inventory", "group_vars", "named env", "ansible env", "relkit.yml", "script", "plugin"]
+)
+def test_the_fingerprint_follows_what_shapes_the_play(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    monkeypatch.delenv("RELKIT_DEMO_ROOT", raising=False)
+    monkeypatch.delenv("ANSIBLE_REMOTE_PORT", raising=False)
+    before = live_check.fingerprint(project, "staging")
+    assert before is not None and before == live_check.fingerprint(project, "staging")
+    monkeypatch.setenv("UNRELATED_VARIABLE", "x")
+    assert live_check.fingerprint(project, "staging") == before
+    after = _fingerprint_after(project, change, tmp_path, monkeypatch)
+    if change in ("script", "plugin"):
+        assert after is None  # a dynamic inventory: never a quick check
+    else:
+        assert after is not None and after != before
+
+
+def test_an_unreachable_ssh_host_gives_a_reason_not_an_error(tmp_path: Path) -> None:
+    ssh_card = {
+        "connection": "ssh",
+        "argv": ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-p", "1"],
+        "address": "127.0.0.1",
+        "python": "python3",
+        "deploy_path": str(tmp_path),
+        "smoke": {},
+    }
+    answer = live_check.ask(ssh_card, "2.0.0", SHA, live_check.host_script(), timeout=20)
+    assert answer["live"] is False and answer["reason"].startswith("no answer (exit 255")
+
+
+def test_the_host_script_is_plain_python_without_ansible() -> None:
+    script = live_check.host_script()
+    assert "ansible" not in "\n".join(
+        line for line in script.splitlines() if line.startswith(("import", "from"))
+    )
+    compile("ARGS = '{}'\n" + script, "relkit-live-check", "exec")
