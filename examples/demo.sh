@@ -65,6 +65,9 @@ relkit deploy "$R/2.0.0.yml" --env production \
   --override notice_sent --by dewi --reason "demo: announced at the kick-off, not 24 h ahead"
 health 18081 18091 18092
 
+step "deploying 2.0.0 to staging again: already live, verified on the host without a play (quick check)"
+relkit deploy "$R/2.0.0.yml" --env staging
+
 step "health of 2.0.0 on staging: smoke + health checks, one play (cron/systemd samples: examples/schedule/)"
 relkit health --env staging --prom-file "$RELKIT_DEMO_ROOT/relkit-staging.prom"
 grep '^relkit_release_info' "$RELKIT_DEMO_ROOT/relkit-staging.prom"
