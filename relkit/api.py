@@ -605,7 +605,16 @@ def unlock(project: Project, env: str, by: str | None, force: bool = False) -> l
         raise BadInput("--by: name the person breaking the lock")
     project.environment(env)
     holder = lock.break_lock(project.state_dir, env, force)
-    project.ledger.append("lock.broken", env=env, data={"by": by, "holder": holder.__dict__, "forced": force})
+    ledger = project.ledger
+    ledger.append("lock.broken", env=env, data={"by": by, "holder": holder.__dict__, "forced": force})
+    if any(r.run_id == holder.run_id for r in interrupted_runs(ledger.entries(env=env))):
+        # the holder's run ends here, on record: status stops listing it, the report shows how
+        ledger.append(
+            "run.finished",
+            run_id=holder.run_id,
+            env=env,
+            data={"action": holder.action, "status": "interrupted", "lock_broken_by": by, "forced": force},
+        )
     return holder
 
 

@@ -356,6 +356,34 @@ def test_unlock_stale_lock_is_recorded(cli: Cli, example_project: Path, state_di
     assert broken.data["by"] == "alice"
     assert broken.data["holder"]["run_id"] == "dead-run"
     assert broken.data["forced"] is False
+    # the dead run never recorded its start here: nothing to end on its behalf
+    assert not list(Ledger(state_dir / "ledger.db").entries(kind="run.finished"))
+
+
+def test_unlock_ends_the_interrupted_run_on_record(cli: Cli, example_project: Path, state_dir: Path) -> None:
+    ledger = Ledger(state_dir / "ledger.db")
+    ledger.append("run.started", run_id="dead-run", env="staging", data={"action": "deploy", "by": "bob"})
+    ledger.append("run.started", run_id="other-run", env="staging", data={"action": "deploy", "by": "eve"})
+    proc = subprocess.Popen([PYTHON, "-c", "pass"])
+    proc.wait(timeout=30)
+    path = lock_path(state_dir, "staging")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = {"user": "bob", "host": socket.gethostname(), "pid": proc.pid, "started": "2026-11-10T15:00"}
+    path.write_text(json.dumps({**holder, "run_id": "dead-run", "action": "deploy"}))
+    status = cli("-C", example_project, "--output", "json", "status")
+    assert [r["run_id"] for r in json.loads(status.out)["interrupted"]] == ["dead-run", "other-run"]
+    assert cli("-C", example_project, "unlock", "--env", "staging", "--by", "alice").code == 0
+    (ended,) = ledger.entries(kind="run.finished")
+    assert (ended.run_id, ended.env) == ("dead-run", "staging")
+    assert ended.data == {
+        "action": "deploy",
+        "status": "interrupted",
+        "lock_broken_by": "alice",
+        "forced": False,
+    }
+    status = cli("-C", example_project, "--output", "json", "status")
+    assert [r["run_id"] for r in json.loads(status.out)["interrupted"]] == ["other-run"]
+    assert ledger.verify().ok
 
 
 # -- ledger ----------------------------------------------------------------------------
