@@ -143,7 +143,9 @@ def prepare(
 
 
 @app.command(
-    help="Deploy a release: gates, upload, unpack, switch atomically, restart, smoke."
+    help="Deploy a release: gates, upload, unpack, switch atomically, restart, smoke. A release the "
+    "ledger says every host already runs is verified on each host over SSH without a play (the quick "
+    "check; --full-play runs the play anyway)."
     + _example("relkit deploy releases/2.0.0.yml --env staging")
 )
 def deploy(
