@@ -213,6 +213,41 @@ class RunBook:
         snapshots.record(self, result)  # snapshot.taken / .restored / .pruned per host
         return moved
 
+    def record_found_live(self, result: PlayResult, version: str, sha256: str) -> dict[str, str]:
+        """Ledger ``host.switched`` for hosts the probe found on this release while the ledger says
+        otherwise: a killed run's switch, finished on the host after the controller died (the
+        host's history names that run). Return host → version, like ``record_switches``."""
+        probes = {
+            o.host: o.result["relkit"]
+            for o in result.outcomes
+            if isinstance(o.result.get("relkit"), dict) and "installed" in o.result["relkit"]
+        }
+        final = result.module_results("relkit")
+        failed = set(result.hosts("failed")) | set(result.hosts("unreachable"))
+        known = live_releases(self.ledger.entries(kind="host.switched", env=self.env)).get(self.env, {})
+        found = {}
+        for host, probe in sorted(probes.items()):
+            if host in failed or probe.get("current") != version or final.get(host, {}).get("switched"):
+                continue
+            was = known.get(host)
+            if was is not None and (was.version, was.sha256) == (version, sha256):
+                continue
+            last = probe.get("last_switch") or {}
+            self.record(
+                "host.switched",
+                host,
+                version=version,
+                sha256=sha256,
+                previous=was.version if was else None,
+                action=last.get("action") or "deploy",
+                by=last.get("by") or self.by,
+                found_live=True,
+                switched_by_run=last.get("run_id"),
+                switched_at=last.get("at"),
+            )
+            found[host] = version
+        return found
+
     def record_smoke(self, result: PlayResult, version: str | None, sha256: str | None) -> bool:
         """Ledger one ``smoke.result`` for the environment; True when every host passed."""
         smoke = [o for o in result.outcomes if "checks" in o.result]
@@ -341,7 +376,7 @@ def deploy(
         result = run.play(
             "deploy.yml", {"relkit_release": release, **gate_vars}, progress, gate_pass=gate_pass
         )
-        switched = {**run.record_switches(result), **_record_found_live(run, result, manifest.version, sha)}
+        switched = {**run.record_switches(result), **run.record_found_live(result, manifest.version, sha)}
         smoke_ok = run.record_smoke(result, manifest.version, sha)
         outcome = RunReport(
             "deploy",
@@ -423,42 +458,6 @@ def _already_live(
         gate_report=gates.to_dict(),
         details={"quick_check": {"used": True, "found": "every host runs this release; no play ran"}},
     )
-
-
-def _record_found_live(run: RunBook, result: PlayResult, version: str, sha256: str) -> dict[str, str]:
-    """Ledger ``host.switched`` for hosts the probe found on this release while the ledger says
-    otherwise: a killed run's switch, finished on the host after the controller died (the
-    host's history names that run). Return host → version, like ``record_switches``."""
-    probes = {
-        o.host: o.result["relkit"]
-        for o in result.outcomes
-        if isinstance(o.result.get("relkit"), dict) and "installed" in o.result["relkit"]
-    }
-    final = result.module_results("relkit")
-    failed = set(result.hosts("failed")) | set(result.hosts("unreachable"))
-    known = live_releases(run.ledger.entries(kind="host.switched", env=run.env)).get(run.env, {})
-    found = {}
-    for host, probe in sorted(probes.items()):
-        if host in failed or probe.get("current") != version or final.get(host, {}).get("switched"):
-            continue
-        was = known.get(host)
-        if was is not None and (was.version, was.sha256) == (version, sha256):
-            continue
-        last = probe.get("last_switch") or {}
-        run.record(
-            "host.switched",
-            host,
-            version=version,
-            sha256=sha256,
-            previous=was.version if was else None,
-            action=last.get("action") or "deploy",
-            by=last.get("by") or run.by,
-            found_live=True,
-            switched_by_run=last.get("run_id"),
-            switched_at=last.get("at"),
-        )
-        found[host] = version
-    return found
 
 
 def _smoke_failed_hosts(result: PlayResult) -> set[str]:

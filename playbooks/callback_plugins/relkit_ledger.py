@@ -106,6 +106,9 @@ class CallbackModule(CallbackBase):
              if "relkit_release" in (o.result.get("ansible_facts") or {})),
             {},
         )
+        if self.book.action == "deploy" and release.get("version"):
+            # hosts on this release the ledger does not know of (a killed or unrecorded run)
+            self.book.record_found_live(result, release["version"], release.get("sha256", ""))
         if any("checks" in o.result for o in self.outcomes):
             self.book.record_smoke(result, release.get("version"), release.get("sha256"))
         self.book.finished(result.status, rc=result.rc, direct=True)

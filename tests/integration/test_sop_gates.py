@@ -3,6 +3,7 @@ and plain ansible-playbook cannot bypass the gates or the ledger."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -130,8 +131,11 @@ def test_editing_an_approved_manifest_voids_the_approval(sop) -> None:
     assert not approvals.passed and "edited after" in approvals.reason
 
 
-def ansible_playbook(project: Project, env: str, manifest: Path) -> subprocess.CompletedProcess[str]:
-    """deploy.yml run directly, the way an AWX job or an operator bypassing relkit would."""
+def ansible_playbook(
+    project: Project, env: str, manifest: Path, ledger_callback: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """deploy.yml run directly, the way an AWX job or an operator bypassing relkit would
+    (without ``ledger_callback``: like a run killed before its callback could record anything)."""
     argv = [
         str(Path(sys.executable).parent / "ansible-playbook"),
         "-i",
@@ -146,6 +150,8 @@ def ansible_playbook(project: Project, env: str, manifest: Path) -> subprocess.C
     ]
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RELKIT_")}
     environ["RELKIT_STATE_DIR"] = str(project.state_dir)
+    if not ledger_callback:
+        environ["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.builtin.minimal"  # not relkit_ledger
     return subprocess.run(
         argv, cwd=PLAYBOOKS, env=environ, capture_output=True, text=True, timeout=300, check=False
     )
@@ -173,3 +179,18 @@ def test_plain_ansible_playbook_is_gated_and_recorded(sop) -> None:
     assert api.ledger_verify(project).ok
     # the staging smoke recorded by the plain run counts for promotion
     assert "promoted_from" not in blocked_gates(project, manifest)
+
+    # a plain run whose records never reached the ledger switched web1 to 2.0.0; the next plain
+    # run finds the host live on it and records that, naming the run that switched it
+    upgrade = project.root / "releases" / "2.0.0.yml"
+    unrecorded = ansible_playbook(project, "staging", upgrade, ledger_callback=False)
+    assert unrecorded.returncode == 0, unrecorded.stdout[-2000:]
+    assert api.status(project).live["staging"]["web1"].version == "1.0.0"  # the ledger's view
+    history = stage.ssh("tail -n 1 /opt/webapp/.relkit/history.jsonl").stdout
+    assert ansible_playbook(project, "staging", upgrade).returncode == 0
+    found = api.ledger_entries(project, kind="host.switched", env="staging")[-1]
+    assert (found.host, found.data["version"], found.data["found_live"]) == ("web1", "2.0.0", True)
+    assert found.data["previous"] == "1.0.0"
+    assert found.data["switched_by_run"] == json.loads(history)["run_id"]
+    assert api.status(project).live["staging"]["web1"].version == "2.0.0"
+    assert api.ledger_verify(project).ok
