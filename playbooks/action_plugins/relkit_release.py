@@ -28,7 +28,7 @@ class ActionModule(NormalAction):
         if self._task.args.get("state") == "probe" and not result.get("failed") and isinstance(info, dict):
             try:
                 info["card"] = self._card(task_vars or {}, result)
-            except Exception as exc:  # noqa: BLE001 - a card is an optimisation, never a failure
+            except Exception as exc:  # a card is an optimisation: never a failure of the probe
                 info["card"] = {"unavailable": "cannot describe the connection: %s" % exc}
         return result
 
