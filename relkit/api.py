@@ -196,20 +196,30 @@ class RunBook:
             progress(outcome)
 
     def record_switches(self, result: PlayResult) -> dict[str, str]:
-        """Ledger ``host.switched`` for every host whose ``current`` moved; return host → version."""
+        """Ledger ``host.switched`` for every host whose ``current`` moved; return host → version.
+
+        That includes a host a rollback found already moved off the release the ledger said
+        was live there (``found_live``: a killed run's rollback, finished on the host)."""
         moved = {}
         for host, info in sorted(result.module_results("relkit").items()):
-            if info.get("switched"):
-                moved[host] = info["version"]
-                self.record(
-                    "host.switched",
-                    host,
-                    version=info["version"],
-                    sha256=info.get("sha256", ""),
-                    previous=info.get("previous"),
-                    action=info.get("action", self.action),
-                    by=self.by,
-                )
+            found = info.get("found_live") if isinstance(info.get("found_live"), dict) else None
+            if not (info.get("switched") or found):
+                continue
+            moved[host] = info["version"]
+            other: dict[str, Any] = {}
+            if found:  # a switch this run found done: the host's history says which run made it
+                other = {"found_live": True, "switched_by_run": found.get("run_id")}
+                other["switched_at"] = found.get("at")
+            self.record(
+                "host.switched",
+                host,
+                version=info["version"],
+                sha256=info.get("sha256", ""),
+                previous=info.get("previous"),
+                action=info.get("action", self.action),
+                by=(found or {}).get("by") or self.by,
+                **other,
+            )
         snapshots.record(self, result)  # snapshot.taken / .restored / .pruned per host
         return moved
 
@@ -514,7 +524,12 @@ def rollback(
     with lock.hold(project.state_dir, env, run.run_id, "rollback"):
         run.started(to=to, reason=reason)
         run.record("rollback.requested", by=by, reason=reason, to=to, automatic=False, code_only=code_only)
-        rollback_vars = {"relkit_rollback_to": to or "", "relkit_rollback_data": not code_only}
+        known = live_releases(run.ledger.entries(kind="host.switched", env=env)).get(env, {})
+        rollback_vars = {
+            "relkit_rollback_to": to or "",
+            "relkit_rollback_data": not code_only,
+            "relkit_rollback_from": {host: live.version for host, live in known.items()},
+        }
         result = run.play("rollback.yml", rollback_vars, progress)
         back = run.record_switches(result)
         run.record_smoke(result, to, None)

@@ -13,6 +13,8 @@ description:
   - C(activate) switches C(current) atomically (a new symlink renamed over the old),
     restarts the service, records host history and applies retention.
   - C(rollback) is C(activate) of the named release, or of the previous one in host history.
+    With C(expected_live), a host that a rollback already moved off that release (a killed
+    run's, finished on the host after the controller died) is reported, not rolled back again.
   - With C(data), C(activate) stops the old release, snapshots the data into
     C(snapshots/<id>/), runs C(migrate) with the new release's code, then switches;
     C(rollback) stops the live release, saves the data as it stands (an at-rollback
@@ -45,6 +47,7 @@ options:
     description: secret values used in start/stop/migrate/smoke; masked in the result and logs
   first_host: {type: bool, default: false, description: this host takes the hosts=first items}
   restore_data: {type: bool, default: true, description: rollback restores data (false = code only)}
+  expected_live: {type: str, description: rollback - the release the controller's ledger says is live here}
 """
 
 RETURN = r"""
@@ -70,6 +73,7 @@ from ansible.module_utils.relkit_snapshots import (
     find_for_rollback,
     mark_pending,
     pending_snapshot,
+    read_manifest,
     sha256_file,
 )
 from ansible.module_utils.relkit_snapshots import fsync_path as fsync_dir
@@ -426,10 +430,53 @@ def save_and_restore(p, root, live, version, plan, result):
     result["restored"] = {"id": snap["id"], "items": restored, "at_rollback": saved["id"]}
 
 
+def rolled_back_already(root, live, expected, version):
+    """The history record of the rollback that moved this host off ``expected`` (the release the
+    controller's ledger says is live) onto the live release, when nothing switched since and
+    no other release is asked for: a killed run's rollback, finished here after the controller
+    died. A re-run reports it instead of rolling back a second time."""
+    if not expected or not live or live == expected or version not in (None, "", live):
+        return None
+    last = (read_history(root) or [None])[-1]
+    if last and (last.get("action"), last.get("previous"), last.get("version")) == ("rollback", expected, live):
+        return last
+    return None
+
+
+def found_rollback(p, root, live, record):
+    """The result of a rollback another run did (``record``): its snapshots, and a smoke pass
+    (the service restarted first if a single pass fails)."""
+    result = {
+        "version": live,
+        "previous": record["previous"],
+        "sha256": record.get("sha256"),
+        "action": "rollback",
+        "found_live": {k: record.get(k) for k in ("run_id", "at", "by")},
+    }
+    saved = read_manifest(root, str(record.get("snapshot") or ""))
+    if saved:
+        result["at_rollback"] = snapshot_summary(dict(saved, reused=True))
+        if record.get("restored"):
+            names = [{"name": r["name"], "kind": r["kind"]} for r in saved.get("items", [])]
+            result["restored"] = {"id": record["restored"], "items": names, "at_rollback": saved["id"]}
+    checks = (p["smoke"] or {}).get("checks")
+    if checks:
+        ok, result["checks"] = run_checks(checks, 0, 0, root)
+        if not ok:
+            run_service(root, p["stop"], live, p["service_timeout"])
+            run_service(root, p["start"], live, p["service_timeout"])
+            result["restarted"] = True
+            smoke(root, p["smoke"], result)
+    return bool(result.get("restarted")), result
+
+
 def activate(p, action):
     root = p["deploy_path"]
     layout(root)
     live = current_version(root)
+    found = rolled_back_already(root, live, p.get("expected_live"), p["version"]) if action == "rollback" else None
+    if found:
+        return found_rollback(p, root, live, found)
     version = p["version"] or (previous_version(root, live) if action == "rollback" else None)
     if not version:
         raise ReleaseError("no previous complete release to roll back to (live: %s)" % live)
@@ -559,6 +606,7 @@ def main():
             secrets=dict(type="list", elements="str", default=[], no_log=True),
             first_host=dict(type="bool", default=False),
             restore_data=dict(type="bool", default=True),
+            expected_live=dict(type="str"),
         ),
         required_if=[
             ("state", "probe", ["version", "sha256"]),

@@ -26,11 +26,8 @@ import contextlib
 import json
 import os
 import random
-import signal
-import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -42,7 +39,8 @@ from relkit import api
 from relkit.cli import main
 from relkit.errors import BadInput
 from relkit.project import Project
-from tests.hostcheck import app_version, db_state, deploy_dir, leftovers, live_release, post_note
+from tests.hostcheck import app_version, db_state, deploy_dir, leftovers, live_release
+from tests.integration.killing import run_and_kill, seed_notes
 from tests.sshhosts import SshHost
 from tests.sshproject import EXAMPLE, write_project
 
@@ -58,57 +56,6 @@ MAX_DELAY = {
     "upload": 0.3, "unpack": 0.1, "snapshot": 0.01, "migrate": 0.05, "switch": 0.02, "restart": 0.06
 }  # fmt: skip
 ROWS = 20_000  # seeded notes per host: the snapshot and 2.0.0's migration take measurable time
-KILL_DEADLINE = 120.0
-
-
-def descendants(pid: int) -> list[int]:
-    """pid and every process below it (by parent pid, whatever session it is in)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
-def ssh_masters(control_dir: Path) -> list[int]:
-    """The ssh ControlPersist masters of this test's hosts (their command line names control_dir)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes()
-        except OSError:
-            continue
-        if args.startswith(b"ssh") and str(control_dir).encode() in args:
-            found.append(int(cmdline.parent.name))
-    return found
-
-
-def kill_controller(proc: subprocess.Popen[str], control_dir: Path) -> list[int]:
-    """SIGKILL the controller: its process group, every descendant, and the hosts' ssh masters."""
-    victims: list[int] = []
-    for _ in range(2):  # stop first so nothing forks between listing and killing
-        for pid in descendants(proc.pid):
-            if pid not in victims:
-                victims.append(pid)
-                with_signal(pid, signal.SIGSTOP)
-    os.killpg(proc.pid, signal.SIGKILL)
-    for pid in [*victims, *ssh_masters(control_dir)]:
-        with_signal(pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    return victims
-
-
-def with_signal(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
 
 
 def host_marks(host: SshHost) -> dict[str, bool]:
@@ -172,54 +119,18 @@ def deploy_and_kill(
     """
     manifest = str(root / "releases" / f"{NEW}.yml")
     argv = [sys.executable, "-m", "relkit", "-C", str(root), "deploy", manifest, "--env", "staging"]
-    lines: list[str] = []
-    started = time.monotonic()
-    with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    ) as proc:
-        assert proc.stdout is not None
-        out = proc.stdout
 
-        def read() -> None:
-            for line in out:
-                lines.append(line)
+    def probed(lines: list[str]) -> bool:
+        return any(f" {host.name} " in line and "Probe release" in line for line in lines)
 
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-
-        def probed() -> bool:
-            return any(f" {host.name} " in line and "Probe release" in line for line in list(lines))
-
-        while not begun(target, host_marks(host), probed()):
-            if proc.poll() is not None:
-                pytest.fail(f"deploy ended (exit {proc.returncode}) before {target} began:\n{''.join(lines)}")
-            if time.monotonic() - started > KILL_DEADLINE:
-                kill_controller(proc, control_dir)
-                pytest.fail(f"{target} did not begin within {KILL_DEADLINE}s:\n{''.join(lines)}")
-            time.sleep(0.002)
-        time.sleep(delay)
-        phase = phase_of(host_marks(host), probed())
-        if proc.poll() is not None:
-            pytest.fail(f"deploy ended (exit {proc.returncode}) before the kill:\n{''.join(lines)}")
-        kill_controller(proc, control_dir)
-        at = time.monotonic() - started
-        reader.join(timeout=10)
-    return phase, at, "".join(lines)
-
-
-def seed_notes(host: SshHost, rows: int) -> int:
-    """Write a note through the app, then ``rows`` more straight into its SQLite file."""
-    post_note(host, f"written through the API on {host.name}")
-    con = sqlite3.connect(deploy_dir(host) / "shared" / "data" / "app.db", timeout=20)
-    try:
-        with con:
-            con.executemany(
-                "INSERT INTO notes (body, created) VALUES (?, ?)",
-                ((f"note {i} on {host.name}", "2026-11-23T00:00:00+00:00") for i in range(rows)),
-            )
-    finally:
-        con.close()
-    return db_state(host)[1]
+    return run_and_kill(
+        argv,
+        lambda lines: begun(target, host_marks(host), probed(lines)),
+        lambda lines: phase_of(host_marks(host), probed(lines)),
+        delay,
+        control_dir,
+        target,
+    )
 
 
 def forget_release(host: SshHost, version: str) -> None:

@@ -479,3 +479,42 @@ def test_rollback_killed_after_restoring_keeps_the_first_at_rollback_snapshot(tm
     assert notes(root / DB) == ["before"] and (root / "current").readlink() == Path("releases/1.0.0")
     forward = rollback(root, version="2.0.0")  # the data as 2.0.0 left it: nothing was lost
     assert forward["restored"]["id"] == first and notes(root / DB) == ["before", "after deploy"]
+
+
+def test_rollback_killed_after_its_switch_is_found_not_done_twice(tmp_path: Path) -> None:
+    root = tmp_path / "app"
+    for version in ("1.0.0", "2.0.0", "3.0.0"):
+        deploy(root, version)
+        add_note(root, f"under {version}")
+    killed = rollback(root, run_id="killed", by="alice")  # ran to its end on the host; the controller died
+    assert killed["switched"] and killed["version"] == "2.0.0"
+    stops = len(events(root))
+
+    # the re-run: the ledger still says 3.0.0 is live here
+    rerun = rollback(root, run_id="rerun", expected_live="3.0.0")
+
+    assert "switched" not in rerun and (rerun["version"], rerun["previous"]) == ("2.0.0", "3.0.0")
+    assert rerun["found_live"] == {"run_id": "killed", "by": "alice", "at": rerun["found_live"]["at"]}
+    assert rerun["at_rollback"]["id"] == killed["at_rollback"]["id"] and rerun["at_rollback"]["reused"]
+    assert rerun["restored"]["id"] == killed["restored"]["id"]
+    assert (root / "current").readlink() == Path("releases/2.0.0"), "not rolled back a second time"
+    assert notes(root / DB) == ["under 1.0.0", "under 2.0.0"] and len(events(root)) == stops
+    # with the ledger up to date (or no ledger view at all) a rollback goes back further, as asked
+    assert rollback(root, run_id="next", expected_live="2.0.0")["version"] == "1.0.0"
+    assert notes(root / DB) == ["under 1.0.0"]
+
+
+def test_rollback_found_done_restarts_a_service_that_fails_its_smoke_pass(tmp_path: Path) -> None:
+    root = tmp_path / "app"
+    deploy(root, "1.0.0")
+    deploy(root, "2.0.0")
+    rollback(root, run_id="killed")
+    flag = root / "healthy"
+    smoke = {"checks": [{"name": "up", "command": f"test -e {flag}"}], "timeout": 5, "interval": 0.05}
+    start = f'echo "start $RELKIT_VERSION" >> {root / "events.log"}; touch {flag}'
+
+    rerun = rollback(root, expected_live="2.0.0", smoke=smoke, start=start)
+
+    assert rerun["restarted"] and [c["ok"] for c in rerun["checks"]] == [True]
+    assert events(root)[-2:] == ["stop 1.0.0", "start 1.0.0"]
+    assert (root / "current").readlink() == Path("releases/1.0.0")
