@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test test-unit lint bench clean
+.PHONY: install demo test test-unit molecule lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,15 @@ test: install
 test-unit: install
 	$(VENV)/bin/python -m pytest -m 'not integration'
 
+## Run the molecule scenarios (molecule/): relkit's roles applied to real SSH test hosts.
+## molecule runs from the repository root and finds ansible-playbook and pytest on PATH.
+molecule: install
+	./.ci/system-deps
+	cd $(CURDIR) && PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/molecule -c molecule/config.yml test --all
+
 lint: install
-	$(VENV)/bin/ruff check relkit tests bench examples
-	cd playbooks && ANSIBLE_MODULE_UTILS=module_utils ../$(VENV)/bin/ansible-lint deploy.yml prepare.yml rollback.yml smoke.yml health.yml ../roles
+	$(VENV)/bin/ruff check relkit tests bench examples molecule
+	cd playbooks && ANSIBLE_MODULE_UTILS=module_utils ../$(VENV)/bin/ansible-lint deploy.yml prepare.yml rollback.yml smoke.yml health.yml ../roles ../molecule
 
 bench: install
 	./.ci/system-deps
