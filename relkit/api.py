@@ -544,6 +544,9 @@ def rollback(
             artifacts=str(result.artifacts),
             details={
                 "targets": {h: i.get("version") for h, i in result.module_results("relkit").items()},
+                "already_live": sorted(
+                    h for h, i in result.module_results("relkit").items() if i.get("already_live")
+                ),
                 "data": snapshots.data_summary(result),
             },
         )

@@ -145,8 +145,7 @@ def prepare(
 @app.command(
     help="Deploy a release: gates, upload, unpack, switch atomically, restart, smoke. A release the "
     "ledger says every host already runs is verified on each host over SSH without a play (the quick "
-    "check; --full-play runs the play anyway)."
-    + _example("relkit deploy releases/2.0.0.yml --env staging")
+    "check; --full-play runs the play anyway)." + _example("relkit deploy releases/2.0.0.yml --env staging")
 )
 def deploy(
     manifest: ManifestArg,
@@ -206,6 +205,8 @@ def rollback(
     if not out.json:
         targets = ", ".join(f"{h} → {v}" for h, v in report.rolled_back.items()) or "nothing to switch"
         out.out.print(f"[green]rolled back[/] {env}: {targets}")
+        if already := report.details.get("already_live"):
+            out.out.print(f"  {', '.join(already)}: already on {to}, smoke pass ok: left running")
         for host, data in sorted(report.details.get("data", {}).items()):
             if "restored" in data:
                 out.out.print(

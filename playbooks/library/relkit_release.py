@@ -495,7 +495,14 @@ def activate(p, action):
         "action": action,
     }
     if live == version:
-        # Reached when the live release failed its smoke pass in probe: restart it.
+        # A deploy gets here when the live release failed its smoke pass in probe: restart it.
+        # A rollback to the live release (a retried --to) leaves a healthy service alone.
+        checks = (p["smoke"] or {}).get("checks")
+        if action == "rollback" and checks:
+            ok, result["checks"] = run_checks(checks, 0, 0, root)
+            if ok:
+                result["already_live"] = True
+                return False, result
         run_service(root, p["stop"], live, p["service_timeout"])
         run_service(root, p["start"], version, p["service_timeout"])
         result["restarted"] = True

@@ -244,3 +244,10 @@ def test_rollback_to_named_version(project: tuple[Project, list[SshHost]]) -> No
     assert report.rolled_back == {"web1": "2.0.0", "web2": "2.0.0"}
     for host in hosts:
         assert_live(host, "2.0.0")
+    # retried: both hosts are on 2.0.0 and healthy, so nothing is switched or restarted
+    pids = [h.ssh("cat /opt/webapp/shared/app.pid").stdout for h in hosts]
+    again = api.rollback(proj, "staging", by="alice", reason="retry", to="2.0.0")
+    assert again.ok and again.rolled_back == {} and again.details["already_live"] == ["web1", "web2"]
+    assert [h.ssh("cat /opt/webapp/shared/app.pid").stdout for h in hosts] == pids
+    smoke = api.ledger_entries(proj, kind="smoke.result")[-1]
+    assert smoke.run_id == again.run_id and smoke.data["passed"] is True

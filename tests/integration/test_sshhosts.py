@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import socket
@@ -145,15 +146,15 @@ def test_stop_leaves_no_processes_mounts_or_listeners(tmp_path: Path) -> None:
 def test_busy_addresses_are_skipped(ssh_pool_factory: PoolFactory) -> None:
     lock = sshhosts.LOCK_DIR / "127.0.0.202.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
-    holder = subprocess.Popen(["flock", "-n", str(lock), "sleep", "60"])  # a pool elsewhere
+    # a pool elsewhere holds 127.0.0.202: flock(2) locks of two open file descriptions conflict
+    # even within one process (a `flock CMD` child would outlive a kill and keep the lock)
+    holder = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        while not _flocked(lock):
-            assert holder.poll() is None, "flock could not take the lock"
+        fcntl.flock(holder, fcntl.LOCK_EX)
         with socket.create_server(("127.0.0.201", 22)):  # something else listens here
             pool = ssh_pool_factory(1, prefix="db", first_octet=201)
     finally:
-        holder.kill()
-        holder.wait()
+        os.close(holder)
     assert pool.hosts[0].address == "127.0.0.203"
     assert pool.hosts[0].ssh("hostname", check=True).stdout == "db1\n"
 
@@ -182,10 +183,6 @@ def _read(path: Path) -> bytes:
 def _inode(path: Path) -> str:
     stat = path.stat()
     return f"{stat.st_dev}:{stat.st_ino}\n"
-
-
-def _flocked(path: Path) -> bool:
-    return subprocess.run(["flock", "-n", str(path), "true"], check=False).returncode != 0
 
 
 def _all_pids() -> list[int]:

@@ -140,3 +140,22 @@ def test_rollback_never_returns_to_a_release_that_was_rolled_back(tmp_path: Path
     assert (root / "current").readlink() == Path("releases/2.0.0")
     changed, info = release.activate(params(root), "rollback")  # 2.0.0 bad too: back to 1.0.0, not 3.0.0
     assert changed and info["version"] == "1.0.0"
+
+
+def test_rollback_to_the_live_release_restarts_it_only_when_its_smoke_pass_fails(tmp_path: Path) -> None:
+    root = tmp_path / "app"
+    for version in ("1.0.0", "2.0.0"):
+        install(root, tmp_path, version)
+        release.activate(params(root, version=version), "deploy")
+    starts = root / "shared" / "data" / "starts"
+    start = f"echo started >> {starts}"
+    healthy = {"checks": [{"name": "up", "command": "test -f current/VERSION"}], "timeout": 1}
+    changed, info = release.activate(params(root, version="2.0.0", start=start, smoke=healthy), "rollback")
+    assert (changed, info["already_live"], info.get("restarted")) == (False, True, None)
+    assert [c["ok"] for c in info["checks"]] == [True]
+    assert not starts.exists()  # a healthy live release is not restarted
+    # the live release fails its smoke pass: restarted, then smoke-tested again
+    broken = {"checks": [{"name": "up", "command": f"test -f {starts}"}], "timeout": 2}
+    changed, info = release.activate(params(root, version="2.0.0", start=start, smoke=broken), "rollback")
+    assert changed and info["restarted"] and starts.read_text() == "started\n"
+    assert (root / "current").readlink() == Path("releases/2.0.0")
