@@ -33,7 +33,7 @@ molecule: install
 	cd $(CURDIR) && PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/molecule -c molecule/config.yml test --all
 
 lint: install
-	$(VENV)/bin/ruff check relkit tests bench examples molecule
+	$(VENV)/bin/ruff check relkit tests bench examples molecule playbooks
 	cd playbooks && ANSIBLE_MODULE_UTILS=module_utils ../$(VENV)/bin/ansible-lint deploy.yml prepare.yml rollback.yml smoke.yml health.yml ../roles ../molecule
 
 bench: install
