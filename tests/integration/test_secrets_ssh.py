@@ -174,6 +174,10 @@ def test_no_secret_reaches_ledger_artifacts_output_reports_or_host_files(
     second = relkit("deploy-2.0.0", "json", "deploy", str(releases / "2.0.0.yml"), "--env", "staging")
     assert second.returncode == 0, second.stderr + second.stdout
     assert json.loads(second.stdout)["ok"] is True
+    # a smoke check carrying secrets gives no host card: the quick check never stores a secret
+    assert json.loads(second.stdout)["details"]["quick_check"]["host_cards"] == "not kept: " + "; ".join(
+        f"{h.name}: the smoke checks or the connection carry a secret" for h in hosts
+    )
     metrics = tmp_path / "metrics.prom"
     health = relkit("health", "json", "health", "--env", "staging", "--prom-file", str(metrics))
     assert health.returncode == 0, health.stderr + health.stdout
