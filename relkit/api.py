@@ -125,8 +125,8 @@ class RunBook:
             **data,
         )
 
-    def record_outcome(self, outcome: TaskOutcome) -> None:
-        """Ledger one task's result on one host."""
+    def record_outcome(self, outcome: TaskOutcome, progress: OutcomeSink = _quiet) -> None:
+        """Ledger one task's result on one host, then show it."""
         self.record(
             "task.result",
             outcome.host,
@@ -136,6 +136,7 @@ class RunBook:
             changed=outcome.changed,
             msg=outcome.msg,
         )
+        progress(outcome)
 
     def finished(self, status: str, **data: Any) -> None:
         self.record("run.finished", action=self.action, status=status, **data)
@@ -152,11 +153,6 @@ class RunBook:
     ) -> PlayResult:
         """Run ``playbook``; ``gate_pass`` tells its relkit_gate task this run's gates passed."""
         cfg = self.project.config
-
-        def sink(outcome: TaskOutcome) -> None:
-            self.record_outcome(outcome)
-            progress(outcome)
-
         data_passwords = secret_channel.password_envs(cfg.data)
         if playbook != "prepare.yml":
             require_secrets(self.project)
@@ -187,13 +183,7 @@ class RunBook:
         # relkit_secret lookup (relkit.yml's {{ relkit_secrets.NAME }})
         served = sorted({*data_passwords, *cfg.secrets})
         with secret_channel.serve(served, gate_pass=gate_pass) as channel_env:
-            return run_play(replace(request, env=channel_env), sink)
-
-    def replay(self, result: PlayResult, progress: OutcomeSink) -> None:
-        """Ledger and show the outcomes of work done without a play (the quick check)."""
-        for outcome in result.outcomes:
-            self.record_outcome(outcome)
-            progress(outcome)
+            return run_play(replace(request, env=channel_env), lambda o: self.record_outcome(o, progress))
 
     def record_switches(self, result: PlayResult) -> dict[str, str]:
         """Ledger ``host.switched`` for every host whose ``current`` moved; return host → version.
@@ -203,23 +193,12 @@ class RunBook:
         moved = {}
         for host, info in sorted(result.module_results("relkit").items()):
             found = info.get("found_live") if isinstance(info.get("found_live"), dict) else None
-            if not (info.get("switched") or found):
-                continue
-            moved[host] = info["version"]
-            other: dict[str, Any] = {}
-            if found:  # a switch this run found done: the host's history says which run made it
-                other = {"found_live": True, "switched_by_run": found.get("run_id")}
-                other["switched_at"] = found.get("at")
-            self.record(
-                "host.switched",
-                host,
-                version=info["version"],
-                sha256=info.get("sha256", ""),
-                previous=info.get("previous"),
-                action=info.get("action", self.action),
-                by=(found or {}).get("by") or self.by,
-                **other,
-            )
+            if info.get("switched") or found:
+                moved[host] = info["version"]
+                action = info.get("action", self.action)
+                self._record_switch(
+                    host, info["version"], info.get("sha256", ""), info.get("previous"), action, found
+                )
         snapshots.record(self, result)  # snapshot.taken / .restored / .pruned per host
         return moved
 
@@ -243,20 +222,40 @@ class RunBook:
             if was is not None and (was.version, was.sha256) == (version, sha256):
                 continue
             last = probe.get("last_switch") or {}
-            self.record(
-                "host.switched",
-                host,
-                version=version,
-                sha256=sha256,
-                previous=was.version if was else None,
-                action=last.get("action") or "deploy",
-                by=last.get("by") or self.by,
-                found_live=True,
-                switched_by_run=last.get("run_id"),
-                switched_at=last.get("at"),
-            )
+            action = last.get("action") or "deploy"
+            self._record_switch(host, version, sha256, was.version if was else None, action, last)
             found[host] = version
         return found
+
+    def _record_switch(
+        self,
+        host: str,
+        version: str,
+        sha256: str,
+        previous: str | None,
+        action: str,
+        found: dict[str, Any] | None = None,
+    ) -> None:
+        """Ledger one ``host.switched``. ``found``: the host-history record of a switch another
+        run made (killed before it could record it), which this run found done."""
+        extra = {}
+        if found is not None:
+            extra = {
+                "found_live": True,
+                "switched_by_run": found.get("run_id"),
+                "switched_at": found.get("at"),
+            }
+        by = (found or {}).get("by") or self.by
+        self.record(
+            "host.switched",
+            host,
+            version=version,
+            sha256=sha256,
+            previous=previous,
+            action=action,
+            by=by,
+            **extra,
+        )
 
     def record_smoke(self, result: PlayResult, version: str | None, sha256: str | None) -> bool:
         """Ledger one ``smoke.result`` for the environment; True when every host passed."""
@@ -454,7 +453,8 @@ def _already_live(
     run: RunBook, result: PlayResult, version: str, sha256: str, gates: GateReport, progress: OutcomeSink
 ) -> RunReport:
     """Finish a deploy the quick check found done on every host: ledger it like a play."""
-    run.replay(result, progress)
+    for outcome in result.outcomes:
+        run.record_outcome(outcome, progress)
     run.record_smoke(result, version, sha256)
     hosts = _host_states(result)
     run.finished("successful", rc=0, hosts=hosts, quick_check=True)

@@ -459,15 +459,27 @@ def found_rollback(p, root, live, record):
         if record.get("restored"):
             names = [{"name": r["name"], "kind": r["kind"]} for r in saved.get("items", [])]
             result["restored"] = {"id": record["restored"], "items": names, "at_rollback": saved["id"]}
+    return keep_or_restart(p, root, live, result), result
+
+
+def restart(p, root, live, result):
+    """Restart the live release and smoke-test it (retried until the smoke timeout)."""
+    run_service(root, p["stop"], live, p["service_timeout"])
+    run_service(root, p["start"], live, p["service_timeout"])
+    result["restarted"] = True
+    smoke(root, p["smoke"], result)
+
+
+def keep_or_restart(p, root, live, result):
+    """A rollback that finds its target live: leave it running when one smoke pass succeeds (or
+    there are no smoke checks), else restart it. Returns whether it was restarted."""
     checks = (p["smoke"] or {}).get("checks")
     if checks:
         ok, result["checks"] = run_checks(checks, 0, 0, root)
         if not ok:
-            run_service(root, p["stop"], live, p["service_timeout"])
-            run_service(root, p["start"], live, p["service_timeout"])
-            result["restarted"] = True
-            smoke(root, p["smoke"], result)
-    return bool(result.get("restarted")), result
+            restart(p, root, live, result)
+            return True
+    return False
 
 
 def activate(p, action):
@@ -495,18 +507,13 @@ def activate(p, action):
         "action": action,
     }
     if live == version:
-        # A deploy gets here when the live release failed its smoke pass in probe: restart it.
-        # A rollback to the live release (a retried --to) leaves a healthy service alone.
-        checks = (p["smoke"] or {}).get("checks")
-        if action == "rollback" and checks:
-            ok, result["checks"] = run_checks(checks, 0, 0, root)
-            if ok:
-                result["already_live"] = True
-                return False, result
-        run_service(root, p["stop"], live, p["service_timeout"])
-        run_service(root, p["start"], version, p["service_timeout"])
-        result["restarted"] = True
-        smoke(root, p["smoke"], result)
+        # A rollback to the live release (a retried --to) leaves a healthy service alone; a
+        # deploy gets here only when the live release failed its smoke pass in probe.
+        if action == "rollback" and not keep_or_restart(p, root, live, result):
+            result["already_live"] = True
+            return False, result
+        if action == "deploy":
+            restart(p, root, live, result)
         return True, result
     plan = rollback_plan(p, root, live, version) if action == "rollback" else data_items(p)
     if live:
