@@ -319,7 +319,7 @@ def vault_values(inventory: Path, password_file: Path | None) -> list[str]:
             data = yaml.load(content, Loader=_VaultYamlLoader)  # a SafeLoader subclass
         except yaml.YAMLError:
             continue
-        for cipher in _vaulted(data):
+        for cipher in _leaves(data, _Vaulted):
             plain = _decrypt(vault, cipher.encode())
             if plain is not None:
                 values.append(plain)
@@ -359,17 +359,6 @@ def _decrypt(vault: Any, ciphertext: bytes) -> str | None:
         return None
 
 
-def _vaulted(data: Any) -> Iterator[str]:
-    if isinstance(data, _Vaulted):
-        yield str(data)
-    elif isinstance(data, Mapping):
-        for value in data.values():
-            yield from _vaulted(value)
-    elif isinstance(data, list):
-        for value in data:
-            yield from _vaulted(value)
-
-
 def _strings_of_text(text: str) -> list[str]:
     """Every string value of a decrypted vars file (YAML/JSON), or of INI ``key=value`` pairs."""
     try:
@@ -377,20 +366,21 @@ def _strings_of_text(text: str) -> list[str]:
     except yaml.YAMLError:
         data = None
     if isinstance(data, Mapping | list):
-        return list(_strings(data))
+        return list(_leaves(data))
     pairs = re.findall(r"""[\w.-]+\s*=\s*("[^"]*"|'[^']*'|\S+)""", text)
     return [p.strip("'\"") for p in pairs] or ([text.strip()] if text.strip() else [])
 
 
-def _strings(data: Any) -> Iterator[str]:
-    if isinstance(data, str):
-        yield data
+def _leaves(data: Any, kind: type[str] = str) -> Iterator[str]:
+    """Every string of type ``kind`` in nested mappings and lists."""
+    if isinstance(data, kind):
+        yield str(data)
     elif isinstance(data, Mapping):
         for value in data.values():
-            yield from _strings(value)
+            yield from _leaves(value, kind)
     elif isinstance(data, list):
         for value in data:
-            yield from _strings(value)
+            yield from _leaves(value, kind)
 
 
 def for_play(project: Project, env: str, environ: Mapping[str, str] | None = None) -> Redactor:
