@@ -35,7 +35,7 @@ from typing import Any
 from relkit import __version__
 from relkit.assets import playbooks_dir
 from relkit.project import Project
-from relkit.runner import PlayResult, TaskOutcome
+from relkit.results import PlayResult, TaskOutcome
 from relkit.status import LiveRelease
 
 CARD_VERSION = 1
@@ -114,12 +114,8 @@ def cards_of(result: PlayResult) -> tuple[dict[str, dict[str, Any]], str]:
     cards: dict[str, dict[str, Any]] = {}
     missing = []
     for host in result.all_hosts:
-        probe = [
-            o.result["relkit"]
-            for o in result.outcomes
-            if o.host == host and isinstance(o.result.get("relkit"), dict) and "card" in o.result["relkit"]
-        ]
-        card = probe[-1]["card"] if probe else {"unavailable": "no probe result"}
+        probe = [o.release.card for o in result.outcomes if o.host == host and o.release and o.release.card]
+        card = probe[-1] if probe else {"unavailable": "no probe result"}
         if "unavailable" in card or not card.get("deploy_path"):
             missing.append(f"{host}: {card.get('unavailable', 'incomplete card')}")
         else:
@@ -178,7 +174,7 @@ def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[
         return Verdict(None, "; ".join(not_live))
     task = f"Verify {version} is live (quick check, no play)"
     outcomes = [
-        TaskOutcome(
+        TaskOutcome.of(
             host, task, "relkit_live_check", "ok", False, "", {"checks": a.get("checks", []), "live": a}
         )
         for host, a in sorted(answers.items())

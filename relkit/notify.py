@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 from relkit.config import NOTIFY_EVENTS, EmailChannel, WebhookChannel
 from relkit.errors import BadInput
-from relkit.loading import load_manifest
 from relkit.manifest import Manifest
 from relkit.project import Project
 from relkit.secrets import redact, redact_text
@@ -97,10 +96,10 @@ def notify(
     project: Project, event: str, context: dict[str, Any], run_id: str = "", env: str = ""
 ) -> list[Delivery]:
     """Send ``event`` to every subscribed channel and record each send; never raises."""
-    return _dispatch(project, event, context, run_id, env)[1]
+    return dispatch(project, event, context, run_id, env)[1]
 
 
-def _dispatch(
+def dispatch(
     project: Project, event: str, context: dict[str, Any], run_id: str, env: str
 ) -> tuple[Message | None, list[Delivery]]:
     try:
@@ -315,53 +314,3 @@ def _scrub(text: str, secrets: Iterable[str]) -> str:
 
 def _short(text: str) -> str:
     return " ".join(text.split())[:MAX_ERROR]
-
-
-# -- relkit notify ---------------------------------------------------------------------
-
-
-def send_notice(
-    project: Project, manifest_path: Path, kind: str, env: str | None = None, by: str = ""
-) -> Notice:
-    """``relkit notify``: render, send and record the announcement or rollback notice of a release."""
-    if kind not in ALWAYS_RECORDED:
-        raise BadInput(f"--kind: expected one of {', '.join(ALWAYS_RECORDED)}, got {kind!r}")
-    if env is not None:
-        project.environment(env)
-    manifest = load_manifest(manifest_path)
-    if manifest.app != project.config.app:
-        raise BadInput(f"app: manifest is for {manifest.app!r}, this project deploys {project.config.app!r}")
-    if kind == "announcement":
-        context = announcement_context(manifest)
-        run_id = ""
-    else:
-        if env is None:
-            raise BadInput("--env: the rollback notice is about one environment; name it")
-        context, run_id = _rollback_context(project, env)
-        context["manifest"] = manifest
-    context["by"] = by
-    message, deliveries = _dispatch(project, kind, context, run_id, env or "")
-    return Notice(kind, manifest.version, env or "", message or Message("", kind), deliveries)
-
-
-def _rollback_context(project: Project, env: str) -> tuple[dict[str, Any], str]:
-    """The last rollback recorded for ``env``: who decided it, why, and what went where."""
-    last = None
-    for entry in project.ledger.entries(kind="rollback.%", env=env):
-        if entry.kind in ("rollback.requested", "rollback.started"):
-            last = entry
-    if last is None:
-        raise BadInput(f"--env: no rollback of {env} is recorded; run relkit rollback first")
-    switches = [e for e in project.ledger.entries(kind="host.switched", env=env) if e.run_id == last.run_id]
-    return (
-        {
-            "decided_by": last.data.get("by", ""),
-            "reason": last.data.get("reason", ""),
-            "automatic": bool(last.data.get("automatic")),
-            "rolled_back": {e.host: e.data.get("version") for e in switches},
-            "previous": {e.host: e.data.get("previous") for e in switches},
-            "ok": bool(switches),
-            "when": last.ts,
-        },
-        last.run_id,
-    )

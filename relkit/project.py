@@ -1,16 +1,17 @@
-"""A relkit project on disk: relkit.yml, its directory, its state directory and ledger."""
+"""A relkit project on disk: relkit.yml, its directory, its state directory and its store."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from types import TracebackType
 
-from relkit import secrets
 from relkit.config import Environment, ProjectConfig
 from relkit.errors import BadInput
-from relkit.ledger import Ledger
 from relkit.loading import load_config
+from relkit.store import Store, open_store
 
 CONFIG_NAME = "relkit.yml"
 
@@ -44,7 +45,6 @@ class Project:
         if config_path.is_dir():
             config_path = config_path / CONFIG_NAME
         config = load_config(config_path)
-        secrets.register(secrets.env_values(config))  # redacted from the ledger and all output
         return cls(config, config_path.resolve().parent)
 
     @property
@@ -53,10 +53,23 @@ class Project:
         override = os.environ.get("RELKIT_STATE_DIR")
         return Path(override) if override else (self.root / self.config.state_dir)
 
-    @property
-    def ledger(self) -> Ledger:
-        """The project's ledger."""
-        return Ledger(self.state_dir / "ledger.db")
+    @cached_property
+    def ledger(self) -> Store:
+        """The project's store (ledger and locks): one per project object, one connection."""
+        return open_store(self.state_dir)
+
+    def close(self) -> None:
+        """Close the store's connection (if it was opened)."""
+        if "ledger" in self.__dict__:
+            self.__dict__["ledger"].close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
     def environment(self, name: str) -> Environment:
         """An environment by name or :class:`BadInput` listing the known ones."""

@@ -1,24 +1,18 @@
-"""Writing the release report: load the manifest and the ledger, build the model, render it.
+"""Rendering the release report: the model (:mod:`relkit.report`) in words and layout.
 
-The model is :mod:`relkit.report` (pure); the words are :mod:`relkit.report_labels`; the
-layout is ``templates/report.md.j2`` and ``templates/report.html.j2`` (a project overrides
-them in ``<project>/templates/``).
+The words are :mod:`relkit.report_labels`; the layout is ``templates/report.md.j2`` and
+``templates/report.html.j2`` (a project overrides them in ``<project>/templates/``). The use
+case that loads the manifest and the ledger is :mod:`relkit.usecases.reports`.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from relkit.errors import BadInput
-from relkit.loading import load_manifest
-from relkit.project import Project
-from relkit.report import Report, build_report, describe
+from relkit.report import Report, describe
 from relkit.report_labels import LABELS, LANGS
-from relkit.secrets import redact_text
 from relkit.templating import environment
 
 FORMATS = ("md", "html")
@@ -26,7 +20,7 @@ FORMATS = ("md", "html")
 
 @dataclass(frozen=True)
 class Written:
-    """A report produced by :func:`release_report`."""
+    """A rendered report with its model."""
 
     report: Report
     text: str
@@ -40,27 +34,6 @@ def check_options(fmt: str, lang: str) -> None:
         raise BadInput(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if lang not in LANGS:
         raise BadInput(f"--lang: expected one of {', '.join(LANGS)}, got {lang!r}")
-
-
-def release_report(
-    project: Project, manifest_path: Path, fmt: str = "md", lang: str = "en", now: datetime | None = None
-) -> Written:
-    """Build and render the report of the release ``manifest_path`` describes."""
-    check_options(fmt, lang)
-    manifest = load_manifest(manifest_path)
-    if manifest.app != project.config.app:
-        raise BadInput(f"app: manifest is for {manifest.app!r}, this project deploys {project.config.app!r}")
-    entries = list(project.ledger.entries())
-    report = build_report(
-        manifest,
-        project.config,
-        entries,
-        manifest_ref=str(manifest_path),
-        generated_at=now or datetime.now(UTC),
-        chain=project.ledger.verify(),
-    )
-    text = redact_text(render_report(report, fmt, lang, project.root))  # no secret in a report
-    return Written(report, text, fmt, lang)
 
 
 def render_report(report: Report, fmt: str, lang: str, project_root: Path | None = None) -> str:
@@ -80,20 +53,3 @@ def md_cell(value: object) -> str:
     """A value safe inside a Markdown table cell (one line, pipes and '<' escaped)."""
     text = "—" if value is None or value == "" else str(value)
     return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-
-
-def write_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file beside it, then rename)."""
-    if not path.parent.is_dir():
-        raise BadInput(f"-o/--out: directory {path.parent} does not exist")
-    if path.is_dir():
-        raise BadInput(f"-o/--out: {path} is a directory; name a file")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -32,7 +32,6 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from relkit.config import ProjectConfig
-    from relkit.project import Project
 
 REDACTED = "********"
 MIN_LENGTH = 4
@@ -248,12 +247,12 @@ def missing(config: ProjectConfig, environ: Mapping[str, str] | None = None) -> 
     return [n for n in getattr(config, "secrets", None) or () if not environ.get(n)]
 
 
-def vault_password_file(project: Project) -> Path | None:
-    """relkit.yml's ``ansible.vault_password_file`` (relative to relkit.yml), else
-    $ANSIBLE_VAULT_PASSWORD_FILE, else None."""
-    configured = getattr(project.config.ansible, "vault_password_file", None)
+def vault_password_file(config: ProjectConfig, root: Path) -> Path | None:
+    """relkit.yml's ``ansible.vault_password_file`` (relative to ``root``, relkit.yml's folder),
+    else $ANSIBLE_VAULT_PASSWORD_FILE, else None."""
+    configured = getattr(config.ansible, "vault_password_file", None)
     if configured:
-        return (project.root / configured).resolve()
+        return (root / configured).resolve()
     env = os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
     return Path(env).expanduser().resolve() if env else None
 
@@ -383,12 +382,14 @@ def _leaves(data: Any, kind: type[str] = str) -> Iterator[str]:
             yield from _leaves(value, kind)
 
 
-def for_play(project: Project, env: str, environ: Mapping[str, str] | None = None) -> Redactor:
-    """Every secret a play of ``env`` may see, registered process-wide: the secret variables'
-    values, the inventory's vault values and the vault password."""
-    password_file = vault_password_file(project)
-    values = env_values(project.config, environ)
-    values += vault_values(project.inventory(env), password_file)
+def for_play(
+    config: ProjectConfig, root: Path, inventory: Path, environ: Mapping[str, str] | None = None
+) -> Redactor:
+    """Every secret a play on ``inventory`` may see, registered process-wide: the secret
+    variables' values, the inventory's vault values and the vault password."""
+    password_file = vault_password_file(config, root)
+    values = env_values(config, environ)
+    values += vault_values(inventory, password_file)
     if password := vault_password(password_file):
         values.append(password)
     register(values)

@@ -1,8 +1,9 @@
-"""Data snapshots on the controller side: ledger records and the per-host listing.
+"""Data snapshots on the controller side: what a play did to them, and the per-host listing.
 
 The hosts do the work (``playbooks/module_utils/relkit_snapshots.py``, inside the
-``relkit_release`` activate/rollback call); this module turns what they report into ledger
-entries and answers "which snapshots exist where" from the ledger:
+``relkit_release`` activate/rollback call); :class:`relkit.usecases.recording.RunRecorder`
+ledgers what they report, and this module answers "which snapshots exist where" from the
+ledger:
 
 - ``snapshot.taken`` per host: id, purpose (``deploy``: before a release switched in;
   ``at-rollback``: the data as it stood when a rollback replaced it), from, to, and per
@@ -16,49 +17,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from relkit.chain import Entry
 from relkit.project import Project
-from relkit.runner import PlayResult
-
-
-class _Recorder(Protocol):
-    def record(self, kind: str, host: str = "", **data: Any) -> Entry: ...
-
-
-def record(run: _Recorder, result: PlayResult) -> None:
-    """Ledger what the hosts of a deploy or rollback play report about snapshots."""
-    for host, info in sorted(result.module_results("relkit").items()):
-        for key in ("snapshot", "at_rollback"):
-            snap = info.get(key)
-            if isinstance(snap, dict) and snap.get("id"):
-                data = {k: v for k, v in snap.items() if k != "kind"}
-                run.record("snapshot.taken", host, purpose=snap.get("kind"), **data)
-        restored = info.get("restored")
-        if isinstance(restored, dict) and restored.get("id"):
-            run.record(
-                "snapshot.restored",
-                host,
-                id=restored["id"],
-                at_rollback=restored.get("at_rollback"),
-                items=restored.get("items", []),
-                version=info.get("version"),
-                replaced=info.get("previous"),
-                after_failed_migrate=info.get("action") == "deploy",
-            )
-        if info.get("pruned_snapshots"):
-            run.record("snapshot.pruned", host, ids=list(info["pruned_snapshots"]))
+from relkit.results import PlayResult
 
 
 def data_summary(result: PlayResult) -> dict[str, dict[str, str]]:
     """Per host: the snapshot taken, restored and saved at rollback by this play (ids)."""
     out: dict[str, dict[str, str]] = {}
-    for host, info in result.module_results("relkit").items():
+    for host, release in result.releases().items():
         row = {}
-        for key in ("snapshot", "at_rollback", "restored"):
-            if isinstance(info.get(key), dict) and info[key].get("id"):
-                row[key] = info[key]["id"]
+        parts = {
+            "snapshot": release.snapshot,
+            "at_rollback": release.at_rollback,
+            "restored": release.restored,
+        }
+        for key, part in parts.items():
+            if part and part.get("id"):
+                row[key] = part["id"]
         if row:
             out[host] = row
     return out

@@ -44,10 +44,7 @@ class ActionModule(ActionBase):
             result.update(changed=False, gates={"checked_by_run": args.get("run_id")})
             return result
         try:
-            from relkit import api, gatekeeper
-            from relkit.errors import RelkitError
-            from relkit.gates import Override
-            from relkit.project import Project
+            from relkit import api
         except ImportError as exc:
             raise AnsibleActionFail(f"relkit is not importable by this Ansible ({exc}): install relkit") from exc
         if not args.get("manifest") or not args.get("env") or not args.get("project_dir"):
@@ -58,19 +55,15 @@ class ActionModule(ActionBase):
         run_id = args.get("run_id") or os.environ.get("RELKIT_RUN_ID", "")
         manifest = Path(args["manifest"]).resolve()
         try:
-            project = Project.load(Path(args["project_dir"]))
+            project = api.Project.load(Path(args["project_dir"]))
             actor = api.identity(args.get("actor") or None)
-            overrides = [
-                Override(e.data["gate"], e.data["by"], e.data["reason"])
-                for e in project.ledger.entries(kind="gate.override", env=args["env"])
-                if run_id and e.run_id == run_id
-            ]
-            checked = gatekeeper.evaluate(
+            overrides = api.overrides_of_run(project, args["env"], run_id)
+            checked = api.evaluate_gates(
                 project, manifest, args["env"], args.get("stage", "deploy"), actor=actor, overrides=overrides
             )
             if not os.environ.get("RELKIT_CLI"):
-                gatekeeper.record(project, checked, actor, manifest, run_id)
-        except RelkitError as exc:
+                api.record_gates(project, checked, actor, manifest, run_id)
+        except api.RelkitError as exc:
             raise AnsibleActionFail(f"relkit: {exc}") from exc
         report = checked.report
         result["gates"] = report.to_dict()
@@ -94,7 +87,7 @@ class ActionModule(ActionBase):
         if not os.environ.get("RELKIT_CLI") or not args.get("run_id") or not args.get("manifest"):
             return False
         try:
-            from relkit.secret_channel import GATE_PASS, fetch_from_env
+            from relkit.api import GATE_PASS, fetch_from_env
 
             served = json.loads(fetch_from_env().get(GATE_PASS) or "{}")
         except (ImportError, OSError, ValueError):

@@ -7,8 +7,6 @@ RELKIT_CLI and records the run itself) and for plays that are not relkit deploys
 from __future__ import annotations
 
 import os
-import secrets
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ansible.plugins.callback import CallbackBase
@@ -19,8 +17,6 @@ type: notification
 short_description: Record relkit plays run by plain ansible-playbook or AWX in relkit's ledger
 requirements: [relkit importable by Ansible's Python]
 """
-
-STATUS = {"ok": "runner_on_ok", "failed": "runner_on_failed", "unreachable": "runner_on_unreachable"}
 
 
 class CallbackModule(CallbackBase):
@@ -40,9 +36,11 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_start(self, playbook) -> None:
         self.playbook = Path(playbook._file_name).name
         if not os.environ.get("RELKIT_CLI"):
-            os.environ.setdefault(
-                "RELKIT_RUN_ID", datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
-            )
+            try:
+                from relkit.api import new_run_id
+            except ImportError:
+                return
+            os.environ.setdefault("RELKIT_RUN_ID", new_run_id())
 
     def v2_playbook_on_play_start(self, play) -> None:
         if os.environ.get("RELKIT_CLI") or self.book is not None:
@@ -54,24 +52,23 @@ class CallbackModule(CallbackBase):
             return
         try:
             from relkit import api
-            from relkit.project import Project
 
-            project = Project.load(Path(str(project_dir)))
+            project = api.Project.load(Path(str(project_dir)))
         except Exception as exc:
             self._display.warning(f"relkit ledger disabled: {exc}")
             return
         action = self.playbook.removesuffix(".yml")
-        self.book = api.RunBook(project, str(env), action, api.identity(extra.get("relkit_by")))
-        self.book.run_id = os.environ["RELKIT_RUN_ID"]
-        self.book.started(direct=True, playbook=self.playbook, manifest=extra.get("relkit_manifest"))
+        by = api.identity(extra.get("relkit_by"))
+        self.book = api.Run(project, str(env), action, by, run_id=os.environ["RELKIT_RUN_ID"])
+        self.book.book.started(direct=True, playbook=self.playbook, manifest=extra.get("relkit_manifest"))
 
     def _record(self, result, status: str) -> None:
         if self.book is None:
             return
-        from relkit.runner import outcome_of
+        from relkit.api import CALLBACK_EVENTS, outcome_of
 
         event = {
-            "event": STATUS[status],
+            "event": CALLBACK_EVENTS[status],
             "event_data": {
                 "host": result._host.get_name(),
                 "task": result._task.get_name(),
@@ -82,7 +79,7 @@ class CallbackModule(CallbackBase):
         outcome = outcome_of(event)
         if outcome is not None:
             self.outcomes.append(outcome)
-            self.book.record_outcome(outcome)
+            self.book.book.outcome(outcome)
 
     def v2_runner_on_ok(self, result) -> None:
         self._record(result, "ok")
@@ -96,11 +93,11 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_stats(self, stats) -> None:
         if self.book is None:
             return
-        from relkit.runner import PlayResult
+        from relkit.api import PlayResult
 
         failed = any(stats.failures.values()) or any(stats.dark.values())
         result = PlayResult("failed" if failed else "successful", 2 if failed else 0, self.outcomes, Path("."))
-        self.book.record_switches(result)
+        self.book.book.switches(result)
         release = next(
             (o.result["ansible_facts"]["relkit_release"] for o in self.outcomes
              if "relkit_release" in (o.result.get("ansible_facts") or {})),
@@ -108,7 +105,7 @@ class CallbackModule(CallbackBase):
         )
         if self.book.action == "deploy" and release.get("version"):
             # hosts on this release the ledger does not know of (a killed or unrecorded run)
-            self.book.record_found_live(result, release["version"], release.get("sha256", ""))
-        if any("checks" in o.result for o in self.outcomes):
-            self.book.record_smoke(result, release.get("version"), release.get("sha256"))
+            self.book.book.found_live(result, release["version"], release.get("sha256", ""))
+        if any(o.checks is not None for o in self.outcomes):
+            self.book.smoke(result, release.get("version"), release.get("sha256"))
         self.book.finished(result.status, rc=result.rc, direct=True)

@@ -7,7 +7,7 @@ import os
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-from relkit.secret_channel import SOCKET_ENV, fetch_from_env
+from relkit.api import SOCKET_ENV, fetch_from_env
 
 DOCUMENTATION = r"""
 name: relkit_secret

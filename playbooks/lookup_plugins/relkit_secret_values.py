@@ -8,7 +8,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.parsing.vault import VaultHelper
 from ansible.plugins.lookup import LookupBase
 
-from relkit.secret_channel import GATE_PASS, SOCKET_ENV, fetch_from_env
+from relkit.api import GATE_PASS, SOCKET_ENV, fetch_from_env
 
 DOCUMENTATION = r"""
 name: relkit_secret_values

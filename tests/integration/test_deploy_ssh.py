@@ -11,8 +11,8 @@ import testinfra
 
 from relkit import api
 from relkit.errors import GateBlocked, Locked, PlayFailed
-from relkit.lock import hold
 from relkit.project import Project
+from relkit.store.locks import hold
 from tests.sshhosts import SshHost
 from tests.sshproject import APP_PORT, write_project
 

@@ -24,8 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from relkit import api
 from relkit.cli import main
-from relkit.lock import hold, lock_path
 from relkit.project import Project
+from relkit.store.locks import hold, lock_path
 from tests.integration.test_deploy_ssh import assert_live
 from tests.sshhosts import SshHost
 from tests.sshproject import write_project

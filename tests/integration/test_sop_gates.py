@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from relkit import api, notify, procedure
+from relkit import api, notify
 from relkit.errors import GateBlocked
 from relkit.loading import load_manifest
 from relkit.project import Project
+from relkit.usecases import procedure
 from tests.sshhosts import SshHost
 from tests.sshproject import write_project
 

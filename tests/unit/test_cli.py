@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from relkit.gates import SOP_PRODUCTION
-from relkit.ledger import Ledger
 from relkit.loading import load_manifest
-from relkit.lock import lock_path
 from relkit.manifest import Manifest
+from relkit.store.locks import lock_path
+from relkit.store.sqlite import Ledger
 from tests.unit.clirunner import Cli, make_cli
 from tests.unit.conftest import EXAMPLE_PROJECT, PYTHON
 

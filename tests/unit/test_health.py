@@ -19,15 +19,17 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from relkit import health, ledger
+from relkit import health
 from relkit.cli import main
 from relkit.config import Health, ProjectConfig
 from relkit.errors import BadInput
 from relkit.health import HealthReport, HostHealth
 from relkit.loading import validate_data
-from relkit.lock import hold, lock_path
 from relkit.project import Project
-from relkit.runner import PlayResult, TaskOutcome
+from relkit.results import PlayResult, TaskOutcome
+from relkit.store import sqlite as ledger
+from relkit.store.locks import hold, lock_path
+from relkit.usecases import health as health_run
 from tests.unit.factories import config_data, entry, problems_of
 
 # -- config ------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ def test_evidence_lists_each_runs_failing_checks() -> None:
 
 
 def _outcome(host: str, status: str, result: dict[str, Any], msg: str = "") -> TaskOutcome:
-    return TaskOutcome(host, "Health checks", "relkit_health", status, False, msg, result)
+    return TaskOutcome.of(host, "Health checks", "relkit_health", status, False, msg, result)
 
 
 def test_host_health_from_play_outcomes() -> None:
@@ -228,7 +230,7 @@ def test_write_prom_file_replaces_atomically(tmp_path: Path) -> None:
     target = tmp_path / "relkit.prom"
     target.write_text("old 1\n")
     reader = target.open()
-    health.write_prom_file(target, "new 2\n")
+    health_run.write_prom_file(target, "new 2\n")
     assert target.read_text() == "new 2\n"
     assert reader.read() == "old 1\n", "a reader of the old file still sees it whole (rename, not rewrite)"
     reader.close()
@@ -344,7 +346,7 @@ def test_unknown_env_exits_2(cli: Callable[..., Result]) -> None:
 
 def test_bad_input_raised_before_anything(example_project: Path, state_dir: Path) -> None:
     with pytest.raises(BadInput):
-        health.check_health(Project.load(example_project), "staging", wait=float("nan"))
+        health_run.check_health(Project.load(example_project), "staging", wait=float("nan"))
     assert not state_dir.exists() or not (state_dir / "runs").exists()
     assert os.environ.get("RELKIT_STATE_DIR") == str(state_dir)
 
@@ -353,6 +355,6 @@ def test_prune_run_dirs_keeps_the_newest_health_runs(tmp_path: Path) -> None:
     names = [f"20261118T1200{i:02d}-abcdef-health" for i in range(5)] + ["20261118T110000-abcdef-deploy"]
     for name in names:
         (tmp_path / name / "artifacts").mkdir(parents=True)
-    removed = health.prune_run_dirs(tmp_path, keep=2)
+    removed = health_run.prune_run_dirs(tmp_path, keep=2)
     assert [p.name for p in removed] == names[:3]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*names[3:5], names[5]]), "deploy runs stay"

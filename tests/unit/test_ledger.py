@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from relkit.chain import GENESIS, seal, verify
-from relkit.ledger import Ledger
+from relkit.store.sqlite import Ledger
 from tests.unit.conftest import PYTHON, REPO
 
 
@@ -173,7 +173,7 @@ WRITER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {repo!r})
-    from relkit.ledger import Ledger
+    from relkit.store.sqlite import Ledger
     ledger = Ledger(Path({db!r}))
     go = Path({go!r})
     Path({ready!r} + sys.argv[1]).touch()

@@ -14,7 +14,7 @@ import pytest
 
 from relkit import live_check
 from relkit.project import Project
-from relkit.runner import PlayResult, TaskOutcome
+from relkit.results import PlayResult, TaskOutcome
 from relkit.status import LiveRelease
 
 SHA = "a" * 64
@@ -44,7 +44,7 @@ def card(root: Path, checks: list[dict[str, Any]] | None = None) -> dict[str, An
 
 def probe_result(cards: dict[str, dict[str, Any]]) -> PlayResult:
     outcomes = [
-        TaskOutcome(h, "Probe release 2.0.0", "relkit_release", "ok", False, "", {"relkit": {"card": c}})
+        TaskOutcome.of(h, "Probe release 2.0.0", "relkit_release", "ok", False, "", {"relkit": {"card": c}})
         for h, c in cards.items()
     ]
     return PlayResult("successful", 0, outcomes, Path())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from relkit.errors import BadInput, Locked
-from relkit.lock import Holder, break_lock, hold, lock_path, read_holder
+from relkit.store.locks import Holder, break_lock, hold, lock_path, read_holder
 from tests.unit.conftest import PYTHON, REPO
 
 
@@ -174,7 +174,7 @@ CONTENDER = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {repo!r})
     from relkit.errors import Locked
-    from relkit.lock import hold
+    from relkit.store.locks import hold
     go = Path({go!r})
     Path({ready!r} + sys.argv[1]).touch()
     while not go.exists():

@@ -14,14 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
-from relkit import procedure
 from relkit.cli import main
 from relkit.config import ProjectConfig
 from relkit.errors import BadInput
-from relkit.ledger import Ledger
 from relkit.loading import validate_data
-from relkit.notify import announcement_context, notify, send_notice
+from relkit.notify import announcement_context, notify
 from relkit.project import Project
+from relkit.store.sqlite import Ledger
+from relkit.usecases import procedure
+from relkit.usecases.notices import send_notice
 from tests.unit import notifysinks
 from tests.unit.conftest import SshKeys
 from tests.unit.factories import config_data, manifest_data, problems_of

@@ -17,7 +17,7 @@ import yaml
 from relkit import api
 from relkit.errors import PlayFailed
 from relkit.project import Project
-from relkit.report_render import release_report
+from relkit.usecases.reports import release_report
 from tests.unit import notifysinks
 from tests.unit.notifysinks import Hook, files_containing, free_port
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from relkit import approvals, procedure
+from relkit import approvals
 from relkit.chain import Entry
 from relkit.errors import BadInput, GateBlocked
 from relkit.gates import SOP_PRODUCTION
 from relkit.loading import load_manifest
 from relkit.project import Project
+from relkit.usecases import procedure
 from tests.unit.clirunner import Cli, Result, make_cli
 from tests.unit.conftest import SshKeys
 

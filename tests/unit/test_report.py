@@ -21,12 +21,12 @@ import yaml
 from relkit.chain import ChainCheck, Entry
 from relkit.cli import main
 from relkit.config import ProjectConfig
-from relkit.ledger import Ledger
 from relkit.loading import validate_data
 from relkit.manifest import Manifest
 from relkit.report import SECTIONS, Report, Row, build_report, describe, release_entries
 from relkit.report_labels import LABELS
 from relkit.report_render import md_cell, render_report
+from relkit.store.sqlite import Ledger
 from tests.unit.factories import config_data, manifest_data
 
 SHA_1, SHA_2, SHA_3 = "1" * 64, "2" * 64, "3" * 64

@@ -17,12 +17,12 @@ from pydantic import ValidationError
 
 from relkit import api
 from relkit import secrets as relkit_secrets
+from relkit.cli.output import Output
 from relkit.config import ProjectConfig
 from relkit.errors import BadInput
-from relkit.ledger import Ledger
 from relkit.project import Project
-from relkit.render import Output
 from relkit.secrets import REDACTED, Redactor
+from relkit.store.sqlite import Ledger
 from tests.unit.factories import config_data
 
 
@@ -211,7 +211,7 @@ def test_for_play_registers_env_vault_and_password_values(
     (group_vars / "staging.yml").write_text(vault_yaml("app_secret", encrypt(value, password)))
     monkeypatch.setenv("APP_KEY", env_value)
 
-    red = relkit_secrets.for_play(project, "staging")
+    red = relkit_secrets.for_play(project.config, project.root, inventory)
     assert set(red.values) == {password, value, env_value}
     assert set(red.values) <= set(relkit_secrets.known().values)
     assert relkit_secrets.redact_text(f"{value}/{env_value}/{password}") == "/".join([REDACTED] * 3)

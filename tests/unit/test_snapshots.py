@@ -12,9 +12,9 @@ import pytest
 from relkit import secret_channel
 from relkit.cli import main
 from relkit.config import ProjectConfig
-from relkit.ledger import Ledger
 from relkit.loading import validate_data
 from relkit.snapshots import human_size, rows
+from relkit.store.sqlite import Ledger
 from tests.unit.factories import config_data, entry, problems_of
 from tests.unit.hostmodules import PLAYBOOKS, load
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from relkit import api
 from relkit.chain import Entry
-from relkit.ledger import Ledger
-from relkit.lock import hold
 from relkit.project import Project
 from relkit.status import InterruptedRun, LiveRelease, as_dict, interrupted_runs, live_releases
+from relkit.store.locks import hold
+from relkit.store.sqlite import Ledger
 from tests.unit.factories import entry
 
 

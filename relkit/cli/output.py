@@ -9,10 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from relkit.chain import Entry
-from relkit.gates import GateReport
-from relkit.runner import TaskOutcome
-from relkit.secrets import RedactingStream, redact, redact_text
+from relkit.api import Entry, GateReport, RedactingStream, TaskOutcome, redact, redact_text
 
 STYLE = {
     "ok": "green",
@@ -52,7 +49,7 @@ class Output:
         word = "changed" if outcome.status == "ok" and outcome.changed else outcome.status
         line = f"  [{STYLE[word]}]{word:<11}[/] {outcome.host:<14} {outcome.task}"
         if outcome.status in ("failed", "unreachable") and outcome.msg:
-            line += f"\n      [red]{_escape(outcome.msg)}[/]"
+            line += f"\n      [red]{escape(outcome.msg)}[/]"
         self.info.print(line)
 
 
@@ -63,12 +60,12 @@ def gate_table(report: GateReport) -> Table:
         table.add_column(col, overflow="fold")
     for r in report.results:
         if r.overridden:
-            verdict = f"[yellow]OVERRIDDEN[/] by {_escape(r.overridden_by)}"
+            verdict = f"[yellow]OVERRIDDEN[/] by {escape(r.overridden_by)}"
             reason = f"{r.reason} — override: {r.override_reason}"
         else:
             verdict = "[green]pass[/]" if r.passed else "[bold red]BLOCKED[/]"
             reason = r.reason
-        table.add_row(r.name, verdict, _escape(reason), _escape(r.remedy))
+        table.add_row(r.name, verdict, escape(reason), escape(r.remedy))
     return table
 
 
@@ -79,9 +76,10 @@ def entries_table(entries: list[Entry]) -> Table:
         table.add_column(col, overflow="fold")
     for e in entries:
         data = json.dumps(e.data, sort_keys=True, default=str)
-        table.add_row(str(e.seq), e.ts[:19], e.kind, e.env, e.host, _escape(data[:160]))
+        table.add_row(str(e.seq), e.ts[:19], e.kind, e.env, e.host, escape(data[:160]))
     return table
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """Text shown literally by rich (no markup)."""
     return text.replace("[", r"\[")

@@ -11,12 +11,14 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from relkit import secrets
 from relkit.chain import GENESIS, ChainCheck, Entry, seal, verify
+from relkit.store import locks
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -173,3 +175,23 @@ def _row_entry(row: tuple[Any, ...]) -> Entry:
     except json.JSONDecodeError:
         payload = {"_unreadable": data}
     return Entry(seq, ts, run_id, kind, env, host, payload, prev_hash, hash_)
+
+
+class SqliteStore(Ledger):
+    """The embedded store: ``<state_dir>/ledger.db`` and one lock file per environment."""
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(state_dir / "ledger.db")
+        self.state_dir = state_dir
+
+    def hold(self, env: str, run_id: str, action: str) -> AbstractContextManager[locks.Holder]:
+        """Hold ``env``'s lock file for the block (see :func:`relkit.store.locks.hold`)."""
+        return locks.hold(self.state_dir, env, run_id, action)
+
+    def holder(self, env: str) -> locks.Holder | None:
+        """Who holds ``env``'s lock file, if anyone."""
+        return locks.read_holder(locks.lock_path(self.state_dir, env))
+
+    def break_lock(self, env: str, force: bool = False) -> locks.Holder:
+        """Remove ``env``'s stale lock file (any with ``force``)."""
+        return locks.break_lock(self.state_dir, env, force)

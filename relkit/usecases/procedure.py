@@ -13,6 +13,7 @@ from relkit.gates import GateReport
 from relkit.loading import load_manifest, read_text
 from relkit.notify import notify
 from relkit.project import Project
+from relkit.usecases.playing import register_secrets
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ def close(
     project: Project, manifest_path: Path, env: str, retro_path: Path, by: str, now: datetime | None = None
 ) -> GateReport:
     """Close the release after monitoring, PO verification and a retrospective note (SOP 4.4)."""
+    register_secrets(project)
     retro = read_text(retro_path, "retrospective note")
     if not retro.strip():
         raise BadInput(f"--retro: {retro_path} is empty")

@@ -1,0 +1,177 @@
+"""The ``relkit`` Typer app: global options, the commands (one module each), error mapping.
+
+Exit codes: 0 done · 1 unexpected error · 2 bad input · 3 blocked by a gate ·
+4 play failed · 5 rollback failed · 6 locked by another run.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+# typer >= 0.25 vendors click as typer._click: its exceptions are the ones raised here.
+from typer._click import exceptions as click_exc
+
+from relkit import api
+from relkit.cli import (
+    approve,
+    close,
+    deploy,
+    gates,
+    health,
+    ledger,
+    notify,
+    prepare,
+    report,
+    rollback,
+    schema,
+    snapshots,
+    status,
+    unlock,
+    validate,
+    verify,
+)
+from relkit.cli.options import State
+from relkit.cli.output import Output, escape
+
+app = typer.Typer(
+    name="relkit",
+    help=(
+        "Release toolkit: gates, atomic deploys, rollback and a tamper-evident ledger.\n\n"
+        "Example: relkit deploy releases/2.0.0.yml --env staging"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+COMMANDS = (
+    validate.validate,
+    schema.schema,
+    gates.gates,
+    prepare.prepare,
+    deploy.deploy,
+    rollback.rollback,
+    status.status,
+    unlock.unlock,
+    approve.approve,
+    verify.verify,
+    close.close,
+    health.health,
+    notify.notify,
+    report.report,
+    snapshots.snapshots,
+)
+"""Each command is the function of the same name in its module; the module's HELP is its help."""
+
+for _command in COMMANDS:
+    app.command(help=sys.modules[_command.__module__].HELP)(_command)
+app.add_typer(ledger.app, name="ledger")
+
+
+@app.callback(invoke_without_command=True)
+def _global(
+    ctx: typer.Context,
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", "-C", help="relkit.yml or its directory [env RELKIT_PROJECT]"),
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    actor: Annotated[str | None, typer.Option("--as", help="who acts [env RELKIT_USER, else login]")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="never prompt (CI)")] = False,
+    version: Annotated[bool, typer.Option("--version", help="show relkit's version")] = False,
+) -> None:
+    """Options for every command."""
+    if version:
+        print(f"relkit {api.__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+        raise typer.Exit(0)
+    if output not in ("text", "json"):
+        raise api.BadInput(f"--output: expected 'text' or 'json', got {output!r}")
+    state = ctx.ensure_object(State)
+    state.project_path, state.output, state.actor = project, Output(output), actor
+
+
+GLOBAL_ANYWHERE = {"--as": 1, "--project": 1, "-C": 1, "--yes": 0, "-y": 0}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Accept ``--as``, ``--project/-C``, ``--yes`` after the command too: ``relkit approve M --as sari``."""
+    front, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        name = arg.split("=", 1)[0]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if name in GLOBAL_ANYWHERE:
+            width = 1 if "=" in arg else 1 + GLOBAL_ANYWHERE[name]
+            front.extend(argv[i : i + width])
+            i += width
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code. Errors are mapped to codes here and nowhere else."""
+    argv = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    command = typer.main.get_command(app)
+    state = State()
+    try:
+        # standalone_mode=False: click returns an Exit's code instead of raising it
+        returned = command.main(args=argv, prog_name="relkit", standalone_mode=False, obj=state)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        state.output.err.print("aborted")
+        return 1
+    except click_exc.NoArgsIsHelpError as exc:
+        print(exc.format_message())
+        return 0
+    except click_exc.UsageError as exc:
+        usage = f"\n{exc.ctx.get_usage()}" if exc.ctx else ""
+        state.output.err.print(f"[red]error:[/] {escape(exc.format_message())}{escape(usage)}")
+        return 2
+    except api.RelkitError as exc:
+        return _report_error(state.output, exc)
+    except Exception:
+        log = Path(tempfile.gettempdir()) / "relkit-debug.log"
+        log.write_text(api.redact_text(traceback.format_exc()))
+        logging.getLogger("relkit").debug("unexpected error", exc_info=True)
+        state.output.err.print(f"[bold red]unexpected error[/]: {sys.exc_info()[1]!r} (traceback in {log})")
+        return 1
+    finally:
+        state.close()
+    return returned if isinstance(returned, int) else 0
+
+
+def _report_error(out: Output, exc: api.RelkitError) -> int:
+    payload: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}
+    if isinstance(exc, api.GateBlocked):
+        if out.json:
+            payload = {**exc.report.to_dict(), **payload}  # type: ignore[attr-defined]
+        else:
+            gates.show_gates(out, exc.report)  # type: ignore[arg-type]
+    if isinstance(exc, api.BadInput):
+        payload["problems"] = exc.problems
+    if isinstance(exc, api.PlayFailed | api.RollbackFailed) and exc.result is not None:
+        payload["result"] = exc.result.to_dict()  # type: ignore[attr-defined]
+    out.emit(payload)
+    out.err.print(f"[bold red]error[/] (exit {exc.exit_code}): {escape(str(exc))}")
+    return exc.exit_code
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""``relkit gates``: evaluate a stage's gates for a manifest and an environment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from relkit import api
+from relkit.cli.options import EnvOpt, ManifestArg, example, state
+from relkit.cli.output import Output, gate_table
+
+HELP = "Evaluate the gates for a stage (exit 0 all pass, 3 blocked)." + example(
+    "relkit gates releases/2.0.0.yml --env production"
+)
+
+
+def show_gates(out: Output, report: api.GateReport) -> None:
+    """The gate table, or its JSON."""
+    if out.json:
+        out.emit(report.to_dict())
+    else:
+        out.out.print(gate_table(report))
+
+
+def gates(
+    ctx: typer.Context,
+    manifest: ManifestArg,
+    env: EnvOpt,
+    stage: Annotated[str, typer.Option("--stage", "-s", help="prepare or deploy")] = "deploy",
+) -> None:
+    st = state(ctx)
+    _, report, _ = api.check_gates(st.project(), manifest, env, stage, actor=st.actor)
+    show_gates(st.output, report)
+    if not report.passed:
+        raise typer.Exit(3)

@@ -1,0 +1,51 @@
+"""Option types and help shared by several commands, and the state every command reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from relkit.api import Project
+from relkit.cli.output import Output
+
+ManifestArg = Annotated[
+    Path, typer.Argument(help="release manifest, e.g. releases/2.0.0.yml", show_default=False)
+]
+EnvOpt = Annotated[str, typer.Option("--env", "-e", help="environment from relkit.yml", show_default=False)]
+KeyOpt = Annotated[Path, typer.Option("--key", "-k", help="SSH private key to sign with", show_default=False)]
+
+
+def example(text: str) -> str:
+    """The help's closing example line."""
+    return f"\n\nExample: {text}"
+
+
+@dataclass
+class State:
+    """Options shared by every command (the Typer context's ``obj``)."""
+
+    project_path: Path | None = None
+    output: Output = field(default_factory=Output)
+    actor: str | None = None
+    _project: Project | None = None
+
+    def project(self) -> Project:
+        """The project, loaded once per command."""
+        if self._project is None:
+            self._project = Project.load(self.project_path)
+        return self._project
+
+    def close(self) -> None:
+        """Close the project's store."""
+        if self._project is not None:
+            self._project.close()
+
+
+def state(ctx: typer.Context) -> State:
+    """The CLI state of this invocation."""
+    obj = ctx.find_object(State)
+    assert obj is not None, "relkit.cli.main sets the state"
+    return obj

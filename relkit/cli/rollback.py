@@ -1,0 +1,45 @@
+"""``relkit rollback``: back to the previous (or a named) release, code and data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from relkit import api
+from relkit.cli.options import EnvOpt, example, state
+
+HELP = (
+    "Switch back to the previous (or --to) release, restore its data snapshot (the data as it "
+    "stands is saved first) and restart; needs --by and --reason."
+    + example('relkit rollback --env production --by alice --reason "login broken"')
+)
+
+
+def rollback(
+    ctx: typer.Context,
+    env: EnvOpt,
+    by: Annotated[str | None, typer.Option("--by", help="who decided the rollback")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="why")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="version to roll back to")] = None,
+    code_only: Annotated[
+        bool, typer.Option("--code-only", help="switch code only; leave the data as it is")
+    ] = False,
+) -> None:
+    st = state(ctx)
+    out = st.output
+    out.info.print(f"[bold]rollback[/] {env}")
+    report = api.rollback(st.project(), env, by, reason, to, out.progress, code_only=code_only)
+    out.emit(report.to_dict())
+    if out.json:
+        return
+    targets = ", ".join(f"{h} → {v}" for h, v in report.rolled_back.items()) or "nothing to switch"
+    out.out.print(f"[green]rolled back[/] {env}: {targets}")
+    if already := report.details.get("already_live"):
+        out.out.print(f"  {', '.join(already)}: already on {to}, smoke pass ok: left running")
+    for host, data in sorted(report.details.get("data", {}).items()):
+        if "restored" in data:
+            out.out.print(
+                f"  {host}: data restored from snapshot {data['restored']}; "
+                f"the data as it stood is in snapshot {data.get('at_rollback', '?')}"
+            )

@@ -1,0 +1,37 @@
+"""Execution engines: where a play runs and how its events come back.
+
+An engine is one function, ``run_play(request, on_outcome) -> PlayResult``: it runs
+``request.playbook``, calls ``on_outcome`` with each host's :class:`~relkit.results.TaskOutcome`
+as it arrives and returns the :class:`~relkit.results.PlayResult`. ``local`` (ansible-runner on
+this controller) is the only one today; another engine (e.g. ansible-runner's
+transmit/worker/process stream to an execution node) is one new module listed in ``ENGINES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Protocol
+
+from relkit.engines.request import PlayRequest
+from relkit.errors import BadInput
+from relkit.results import PlayResult, TaskOutcome
+
+ENGINES = ("local",)
+
+
+class Engine(Protocol):
+    """What every engine module provides."""
+
+    def run_play(self, request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) -> PlayResult: ...
+
+
+def engine(name: str = "local") -> Engine:
+    """The engine module called ``name`` (imported on first use: ansible-runner is heavy)."""
+    if name not in ENGINES:
+        raise BadInput(f"engine: unknown engine {name!r} (known: {', '.join(ENGINES)})")
+    module: Engine = importlib.import_module(f"relkit.engines.{name}")  # type: ignore[assignment]
+    return module
+
+
+__all__ = ["ENGINES", "Engine", "PlayRequest", "engine"]

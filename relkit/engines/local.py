@@ -1,0 +1,105 @@
+"""The ``local`` engine: ansible-runner on this controller, events streamed back as they come."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+import ptyprocess
+
+from relkit import secrets
+from relkit.assets import playbooks_dir, roles_dir
+from relkit.engines.request import PlayRequest
+from relkit.results import PlayResult, TaskOutcome, outcome_of
+
+
+def _no_pty_close_delay() -> None:
+    """ansible-runner drives ansible-playbook through pexpect; closing the pty sleeps
+    delayafterclose (0.1 s) although the play has already ended by then (EOF). relkit waits for
+    the exit status anyway, so the pause is pure latency on every run. PtyProcess.__init__ sets
+    the delay on the instance, so a plain class attribute would be shadowed: a property whose
+    setter ignores that assignment keeps it at 0. Applied when a play starts, not at import."""
+    if not isinstance(ptyprocess.PtyProcess.__dict__.get("delayafterclose"), property):
+        ptyprocess.PtyProcess.delayafterclose = property(lambda _self: 0.0, lambda _self, _value: None)
+
+
+def run_play(request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) -> PlayResult:
+    """Run ``request.playbook`` with ansible-runner; call ``on_outcome`` for each host result."""
+    _no_pty_close_delay()
+    outcomes: list[TaskOutcome] = []
+    redactor = secrets.known().union(request.secret_values)
+
+    def handle(event: dict[str, Any]) -> bool:
+        redactor.in_place(event)  # before ansible-runner writes it to job_events/
+        outcome = outcome_of(event)
+        if outcome is not None:
+            outcomes.append(outcome)
+            on_outcome(outcome)
+        return True
+
+    def starting(status: dict[str, Any], runner_config: Any = None) -> None:
+        # Called before ansible-runner writes artifacts/<id>/command (which holds the whole
+        # environment) and spawns ansible-playbook with that same dict: drop the secrets here.
+        if status.get("status") == "starting" and runner_config is not None:
+            for name in request.hidden_env:
+                runner_config.env.pop(name, None)
+            # ... and any other variable that carries a secret value (e.g. a URL with a password)
+            for name, value in list(runner_config.env.items()):
+                keep = name in secrets.KEEP_IN_ENV or name in request.env or name.startswith("ANSIBLE_")
+                if not keep and isinstance(value, str) and redactor.found(value):
+                    runner_config.env.pop(name)
+
+    request.run_dir.mkdir(parents=True, exist_ok=True)
+    request.run_dir.chmod(0o700)
+    play_dir = playbooks_dir()
+    vault_file = request.vault_password_file
+    vault = {"ANSIBLE_VAULT_PASSWORD_FILE": str(vault_file)} if vault_file else {}
+    try:
+        runner = _run(request, play_dir, vault, handle, starting)
+    finally:
+        # Whatever got past the modules' no_log masking and the event redaction (stdout, the
+        # command artifact, fact caches): scrubbed in place, even when the run failed.
+        redactor.scrub_tree(request.run_dir)
+    return PlayResult(
+        status=runner.status,
+        rc=runner.rc if runner.rc is not None else 1,
+        outcomes=outcomes,
+        artifacts=Path(runner.config.artifact_dir),
+    )
+
+
+def _run(
+    request: PlayRequest,
+    play_dir: Path,
+    vault: dict[str, str],
+    handle: Callable[[dict[str, Any]], bool],
+    starting: Callable[..., None],
+) -> Any:
+    return ansible_runner.run(
+        private_data_dir=str(request.run_dir),
+        project_dir=str(play_dir),
+        playbook=request.playbook,
+        inventory=str(request.inventory),
+        extravars=request.extravars,
+        envvars={
+            "ANSIBLE_CONFIG": str(play_dir / "ansible.cfg"),
+            "ANSIBLE_ROLES_PATH": str(roles_dir()),
+            "ANSIBLE_LIBRARY": str(play_dir / "library"),
+            "ANSIBLE_TIMEOUT": str(request.timeout),
+            "ANSIBLE_NOCOLOR": "1",
+            "RELKIT_CLI": "1",
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+            **vault,
+            **request.env,
+        },
+        ident=request.run_id,
+        forks=request.forks,
+        limit=request.limit,
+        event_handler=handle,
+        status_handler=starting,
+        quiet=True,
+    )

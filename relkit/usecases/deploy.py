@@ -1,0 +1,160 @@
+"""``deploy``: gate, lock, deploy, smoke; on failure roll the switched hosts back (or ask)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import NoReturn
+
+from relkit import gatekeeper, live_check
+from relkit.errors import GateBlocked, PlayFailed
+from relkit.gates import GateReport, Override
+from relkit.project import Project
+from relkit.results import PlayResult
+from relkit.status import live_releases
+from relkit.usecases.playing import register_secrets, require_secrets
+from relkit.usecases.recording import OutcomeSink, quiet
+from relkit.usecases.rollback import rollback_hosts
+from relkit.usecases.runs import Run, RunReport, identity
+
+
+def deploy(
+    project: Project,
+    manifest_path: Path,
+    env: str,
+    by: str | None = None,
+    progress: OutcomeSink = quiet,
+    now: datetime | None = None,
+    overrides: Sequence[Override] = (),
+    full_play: bool = False,
+) -> RunReport:
+    """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4).
+
+    When the ledger says every host already runs this release, the quick check
+    (:mod:`relkit.live_check`) verifies that on the hosts without a play; ``full_play`` skips it.
+    """
+    actor = identity(by)
+    register_secrets(project)
+    require_secrets(project)
+    run = Run(project, env, "deploy", actor)
+    checked = gatekeeper.evaluate(
+        project, manifest_path, env, "deploy", actor=actor, overrides=overrides, now=now
+    )
+    gatekeeper.record(project, checked, actor, manifest_path, run.run_id)
+    manifest, report, artifact = checked.manifest, checked.report, checked.artifact.path
+    if not report.passed:
+        raise GateBlocked(f"deploy of {manifest.version} to {env} is blocked by the gates", report)
+    assert artifact is not None
+    with project.ledger.hold(env, run.run_id, "deploy"):
+        sha = manifest.artifact.sha256
+        run.book.started(version=manifest.version, sha256=sha)
+        run.notices.context = {"manifest": manifest, "version": manifest.version, "sha256": sha}
+        run.notices.notify("deploy.started")
+        quick = live_check.Verdict(None, "not tried (--full-play)")
+        if not full_play:
+            known = live_releases(project.ledger.entries(kind="host.switched", env=env)).get(env, {})
+            quick = live_check.verify(project, env, manifest.version, sha, known)
+            if quick.result is not None:
+                return _already_live(run, quick.result, manifest.version, sha, report, progress)
+        release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
+        manifest_file = str(manifest_path.resolve())
+        gate_vars = {"relkit_manifest": manifest_file, "relkit_project_dir": str(project.root)}
+        gate_pass = {"run_id": run.run_id, "env": env, "manifest": manifest_file}
+        result = run.play(
+            "deploy.yml", {"relkit_release": release, **gate_vars}, progress, gate_pass=gate_pass
+        )
+        switched = {**run.book.switches(result), **run.book.found_live(result, manifest.version, sha)}
+        smoke_ok = run.smoke(result, manifest.version, sha)
+        outcome = RunReport(
+            "deploy",
+            env,
+            run.run_id,
+            manifest.version,
+            result.ok and smoke_ok,
+            result.host_states(),
+            gate_report=report.to_dict(),
+            artifacts=str(result.artifacts),
+        )
+        if not outcome.ok:
+            _fail(project, run, result, manifest.version, switched, outcome, progress)
+        kept = live_check.save(project, env, result, manifest.version, sha)
+        outcome.details["quick_check"] = {
+            "used": False,
+            "why_not": quick.reason,
+            "host_cards": f"not kept: {kept}" if kept else "kept",
+        }
+        run.finished("successful", rc=0, hosts=outcome.hosts)
+        return outcome
+
+
+def _fail(
+    project: Project,
+    run: Run,
+    result: PlayResult,
+    version: str,
+    switched: dict[str, str],
+    outcome: RunReport,
+    progress: OutcomeSink,
+) -> NoReturn:
+    """A deploy that failed somewhere: nothing switched, or the policy's rollback / keep."""
+    env, failed = run.env, result.bad_hosts
+    if not switched:
+        run.finished("failed", rc=result.rc, failed=failed, rolled_back={})
+        raise PlayFailed(
+            f"deploy of {version} to {env} failed on {', '.join(failed) or 'the play'} "
+            "before any host switched: every host is still on its previous release\n"
+            + result.failure_summary(),
+            outcome,
+        )
+    smoke_failed = {o.host for o in result.outcomes if o.smoke_failed}
+    policy = project.config.policy
+    if smoke_failed and set(failed) <= smoke_failed:
+        decision, setting = policy.on_smoke_failure, "on_smoke_failure"
+    else:
+        decision, setting = policy.on_partial_failure, "on_partial_failure"
+    if decision != "rollback":
+        run.book.record(
+            "decision.needed",
+            reason=f"deploy failed on {', '.join(failed)}",
+            policy=f"{setting}: {decision}",
+            switched=switched,
+            failed=failed,
+            evidence=result.failure_summary()[:4000],
+        )
+        run.finished("failed_kept", rc=result.rc, failed=failed, kept=switched)
+        raise PlayFailed(
+            f"deploy of {version} to {env} failed on {', '.join(failed)}; policy {setting}: "
+            f"{decision} kept {', '.join(sorted(switched))} on {version}. To roll back: relkit "
+            f"rollback --env {env} --by NAME --reason TEXT\n" + result.failure_summary(),
+            outcome,
+        )
+    back = rollback_hosts(run, sorted(switched), progress, reason=f"deploy failed on {', '.join(failed)}")
+    outcome.rolled_back = back
+    run.finished("rolled_back", rc=result.rc, failed=failed, rolled_back=back)
+    raise PlayFailed(
+        f"deploy of {version} to {env} failed on {', '.join(failed)}; "
+        f"rolled back {', '.join(f'{h} to {v}' for h, v in back.items())}\n" + result.failure_summary(),
+        outcome,
+    )
+
+
+def _already_live(
+    run: Run, result: PlayResult, version: str, sha256: str, gates: GateReport, progress: OutcomeSink
+) -> RunReport:
+    """Finish a deploy the quick check found done on every host: ledger it like a play."""
+    for outcome in result.outcomes:
+        run.book.outcome(outcome, progress)
+    run.smoke(result, version, sha256)
+    hosts = result.host_states()
+    run.finished("successful", rc=0, hosts=hosts, quick_check=True)
+    return RunReport(
+        "deploy",
+        run.env,
+        run.run_id,
+        version,
+        True,
+        hosts,
+        gate_report=gates.to_dict(),
+        details={"quick_check": {"used": True, "found": "every host runs this release; no play ran"}},
+    )

@@ -1,0 +1,75 @@
+"""Running one play for a run: its request, its secrets served on a private channel, its engine."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from relkit import secret_channel
+from relkit import secrets as relkit_secrets
+from relkit.engines import PlayRequest, engine
+from relkit.errors import BadInput
+from relkit.project import Project
+from relkit.results import PlayResult
+from relkit.usecases.recording import OutcomeSink
+
+PROJECT_VARS = {"deploy_path", "shared", "service", "smoke", "retention", "data", "secrets"}
+"""The relkit.yml sections every play receives as ``relkit_project``."""
+
+
+def register_secrets(project: Project) -> None:
+    """Register the values of relkit.yml's secret variables with the redactor (all output)."""
+    relkit_secrets.register(relkit_secrets.env_values(project.config))
+
+
+def require_secrets(project: Project) -> None:
+    """Refuse to run a play while a variable relkit.yml lists under ``secrets:`` is unset."""
+    if unset := relkit_secrets.missing(project.config):
+        raise BadInput(
+            f"secrets: {', '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set in the environment "
+            "(relkit.yml lists them as secrets the plays need)"
+        )
+
+
+def run_play(
+    project: Project,
+    env: str,
+    run_id: str,
+    by: str,
+    playbook: str,
+    extravars: dict[str, Any],
+    on_outcome: OutcomeSink,
+    limit: str | None = None,
+    gate_pass: dict[str, str] | None = None,
+) -> PlayResult:
+    """Run ``playbook`` on ``env``; ``gate_pass`` tells its relkit_gate task this run's gates passed."""
+    cfg = project.config
+    inventory = project.inventory(env)
+    if playbook != "prepare.yml":
+        require_secrets(project)
+    # vault values, secret variables, notification/data credentials: never in any output
+    redactor = relkit_secrets.for_play(cfg, project.root, inventory)
+    request = PlayRequest(
+        playbook=playbook,
+        inventory=inventory,
+        run_dir=project.state_dir / "runs" / f"{run_id}-{playbook.removesuffix('.yml')}",
+        run_id=run_id,
+        extravars={
+            "relkit_project": cfg.model_dump(include=PROJECT_VARS),
+            "relkit_env": env,
+            "relkit_run_id": run_id,
+            "relkit_by": by,
+            **extravars,
+        },
+        forks=cfg.ansible.forks,
+        timeout=cfg.ansible.timeout,
+        limit=limit,
+        hidden_env=relkit_secrets.secret_env_names(cfg),
+        secret_values=redactor.values,
+        vault_password_file=relkit_secrets.vault_password_file(cfg, project.root),
+    )
+    # data passwords and secrets: hidden from the play's environment, served to its
+    # relkit_secret lookup (relkit.yml's {{ relkit_secrets.NAME }})
+    served = sorted({*secret_channel.password_envs(cfg.data), *cfg.secrets})
+    with secret_channel.serve(served, gate_pass=gate_pass) as channel_env:
+        return engine("local").run_play(replace(request, env=channel_env), on_outcome)

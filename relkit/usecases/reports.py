@@ -1,0 +1,55 @@
+"""``report``: the release report from the manifest, relkit.yml and the ledger."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from relkit.errors import BadInput
+from relkit.loading import load_manifest
+from relkit.project import Project
+from relkit.report import build_report
+from relkit.report_render import Written, check_options, render_report
+from relkit.secrets import redact_text
+from relkit.usecases.playing import register_secrets
+
+
+def release_report(
+    project: Project, manifest_path: Path, fmt: str = "md", lang: str = "en", now: datetime | None = None
+) -> Written:
+    """Build and render the report of the release ``manifest_path`` describes."""
+    check_options(fmt, lang)
+    register_secrets(project)
+    manifest = load_manifest(manifest_path)
+    if manifest.app != project.config.app:
+        raise BadInput(f"app: manifest is for {manifest.app!r}, this project deploys {project.config.app!r}")
+    entries = list(project.ledger.entries())
+    report = build_report(
+        manifest,
+        project.config,
+        entries,
+        manifest_ref=str(manifest_path),
+        generated_at=now or datetime.now(UTC),
+        chain=project.ledger.verify(),
+    )
+    text = redact_text(render_report(report, fmt, lang, project.root))  # no secret in a report
+    return Written(report, text, fmt, lang)
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file beside it, then rename)."""
+    if not path.parent.is_dir():
+        raise BadInput(f"-o/--out: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise BadInput(f"-o/--out: {path} is a directory; name a file")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).chmod(0o644)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

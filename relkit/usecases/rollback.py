@@ -1,0 +1,103 @@
+"""``rollback``: switch hosts back to the previous (or a named) release, code and data."""
+
+from __future__ import annotations
+
+from relkit.errors import BadInput, RollbackFailed
+from relkit.names import check_safe_name
+from relkit.project import Project
+from relkit.snapshots import data_summary
+from relkit.status import live_releases
+from relkit.usecases.playing import register_secrets, require_secrets
+from relkit.usecases.recording import OutcomeSink, quiet
+from relkit.usecases.runs import Run, RunReport
+
+
+def rollback(
+    project: Project,
+    env: str,
+    by: str | None,
+    reason: str | None,
+    to: str | None = None,
+    progress: OutcomeSink = quiet,
+    code_only: bool = False,
+) -> RunReport:
+    """Switch every host of ``env`` back to the previous (or ``to``) release; no gate.
+
+    Each host also restores the data snapshot of the target release, after saving the data as
+    it stands as an at-rollback snapshot; ``code_only`` switches code without touching data.
+    """
+    if not by:
+        raise BadInput("--by: name the person who decided the rollback")
+    if not reason or not reason.strip():
+        raise BadInput("--reason: say why the release is rolled back")
+    if to is not None:
+        try:
+            check_safe_name(to)
+        except ValueError as exc:
+            raise BadInput(f"--to: {exc}") from None
+    project.inventory(env)
+    register_secrets(project)
+    require_secrets(project)
+    run = Run(project, env, "rollback", by)
+    with project.ledger.hold(env, run.run_id, "rollback"):
+        run.book.started(to=to, reason=reason)
+        run.book.record(
+            "rollback.requested", by=by, reason=reason, to=to, automatic=False, code_only=code_only
+        )
+        known = live_releases(project.ledger.entries(kind="host.switched", env=env)).get(env, {})
+        rollback_vars = {
+            "relkit_rollback_to": to or "",
+            "relkit_rollback_data": not code_only,
+            "relkit_rollback_from": {host: live.version for host, live in known.items()},
+        }
+        result = run.play("rollback.yml", rollback_vars, progress)
+        back = run.book.switches(result)
+        run.smoke(result, to, None)
+        releases = result.releases()
+        report = RunReport(
+            "rollback",
+            env,
+            run.run_id,
+            to,
+            result.ok,
+            result.host_states(),
+            rolled_back=back,
+            artifacts=str(result.artifacts),
+            details={
+                "targets": {h: r.version for h, r in releases.items()},
+                "already_live": sorted(h for h, r in releases.items() if r.already_live),
+                "data": data_summary(result),
+            },
+        )
+        run.finished("successful" if result.ok else "failed", rc=result.rc, rolled_back=back)
+        moved = {h: r.previous for h, r in releases.items() if r.switched}
+        run.notices.notify(
+            "rollback",
+            ok=result.ok,
+            automatic=False,
+            reason=reason,
+            decided_by=by,
+            to=to,
+            rolled_back=back,
+            previous=moved,
+        )
+    if not result.ok:
+        raise RollbackFailed(
+            f"rollback of {env} failed on {', '.join(result.bad_hosts)}: those hosts need attention", report
+        )
+    return report
+
+
+def rollback_hosts(run: Run, hosts: list[str], progress: OutcomeSink, reason: str) -> dict[str, str]:
+    """Automatic rollback of ``hosts`` to their previous release, within a deploy run."""
+    run.book.record("rollback.started", by=run.by, reason=reason, hosts=hosts, automatic=True)
+    result = run.play("rollback.yml", {"relkit_rollback_to": ""}, progress, limit=",".join(hosts))
+    back = run.book.switches(result)
+    run.smoke(result, None, None)
+    run.notices.notify("rollback", ok=result.ok, automatic=True, reason=reason, rolled_back=back)
+    if not result.ok:
+        run.finished("rollback_failed", rc=result.rc, rolled_back=back)
+        raise RollbackFailed(
+            f"automatic rollback failed on {', '.join(result.bad_hosts)}: those hosts need attention"
+        )
+    return back
