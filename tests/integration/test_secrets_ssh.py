@@ -26,7 +26,7 @@ import yaml
 
 from tests.sshhosts import SshHost
 from tests.sshproject import EXAMPLE, write_project
-from tests.unit.notifysinks import Hook, webhook  # noqa: F401 - the webhook fixture
+from tests.support.notifysinks import Hook, webhook  # noqa: F401 - the webhook fixture
 
 pytestmark = pytest.mark.integration
 

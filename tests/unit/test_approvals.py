@@ -18,8 +18,8 @@ from relkit import approvals
 from relkit.errors import BadInput
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest
-from tests.unit.conftest import SshKeys
-from tests.unit.factories import SHA_B, full_manifest_data
+from tests.support.factories import SHA_B, full_manifest_data
+from tests.support.fixtures import SshKeys
 
 NOW = datetime(2026, 11, 9, 10, 0, tzinfo=UTC)
 

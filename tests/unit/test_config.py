@@ -8,8 +8,8 @@ import pytest
 
 from relkit.config import ProjectConfig
 from relkit.loading import load_config, validate_data
-from tests.unit.conftest import EXAMPLE_PROJECT
-from tests.unit.factories import config_data, problems_of
+from tests.support.factories import config_data, problems_of
+from tests.support.fixtures import EXAMPLE_PROJECT
 
 
 def _valid(**overrides: Any) -> ProjectConfig:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from relkit import secret_channel
-from tests.unit.hostmodules import PLAYBOOKS, load
+from tests.support.hostmodules import PLAYBOOKS, load
 
 gate_action = load("relkit_gate_action", PLAYBOOKS / "action_plugins" / "relkit_gate.py")
 values_lookup = load("relkit_secret_values_lookup", PLAYBOOKS / "lookup_plugins" / "relkit_secret_values.py")

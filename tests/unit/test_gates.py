@@ -31,7 +31,7 @@ from relkit.gates import (
 )
 from relkit.loading import validate_data
 from relkit.manifest import Manifest
-from tests.unit.factories import (
+from tests.support.factories import (
     FREEZE_COMMIT,
     SHA_A,
     SHA_B,

@@ -30,7 +30,7 @@ from relkit.results import PlayResult, TaskOutcome
 from relkit.store import sqlite as ledger
 from relkit.store.locks import hold, lock_path
 from relkit.usecases import health as health_run
-from tests.unit.factories import config_data, entry, problems_of
+from tests.support.factories import config_data, entry, problems_of
 
 # -- config ------------------------------------------------------------------------------
 

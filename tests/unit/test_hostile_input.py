@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 from relkit import cli
 from relkit.cli import main
 from relkit.loading import load_config, load_manifest
-from tests.unit.conftest import EXAMPLE_PROJECT
+from tests.support.fixtures import EXAMPLE_PROJECT
 
 MANIFEST_SRC = EXAMPLE_PROJECT / "releases" / "2.0.0.yml"
 CONFIG_SRC = EXAMPLE_PROJECT / "relkit.yml"

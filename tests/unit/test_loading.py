@@ -10,7 +10,7 @@ import yaml
 
 from relkit.errors import BadInput, RelkitError
 from relkit.loading import MAX_BYTES, load_config, load_manifest, parse_yaml
-from tests.unit.conftest import EXAMPLE_PROJECT
+from tests.support.fixtures import EXAMPLE_PROJECT
 
 GOOD_MANIFEST = (EXAMPLE_PROJECT / "releases" / "1.0.0.yml").read_text(encoding="utf-8")
 

@@ -9,8 +9,8 @@ import pytest
 from relkit.loading import load_manifest, validate_data
 from relkit.manifest import Manifest
 from relkit.names import check_safe_name
-from tests.unit.conftest import EXAMPLE_PROJECT
-from tests.unit.factories import SHA_A, manifest_data, problems_of
+from tests.support.factories import SHA_A, manifest_data, problems_of
+from tests.support.fixtures import EXAMPLE_PROJECT
 
 EXAMPLE_MANIFESTS = sorted((EXAMPLE_PROJECT / "releases").glob("*.yml"))
 

@@ -23,10 +23,10 @@ from relkit.project import Project
 from relkit.store.sqlite import Ledger
 from relkit.usecases import procedure
 from relkit.usecases.notices import send_notice
-from tests.unit import notifysinks
-from tests.unit.conftest import SshKeys
-from tests.unit.factories import config_data, manifest_data, problems_of
-from tests.unit.notifysinks import Hook, Mailbox, files_containing, free_port
+from tests.support import notifysinks
+from tests.support.factories import config_data, manifest_data, problems_of
+from tests.support.fixtures import SshKeys
+from tests.support.notifysinks import Hook, Mailbox, files_containing, free_port
 
 webhook = notifysinks.webhook
 smtp_server = notifysinks.smtp_server

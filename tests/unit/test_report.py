@@ -27,7 +27,7 @@ from relkit.report import SECTIONS, Report, Row, build_report, describe, release
 from relkit.report_labels import LABELS
 from relkit.report_render import md_cell, render_report
 from relkit.store.sqlite import Ledger
-from tests.unit.factories import config_data, manifest_data
+from tests.support.factories import config_data, manifest_data
 
 SHA_1, SHA_2, SHA_3 = "1" * 64, "2" * 64, "3" * 64
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

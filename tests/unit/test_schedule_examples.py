@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from relkit.cli import main
-from tests.unit.conftest import EXAMPLES
+from tests.support.fixtures import EXAMPLES
 
 SCHEDULE = EXAMPLES / "schedule"
 

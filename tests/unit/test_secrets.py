@@ -23,7 +23,7 @@ from relkit.errors import BadInput
 from relkit.project import Project
 from relkit.secrets import REDACTED, Redactor
 from relkit.store.sqlite import Ledger
-from tests.unit.factories import config_data
+from tests.support.factories import config_data
 
 
 def canary(prefix: str = "canary") -> str:

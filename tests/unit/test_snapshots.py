@@ -15,8 +15,8 @@ from relkit.config import ProjectConfig
 from relkit.loading import validate_data
 from relkit.snapshots import human_size, rows
 from relkit.store.sqlite import Ledger
-from tests.unit.factories import config_data, entry, problems_of
-from tests.unit.hostmodules import PLAYBOOKS, load
+from tests.support.factories import config_data, entry, problems_of
+from tests.support.hostmodules import PLAYBOOKS, load
 
 lookup = load("relkit_secret_lookup", PLAYBOOKS / "lookup_plugins" / "relkit_secret.py")
 

@@ -12,7 +12,7 @@ from relkit.project import Project
 from relkit.status import InterruptedRun, LiveRelease, as_dict, interrupted_runs, live_releases
 from relkit.store.locks import hold
 from relkit.store.sqlite import Ledger
-from tests.unit.factories import entry
+from tests.support.factories import entry
 
 
 def _switched(env: str, host: str, version: str, seq: int, **data: object) -> Entry:

@@ -14,7 +14,7 @@ import pytest
 
 from relkit.errors import BadInput, Locked
 from relkit.store.locks import Holder, break_lock, hold, lock_path, read_holder
-from tests.unit.conftest import PYTHON, REPO
+from tests.support.fixtures import PYTHON, REPO
 
 
 def _dead_pid() -> int:

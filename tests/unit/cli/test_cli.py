@@ -21,8 +21,8 @@ from relkit.loading import load_manifest
 from relkit.manifest import Manifest
 from relkit.store.locks import lock_path
 from relkit.store.sqlite import Ledger
-from tests.unit.clirunner import Cli, make_cli
-from tests.unit.conftest import EXAMPLE_PROJECT, PYTHON
+from tests.support.clirunner import Cli, make_cli
+from tests.support.fixtures import EXAMPLE_PROJECT, PYTHON
 
 RELKIT = Path(PYTHON).parent / "relkit"
 COMMANDS = [

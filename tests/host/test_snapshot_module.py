@@ -20,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.unit.hostmodules import library, module_utils
+from tests.support.hostmodules import library, module_utils
 
 release = library("relkit_release")
 snaps = module_utils()["relkit_snapshots"]

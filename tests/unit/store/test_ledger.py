@@ -18,7 +18,7 @@ import pytest
 
 from relkit.chain import GENESIS, seal, verify
 from relkit.store.sqlite import Ledger
-from tests.unit.conftest import PYTHON, REPO
+from tests.support.fixtures import PYTHON, REPO
 
 
 @pytest.fixture

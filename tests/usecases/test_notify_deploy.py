@@ -18,8 +18,8 @@ from relkit import api
 from relkit.errors import PlayFailed
 from relkit.project import Project
 from relkit.usecases.reports import release_report
-from tests.unit import notifysinks
-from tests.unit.notifysinks import Hook, files_containing, free_port
+from tests.support import notifysinks
+from tests.support.notifysinks import Hook, files_containing, free_port
 
 webhook = notifysinks.webhook
 CANARY = "canary-deploy-token-93f1a7"

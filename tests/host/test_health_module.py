@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.hostmodules import library
+from tests.support.hostmodules import library
 
 health = library("relkit_health")
 

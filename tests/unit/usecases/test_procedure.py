@@ -20,8 +20,8 @@ from relkit.gates import SOP_PRODUCTION
 from relkit.loading import load_manifest
 from relkit.project import Project
 from relkit.usecases import procedure
-from tests.unit.clirunner import Cli, Result, make_cli
-from tests.unit.conftest import SshKeys
+from tests.support.clirunner import Cli, Result, make_cli
+from tests.support.fixtures import SshKeys
 
 NOW = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.hostmodules import library
+from tests.support.hostmodules import library
 
 release = library("relkit_release")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_release_module import params, release
+from tests.host.test_release_module import params, release
 
 
 def test_second_call_waits_then_names_the_holder(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_lock_dies_with_its_holder_and_is_not_inherited(tmp_path: Path) -> None:
     root = tmp_path / "app"
     code = (
         "import sys, time; sys.path[:0] = sys.argv[2:]; "
-        "from tests.unit.test_release_module import params, release; "
+        "from tests.host.test_release_module import params, release; "
         "p = params(__import__('pathlib').Path(sys.argv[1]), state='activate', version='2.0.0'); "
         "release.host_lock(p); "
         "release.run_service(sys.argv[1], 'sleep 10 & echo $! > svc.pid', '2.0.0', 5); "  # left running
