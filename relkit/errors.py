@@ -1,6 +1,18 @@
-"""The named errors relkit raises, each carrying its stable exit code (see README "Exit codes")."""
+"""The named errors relkit raises, each carrying its stable exit code (docs/operations.md).
+
+This module imports nothing of relkit: what an error carries (a gate report, a run or health
+report) is anything with a JSON-ready ``to_dict()``.
+"""
 
 from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Reported(Protocol):
+    """A result an error carries: the CLI prints its ``to_dict()`` with ``--output json``."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class RelkitError(Exception):
@@ -28,7 +40,7 @@ class GateBlocked(RelkitError):
 
     exit_code = 3
 
-    def __init__(self, message: str, report: object) -> None:
+    def __init__(self, message: str, report: Reported) -> None:
         super().__init__(message)
         self.report = report
 
@@ -38,7 +50,7 @@ class PlayFailed(RelkitError):
 
     exit_code = 4
 
-    def __init__(self, message: str, result: object | None = None) -> None:
+    def __init__(self, message: str, result: Reported | None = None) -> None:
         super().__init__(message)
         self.result = result
 
@@ -48,7 +60,7 @@ class RollbackFailed(RelkitError):
 
     exit_code = 5
 
-    def __init__(self, message: str, result: object | None = None) -> None:
+    def __init__(self, message: str, result: Reported | None = None) -> None:
         super().__init__(message)
         self.result = result
 

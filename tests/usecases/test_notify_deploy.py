@@ -1,14 +1,12 @@
 """Notifications sent by real deploys and rollbacks of the example project (local connection, no SSH).
 
-The staging "host" runs the example app on a free port under tmp_path; a real webhook server
-receives what relkit sends. A planted bearer token must reach the webhook and nothing else.
+The staging "host" (the ``local_staging`` fixture) runs the example app on a free port under
+tmp_path; a real webhook server receives what relkit sends. A planted bearer token must reach
+the webhook and nothing else.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,39 +24,16 @@ CANARY = "canary-deploy-token-93f1a7"
 
 
 @pytest.fixture
-def staging(
-    example_project: Path, tmp_path: Path, webhook: Hook, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Project]:
-    """The example project with a webhook channel and its staging host on a free port under tmp_path."""
-    hosts = tmp_path / "hosts"
-    monkeypatch.setenv("RELKIT_DEMO_ROOT", str(hosts))
+def staging(local_staging: Project, webhook: Hook, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """The local staging project with a webhook channel whose bearer token is the canary."""
     monkeypatch.setenv("RELKIT_HOOK_TOKEN", CANARY)
-    inventory = tmp_path / "inventory" / "local" / "staging.yml"
-    data = yaml.safe_load(inventory.read_text())
-    data["staging"]["hosts"]["stage1"]["app_port"] = free_port()
-    inventory.write_text(yaml.safe_dump(data))
-    config_path = example_project / "relkit.yml"
+    config_path = local_staging.root / "relkit.yml"
     config = yaml.safe_load(config_path.read_text())
-    config["smoke"]["timeout"] = 3
     config["notifications"] = {
         "channels": {"ops": {"type": "webhook", "url": webhook.url, "token_env": "RELKIT_HOOK_TOKEN"}}
     }
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    yield Project.load(example_project)
-    host = hosts / "staging" / "stage1"
-    if (host / "shared" / "app.pid").exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(host / "current" / "app.py"),
-                "stop",
-                "--pidfile",
-                str(host / "shared" / "app.pid"),
-            ],
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
+    return Project.load(local_staging.root)
 
 
 def test_deploys_and_rollbacks_notify_the_channels(
