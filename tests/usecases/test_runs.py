@@ -36,13 +36,21 @@ def test_prepare_deploy_rollback_and_health_run_the_real_plays(local_staging: Pr
     assert smoke.data["passed"] is True and smoke.data["failed"] == []
     assert [c["name"] for c in smoke.data["checks"]["stage1"]] == ["health", "port"]
     steps = [k for k in kinds(project, first.run_id) if k != "task.result" and not k.startswith("gate.")]
-    assert steps == ["run.started", "host.switched", "smoke.result", "run.finished"]  # no data yet: no snapshot
+    assert steps == [
+        "run.started",
+        "host.switched",
+        "smoke.result",
+        "run.finished",
+    ]  # no data yet: no snapshot
     assert "task.result" in kinds(project, first.run_id)
 
     second = api.deploy(project, releases / "2.0.0.yml", "staging", by="ops")
     assert second.ok
     switches = list(project.ledger.entries(kind="host.switched"))
-    assert [(e.data["version"], e.data["previous"]) for e in switches] == [("1.0.0", None), ("2.0.0", "1.0.0")]
+    assert [(e.data["version"], e.data["previous"]) for e in switches] == [
+        ("1.0.0", None),
+        ("2.0.0", "1.0.0"),
+    ]
     taken = [e for e in project.ledger.entries(kind="snapshot.taken") if e.run_id == second.run_id]
     assert [(e.host, e.data["purpose"]) for e in taken] == [("stage1", "deploy")]
 
