@@ -1,5 +1,5 @@
 #!/bin/sh
-# The whole release procedure (../shared/SOP.md) on the embedded example project, on this machine:
+# The whole release procedure (docs/procedure.md) on the embedded example project, on this machine:
 # prepare → 1.0.0 staging → production gated by the SOP (approvals, four-eyes, notice, window,
 # promotion) → 2.0.0 the same → 3.0.0 fails smoke on staging and is rolled back (production
 # refuses it) → manual rollback → PO verification → close waits for monitoring → status → ledger.
