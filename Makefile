@@ -18,8 +18,8 @@ install: $(STAMP)
 demo: install
 	VENV=$(VENV) ./examples/demo.sh
 
-## Run the test suite (unit + integration over real SSH test hosts).
-test: install
+## Lint (ruff, mypy, ansible-lint), then run the test suite (unit + integration over real SSH test hosts).
+test: install lint
 	./.ci/system-deps
 	$(VENV)/bin/python -m pytest
 
@@ -34,6 +34,7 @@ molecule: install
 
 lint: install
 	$(VENV)/bin/ruff check relkit tests bench examples molecule playbooks
+	$(VENV)/bin/mypy
 	cd playbooks && ANSIBLE_MODULE_UTILS=module_utils ../$(VENV)/bin/ansible-lint deploy.yml prepare.yml rollback.yml smoke.yml health.yml ../roles ../molecule
 
 bench: install

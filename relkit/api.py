@@ -11,7 +11,75 @@ step in the store (:mod:`relkit.store`). Expected failures raise the named error
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the same names, seen statically: callers get real types instead of Any
+    from relkit import __version__ as __version__
+    from relkit.chain import ChainCheck as ChainCheck
+    from relkit.chain import Entry as Entry
+    from relkit.errors import BadInput as BadInput
+    from relkit.errors import GateBlocked as GateBlocked
+    from relkit.errors import HealthCritical as HealthCritical
+    from relkit.errors import Locked as Locked
+    from relkit.errors import PlayFailed as PlayFailed
+    from relkit.errors import RelkitError as RelkitError
+    from relkit.errors import RollbackFailed as RollbackFailed
+    from relkit.gatekeeper import Checked as Checked
+    from relkit.gatekeeper import evaluate as evaluate_gates  # noqa: F401 (re-exported under its public name)
+    from relkit.gatekeeper import record as record_gates  # noqa: F401
+    from relkit.gates import GateReport as GateReport
+    from relkit.gates import Override as Override
+    from relkit.health import HealthReport as HealthReport
+    from relkit.health import HostHealth as HostHealth
+    from relkit.hostrules import CALLBACK_EVENTS as CALLBACK_EVENTS
+    from relkit.hostrules import new_run_id as new_run_id
+    from relkit.manifest import Manifest as Manifest
+    from relkit.notify import Delivery as Delivery
+    from relkit.notify import Notice as Notice
+    from relkit.project import Project as Project
+    from relkit.report_render import Written as Written
+    from relkit.results import HealthResult as HealthResult
+    from relkit.results import PlayResult as PlayResult
+    from relkit.results import ReleaseResult as ReleaseResult
+    from relkit.results import TaskOutcome as TaskOutcome
+    from relkit.results import outcome_of as outcome_of
+    from relkit.secret_channel import GATE_PASS as GATE_PASS
+    from relkit.secret_channel import SOCKET_ENV as SOCKET_ENV
+    from relkit.secret_channel import fetch_from_env as fetch_from_env
+    from relkit.secrets import RedactingStream as RedactingStream
+    from relkit.secrets import redact as redact
+    from relkit.secrets import redact_text as redact_text
+    from relkit.snapshots import SnapshotRow as SnapshotRow
+    from relkit.snapshots import human_size as human_size
+    from relkit.store import Holder as Holder
+    from relkit.store import Store as Store
+    from relkit.usecases.deploy import deploy as deploy
+    from relkit.usecases.gates import check_gates as check_gates
+    from relkit.usecases.gates import manifest_schema as manifest_schema
+    from relkit.usecases.gates import overrides_of_run as overrides_of_run
+    from relkit.usecases.gates import parse_overrides as parse_overrides
+    from relkit.usecases.gates import validate as validate
+    from relkit.usecases.health import check_health as health  # noqa: F401
+    from relkit.usecases.notices import send_notice as send_notice
+    from relkit.usecases.playing import register_secrets as register_secrets
+    from relkit.usecases.prepare import prepare as prepare
+    from relkit.usecases.procedure import Signed as Signed
+    from relkit.usecases.procedure import approve as approve
+    from relkit.usecases.procedure import close as close
+    from relkit.usecases.procedure import verify as verify
+    from relkit.usecases.recording import OutcomeSink as OutcomeSink
+    from relkit.usecases.records import StatusView as StatusView
+    from relkit.usecases.records import ledger_entries as ledger_entries
+    from relkit.usecases.records import ledger_verify as ledger_verify
+    from relkit.usecases.records import snapshots as snapshots
+    from relkit.usecases.records import status as status
+    from relkit.usecases.records import unlock as unlock
+    from relkit.usecases.reports import release_report as release_report
+    from relkit.usecases.reports import write_file as write_file
+    from relkit.usecases.rollback import rollback as rollback
+    from relkit.usecases.runs import Run as Run
+    from relkit.usecases.runs import RunReport as RunReport
+    from relkit.usecases.runs import identity as identity
 
 EXPORTS: dict[str, tuple[str, str]] = {
     "__version__": ("relkit", "__version__"),
@@ -67,6 +135,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "close": ("relkit.usecases.procedure", "close"),
     "verify": ("relkit.usecases.procedure", "verify"),
     "OutcomeSink": ("relkit.usecases.recording", "OutcomeSink"),
+    "register_secrets": ("relkit.usecases.playing", "register_secrets"),
     "StatusView": ("relkit.usecases.records", "StatusView"),
     "ledger_entries": ("relkit.usecases.records", "ledger_entries"),
     "ledger_verify": ("relkit.usecases.records", "ledger_verify"),

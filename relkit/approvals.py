@@ -20,6 +20,7 @@ from typing import Any
 
 from relkit.errors import BadInput
 from relkit.gates import Signature
+from relkit.hostrules import atomic_write
 from relkit.manifest import Manifest
 
 SIGNING_ROLES = ("qa", "po")
@@ -156,5 +157,5 @@ def sign(
     folder = record_dir(manifest_path)
     folder.mkdir(exist_ok=True)
     path = folder / f"{kind}-{role}-{by}-{at.replace(':', '').replace('+0000', 'Z')}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write(path, json.dumps(record, indent=2) + "\n")
     return path, checked

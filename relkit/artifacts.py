@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from relkit.hostrules import sha256_file
 from relkit.manifest import Manifest
 
 
@@ -18,15 +18,6 @@ class ArtifactFile:
     path: Path | None
     sha256: str | None
     problem: str = ""
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def locate(manifest: Manifest, manifest_dir: Path, cache_dir: Path) -> ArtifactFile:

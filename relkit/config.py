@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from relkit.hostrules import HEALTH_KINDS, PG_DEFAULTS, PG_HOSTS, RESERVED, SMOKE_KINDS
 from relkit.names import SafeName
 
 Command = Annotated[str, Field(min_length=1, max_length=4000)]
@@ -82,7 +83,7 @@ class SmokeCheck(_Model):
 
     @model_validator(mode="after")
     def _one_kind(self) -> SmokeCheck:
-        kinds = [k for k in ("http", "port", "command") if getattr(self, k) is not None]
+        kinds = [k for k in SMOKE_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
             raise ValueError("give exactly one of 'http', 'port' or 'command'")
         return self
@@ -148,9 +149,6 @@ class HealthCheck(_Model):
         return next(k for k in HEALTH_KINDS if getattr(self, k) is not None)
 
 
-HEALTH_KINDS = ("http", "port", "command", "log", "disk_free_mb", "memory_free_mb")
-
-
 class Health(_Model):
     """Post-release health checks (``relkit health``) and what a run of critical results triggers.
 
@@ -190,10 +188,11 @@ DataPath = Annotated[
         description="relative to the deploy path (e.g. shared/data/app.db), or absolute",
     ),
 ]
-EnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
+# EnvVarName's pattern (EnvVarName, below, adds a schema description the data items' schema lacks).
+_DataEnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 PgName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_$.-]{0,62}$")]
 _DATA_PG_FIELDS = ("database", "host", "port", "user", "password_env")
-_DATA_RESERVED = ("releases", "snapshots", ".relkit", "current")
+_DATA_RESERVED = RESERVED  # the host layout's own names (module_utils/relkit_rules.py)
 
 
 class DataItem(_Model):
@@ -208,7 +207,7 @@ class DataItem(_Model):
     )
     port: Annotated[int, Field(ge=1, le=65535)] | HostVar | None = Field(None, description="default 5432")
     user: PgName | None = Field(None, description="postgresql: role (default postgres)")
-    password_env: EnvVarName | None = Field(
+    password_env: _DataEnvVarName | None = Field(
         None,
         description="postgresql: controller environment variable holding the password "
         "(sent to the host as a no_log module option, never recorded)",
@@ -222,7 +221,7 @@ class DataItem(_Model):
     @classmethod
     def _kind_defaults(cls, data: object) -> object:
         if isinstance(data, dict) and data.get("kind") == "postgresql":
-            data = {"hosts": "first", "host": "127.0.0.1", "port": 5432, "user": "postgres", **data}
+            data = {"hosts": PG_HOSTS, **PG_DEFAULTS, **data}  # the hosts' defaults (relkit_rules.py)
         return data
 
     @model_validator(mode="after")

@@ -13,9 +13,11 @@ from typing import Any
 
 from relkit.chain import Entry
 from relkit.config import Health, ProjectConfig
+from relkit.hostrules import HEALTH_RANK
 from relkit.results import PlayResult
 
-RANK = {"ok": 0, "warning": 1, "critical": 2}
+RANK = HEALTH_RANK
+"""Status -> rank: the relkit_health module's own (module_utils/relkit_rules.py)."""
 
 @dataclass
 class HostHealth:

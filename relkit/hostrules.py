@@ -7,6 +7,8 @@ module loads that very file and re-exports its names for the controller.
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 import sys
 from types import ModuleType
 
@@ -35,3 +37,30 @@ CALLBACK_EVENTS: dict[str, str] = rules.CALLBACK_EVENTS
 def new_run_id() -> str:
     """A sortable, unique run id (the same format the ledger callback uses on its own)."""
     return str(rules.new_run_id())
+
+
+SAFE_NAME: re.Pattern[str] = rules.SAFE_NAME
+HEALTH_RANK: dict[str, int] = rules.HEALTH_RANK
+SMOKE_KINDS: tuple[str, ...] = rules.SMOKE_KINDS
+HEALTH_KINDS: tuple[str, ...] = rules.HEALTH_KINDS
+PG_DEFAULTS: dict[str, str | int] = rules.PG_DEFAULTS
+PG_HOSTS: str = rules.PG_HOSTS
+LAYOUT_DIRS: tuple[str, ...] = rules.LAYOUT_DIRS
+RESERVED: tuple[str, ...] = rules.RESERVED
+LOCK: str = rules.LOCK
+
+
+def is_safe_name(value: object) -> bool:
+    """True for 1-64 characters of letters, digits, ``. _ + -``, not starting with a symbol, no ``..``."""
+    return bool(rules.is_safe_name(value))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file."""
+    return str(rules.sha256_file(path))
+
+
+def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` whole or not at all (temporary file beside it, fsync,
+    rename(2)); ``mode``: its permissions (None: 0o666 less the umask)."""
+    rules.atomic_write(path, data, mode)

@@ -34,6 +34,7 @@ from typing import Any
 
 from relkit import __version__
 from relkit.assets import playbooks_dir
+from relkit.hostrules import atomic_write
 from relkit.project import Project
 from relkit.results import PlayResult, TaskOutcome
 from relkit.status import LiveRelease
@@ -42,14 +43,14 @@ CARD_VERSION = 1
 CONNECT_TIMEOUT = 5
 HOST_TIMEOUT = 30.0
 _ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
-_HOST_SOURCES = ("relkit_checks.py", "relkit_layout.py")
+_HOST_SOURCES = ("relkit_rules.py", "relkit_checks.py", "relkit_layout.py")  # each after those it imports
 _HOST_MAIN = """
 def relkit_live_check(args):
     import fcntl
 
     root = args["deploy_path"]
     try:
-        fd = os.open(os.path.join(root, ".relkit", "lock"), os.O_RDWR)
+        fd = os.open(os.path.join(root, LOCK), os.O_RDWR)
     except OSError as exc:
         return {"live": False, "reason": "no relkit deploy path here (%s)" % exc.strerror}
     try:
@@ -143,9 +144,7 @@ def save(project: Project, env: str, result: PlayResult, version: str, sha256: s
         "hosts": cards,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    tmp.replace(path)
+    atomic_write(path, json.dumps(record, indent=1, sort_keys=True))
     return ""
 
 
@@ -183,8 +182,8 @@ def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[
 
 
 def host_script() -> str:
-    """The Python run on each host: relkit_checks and relkit_layout as the modules use them,
-    then the probe's question (:func:`ask` puts the host's ``ARGS`` in front)."""
+    """The Python run on each host: relkit_rules, relkit_checks and relkit_layout as the modules
+    use them, then the probe's question (:func:`ask` puts the host's ``ARGS`` in front)."""
     utils = playbooks_dir() / "module_utils"
     body = ["import json", "import os"]
     for name in _HOST_SOURCES:

@@ -301,7 +301,9 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.URLError):
         return f"cannot reach the webhook: {exc.reason}"
     if isinstance(exc, smtplib.SMTPResponseException):
-        return f"SMTP {exc.smtp_code}: {exc.smtp_error.decode(errors='replace')}"
+        error = exc.smtp_error  # bytes from a server's reply, str when raised by smtplib itself
+        text = error.decode(errors="replace") if isinstance(error, bytes) else error
+        return f"SMTP {exc.smtp_code}: {text}"
     return str(exc) or type(exc).__name__
 
 

@@ -506,7 +506,8 @@ def describe(row: Row, labels: dict[str, Any]) -> str:
         values["verdict"] = word(d.get("status", "?"))
     elif row.kind == "notify.sent":
         values["verdict"] = word("ok") if d.get("ok") else f"{word('failed')}: {d.get('error', '')}"
-    template = labels["events"].get(row.kind)
+    events: dict[str, str] = labels["events"]
+    template = events.get(row.kind)
     if template is None:
         simple = [f"{k}={v}" for k, v in d.items() if isinstance(v, str | int | float | bool)]
         return f"{row.kind} {' '.join(simple)}"[:300]

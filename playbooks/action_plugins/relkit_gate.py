@@ -56,6 +56,7 @@ class ActionModule(ActionBase):
         manifest = Path(args["manifest"]).resolve()
         try:
             project = api.Project.load(Path(args["project_dir"]))
+            api.register_secrets(project)  # nothing this task records or fails with shows them
             actor = api.identity(args.get("actor") or None)
             overrides = api.overrides_of_run(project, args["env"], run_id)
             checked = api.evaluate_gates(

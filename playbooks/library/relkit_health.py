@@ -44,11 +44,19 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.relkit_checks import hide, run_check, squash
 from ansible.module_utils.relkit_layout import current_version
+from ansible.module_utils.relkit_rules import (
+    HEALTH_KINDS,
+    HEALTH_RANK,
+    HISTORY,
+    STATE,
+    atomic_write,
+    check_kind,
+    free_mb,
+)
 
-STATE_FILE = os.path.join(".relkit", "health-state.json")
+STATE_FILE = os.path.join(STATE, "health-state.json")
 DEFAULT_PATTERN = r"ERROR|CRITICAL|Traceback"
 MAX_READ = 32 * 1024 * 1024
-RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
 def load_state(root):
@@ -63,16 +71,13 @@ def load_state(root):
 def save_state(root, state):
     path = os.path.join(root, STATE_FILE)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w") as handle:
-        json.dump(state, handle, sort_keys=True)
-    os.rename(tmp, path)
+    atomic_write(path, json.dumps(state, sort_keys=True))
 
 
 def last_switch_epoch(root):
     """When ``current`` last moved on this host, from its own history (0 when unknown)."""
     try:
-        with open(os.path.join(root, ".relkit", "history.jsonl"), "rb") as handle:
+        with open(os.path.join(root, HISTORY), "rb") as handle:
             handle.seek(max(0, os.fstat(handle.fileno()).st_size - 4096))
             lines = [line for line in handle.read().splitlines() if line.strip()]
         return datetime.datetime.fromisoformat(json.loads(lines[-1])["at"]).timestamp()
@@ -132,11 +137,6 @@ def check_log(check, root, old, new, switched_at):
     return count <= limit, detail, count
 
 
-def free_mb(path):
-    stat = os.statvfs(path)
-    return stat.f_bavail * stat.f_frsize // (1024 * 1024)
-
-
 def available_memory_mb():
     with open("/proc/meminfo") as handle:
         for line in handle:
@@ -147,10 +147,7 @@ def available_memory_mb():
 
 def run_one(check, root, timeout, old, new, switched_at):
     """One check → its result (name, kind, severity, status, ok, detail, latency_ms, value)."""
-    kind = next(
-        (k for k in ("http", "port", "command", "log", "disk_free_mb", "memory_free_mb") if check.get(k)),
-        "command",
-    )
+    kind = check_kind(check, HEALTH_KINDS)
     value = None
     if kind in ("http", "port", "command"):
         result = run_check(check, timeout, root)
@@ -202,7 +199,7 @@ def run_health(root, checks, timeout, save=True):
     if save:
         new["at"] = now
         save_state(root, new)
-    status = max((r["status"] for r in results), key=RANK.get, default="ok")
+    status = max((r["status"] for r in results), key=HEALTH_RANK.get, default="ok")
     return {"status": status, "version": current_version(root), "checks": results}
 
 

@@ -22,6 +22,7 @@ shortfalls: {description: one line per unmet requirement, returned: always, type
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.relkit_rules import free_mb, make_layout
 
 
 def os_release():
@@ -58,23 +59,18 @@ def main():
     root = p["deploy_path"]
     changed = False
     try:
-        for sub in ("releases", "shared", "snapshots", ".relkit", ".relkit/incoming"):
-            path = os.path.join(root, sub)
-            if not os.path.isdir(path):
-                os.makedirs(path)
-                changed = True
+        changed = make_layout(root)
     except OSError as exc:
         module.fail_json(
             msg="cannot create the layout under %s: %s" % (root, exc), shortfalls=[str(exc)]
         )
     distribution, major = os_release()
-    stat = os.statvfs(root)
     host = {
         "os": distribution,
         "os_version": major,
         "cpu": os.cpu_count() or 0,
         "ram_mb": ram_mb(),
-        "free_disk_mb": stat.f_bavail * stat.f_frsize // (1024 * 1024),
+        "free_disk_mb": free_mb(root),
     }
     shortfalls = []
     if p["os"]:

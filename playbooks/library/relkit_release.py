@@ -58,7 +58,6 @@ import datetime
 import fcntl
 import json
 import os
-import re
 import subprocess
 import tarfile
 import time
@@ -66,6 +65,20 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.relkit_checks import failure_message, hide, run_checks
 from ansible.module_utils.relkit_layout import MARKER, current_version, live_state, read_marker
+from ansible.module_utils.relkit_rules import (
+    CURRENT,
+    HISTORY,
+    INCOMING,
+    LOCK,
+    RELEASES,
+    SHARED,
+    STATE,
+    atomic_write,
+    free_mb,
+    is_safe_name,
+    make_layout,
+    sha256_file,
+)
 from ansible.module_utils.relkit_snapshots import (
     SnapshotError,
     applicable,
@@ -74,7 +87,6 @@ from ansible.module_utils.relkit_snapshots import (
     mark_pending,
     pending_snapshot,
     read_manifest,
-    sha256_file,
 )
 from ansible.module_utils.relkit_snapshots import fsync_path as fsync_dir
 from ansible.module_utils.relkit_snapshots import prune as prune_snapshots
@@ -86,7 +98,6 @@ from ansible.module_utils.relkit_snapshots import verify as verify_snapshot
 
 HOST_LOCK_WAIT = 600  # seconds a call waits for another relkit operation on the same deploy path
 HISTORY_KEEP = 200
-SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
 
 class ReleaseError(Exception):
@@ -101,29 +112,10 @@ def now():
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
-def write_atomic(path, text):
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(tmp, path)
-
-
-def layout(root):
-    for sub in ("releases", "shared", "snapshots", ".relkit", ".relkit/incoming"):
-        os.makedirs(os.path.join(root, sub), exist_ok=True)
-
-
-def free_mb(path):
-    stat = os.statvfs(path)
-    return stat.f_bavail * stat.f_frsize // (1024 * 1024)
-
-
 def probe(p):
     """Layout, and whether the release is installed; when it is already live, one smoke pass."""
     root, version = p["deploy_path"], p["version"]
-    layout(root)
+    make_layout(root)
     state = live_state(root, version, p["sha256"], p["smoke"])
     marker = state["marker"]
     if marker and marker.get("sha256") != p["sha256"]:
@@ -137,7 +129,7 @@ def probe(p):
         "current": state["current"],
         "live": state["live"],
         "free_mb": free_mb(root),
-        "upload": os.path.join(root, ".relkit", "incoming", "%s.artifact" % p["sha256"]),
+        "upload": os.path.join(root, INCOMING, "%s.artifact" % p["sha256"]),
         # who switched current last (a killed run's switch is known only here)
         "last_switch": (read_history(root) or [None])[-1],
     }
@@ -151,7 +143,7 @@ def link_shared(root, release_dir, shared):
         parts = rel.split("/")
         if rel.startswith("/") or ".." in parts:
             raise ReleaseError("shared path %r must be relative without '..'" % rel)
-        target = os.path.join(root, "shared", rel)
+        target = os.path.join(root, SHARED, rel)
         os.makedirs(target, exist_ok=True)
         link = os.path.join(release_dir, rel)
         os.makedirs(os.path.dirname(link), exist_ok=True)
@@ -182,8 +174,8 @@ def extract_safely(archive, dest):
 
 def install(p):
     root, version, sha = p["deploy_path"], p["version"], p["sha256"]
-    layout(root)
-    final = os.path.join(root, "releases", version)
+    make_layout(root)
+    final = os.path.join(root, RELEASES, version)
     marker = read_marker(final)
     if marker and marker.get("sha256") == sha:
         return False, {"installed": version, "skipped": "already installed"}
@@ -196,16 +188,16 @@ def install(p):
         raise ReleaseError(
             "artifact sha256 %s does not match manifest %s; removed it" % (actual, sha)
         )
-    staging = os.path.join(root, "releases", ".partial-%s-%d" % (version, os.getpid()))
-    for name in os.listdir(os.path.join(root, "releases")):
+    staging = os.path.join(root, RELEASES, ".partial-%s-%d" % (version, os.getpid()))
+    for name in os.listdir(os.path.join(root, RELEASES)):
         if name.startswith(".partial-"):
-            remove_tree(os.path.join(root, "releases", name))
+            remove_tree(os.path.join(root, RELEASES, name))
     try:
         os.makedirs(staging)
         with tarfile.open(upload) as archive:
             extract_safely(archive, staging)
         link_shared(root, staging, p["shared"])
-        write_atomic(
+        atomic_write(
             os.path.join(staging, MARKER),
             json.dumps(
                 {"version": version, "sha256": sha, "installed_at": now(), "run_id": p["run_id"]}
@@ -234,20 +226,20 @@ def switch(root, version):
     tmp = os.path.join(root, ".current-%d" % os.getpid())
     if os.path.lexists(tmp):
         os.unlink(tmp)
-    os.symlink(os.path.join("releases", version), tmp)
-    os.rename(tmp, os.path.join(root, "current"))
+    os.symlink(os.path.join(RELEASES, version), tmp)
+    os.rename(tmp, os.path.join(root, CURRENT))
     fsync_dir(root)
 
 
 def run_service(root, command, version, timeout, extra_env=None):
     if not command:
         return
-    log = open(os.path.join(root, ".relkit", "service.log"), "ab")
+    log = open(os.path.join(root, STATE, "service.log"), "ab")
     env = dict(
         os.environ,
         RELKIT_DEPLOY_PATH=root,
         RELKIT_VERSION=version,
-        RELKIT_RELEASE=os.path.join(root, "releases", version),
+        RELKIT_RELEASE=os.path.join(root, RELEASES, version),
         **(extra_env or {}),
     )
     try:
@@ -274,7 +266,7 @@ def run_service(root, command, version, timeout, extra_env=None):
 
 
 def history_path(root):
-    return os.path.join(root, ".relkit", "history.jsonl")
+    return os.path.join(root, HISTORY)
 
 
 def read_history(root):
@@ -288,15 +280,15 @@ def read_history(root):
 def append_history(root, record):
     lines = [json.dumps(r, sort_keys=True) for r in read_history(root)[-(HISTORY_KEEP - 1) :]]
     lines.append(json.dumps(record, sort_keys=True))
-    write_atomic(history_path(root), "\n".join(lines) + "\n")
+    atomic_write(history_path(root), "\n".join(lines) + "\n")
 
 
 def complete_releases(root):
     found = []
-    base = os.path.join(root, "releases")
+    base = os.path.join(root, RELEASES)
     for name in os.listdir(base):
         marker = read_marker(os.path.join(base, name))
-        if SAFE.match(name) and marker:
+        if is_safe_name(name) and marker:
             found.append((marker.get("installed_at", ""), name))
     return [name for _, name in sorted(found)]
 
@@ -306,7 +298,7 @@ def prune(root, keep, protect):
     removed = []
     for name in releases[: max(0, len(releases) - keep)]:
         if name not in protect:
-            remove_tree(os.path.join(root, "releases", name))
+            remove_tree(os.path.join(root, RELEASES, name))
             removed.append(name)
     return removed
 
@@ -319,7 +311,7 @@ def previous_version(root, current):
     for record in reversed(history):
         version = record.get("version")
         if version and version != current and version not in rolled_back \
-                and read_marker(os.path.join(root, "releases", version)):
+                and read_marker(os.path.join(root, RELEASES, version)):
             return version
     return None
 
@@ -484,7 +476,7 @@ def keep_or_restart(p, root, live, result):
 
 def activate(p, action):
     root = p["deploy_path"]
-    layout(root)
+    make_layout(root)
     live = current_version(root)
     found = rolled_back_already(root, live, p.get("expected_live"), p["version"]) if action == "rollback" else None
     if found:
@@ -492,7 +484,7 @@ def activate(p, action):
     version = p["version"] or (previous_version(root, live) if action == "rollback" else None)
     if not version:
         raise ReleaseError("no previous complete release to roll back to (live: %s)" % live)
-    marker = read_marker(os.path.join(root, "releases", version))
+    marker = read_marker(os.path.join(root, RELEASES, version))
     if not marker:
         raise ReleaseError("release %s is not installed completely on this host" % version)
     if action == "deploy" and p["sha256"] and marker.get("sha256") != p["sha256"]:
@@ -569,7 +561,7 @@ def host_lock(p, wait=HOST_LOCK_WAIT):
     that call ends; a re-run (or another controller) waits for it instead of racing it. The
     kernel releases the lock when the call exits, however it exits.
     """
-    path = os.path.join(p["deploy_path"], ".relkit", "lock")
+    path = os.path.join(p["deploy_path"], LOCK)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by service commands
     deadline = time.monotonic() + wait
@@ -630,7 +622,7 @@ def main():
     )
     hide(module.no_log_values)
     p = module.params
-    if p["version"] and not SAFE.match(p["version"]):
+    if p["version"] and not is_safe_name(p["version"]):
         module.fail_json(msg="unsafe version %r" % p["version"])
     if not os.path.isabs(p["deploy_path"]):
         module.fail_json(msg="deploy_path must be absolute")

@@ -8,6 +8,8 @@ import time
 import urllib.error
 import urllib.request
 
+from ansible.module_utils.relkit_rules import SMOKE_KINDS, check_kind
+
 _HIDDEN = []
 
 
@@ -72,9 +74,10 @@ def check_command(check, timeout, chdir):
 
 def run_check(check, timeout, chdir):
     started = time.monotonic()
-    if check.get("http"):
+    kind = check_kind(check, SMOKE_KINDS)
+    if kind == "http":
         ok, detail = check_http(check, timeout)
-    elif check.get("port"):
+    elif kind == "port":
         ok, detail = check_port(check, timeout)
     else:
         ok, detail = check_command(check, timeout, chdir)

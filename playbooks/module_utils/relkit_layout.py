@@ -1,8 +1,8 @@
 """A relkit deploy path as host-side code reads it: release markers, ``current``, liveness.
 
 Stdlib only: shared by the relkit_release and relkit_health modules and shipped as-is (with
-relkit_checks) in the script relkit runs over plain SSH to verify a live release
-(relkit/live_check.py).
+relkit_rules, which names the layout, and relkit_checks) in the script relkit runs over plain
+SSH to verify a live release (relkit/live_check.py).
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import json
 import os
 
 from ansible.module_utils.relkit_checks import run_checks
-
-MARKER = ".relkit-release.json"
+from ansible.module_utils.relkit_rules import CURRENT, MARKER, RELEASES
 
 
 def read_marker(release_dir):
@@ -27,7 +26,7 @@ def read_marker(release_dir):
 def current_version(root):
     """The version ``current`` points at (None when there is no ``current``)."""
     try:
-        return os.path.basename(os.readlink(os.path.join(root, "current")))
+        return os.path.basename(os.readlink(os.path.join(root, CURRENT)))
     except OSError:
         return None
 
@@ -39,7 +38,7 @@ def live_state(root, version, sha256, smoke):
     pass of the smoke checks succeeds (no retries; without smoke checks nothing is live).
     Returns ``{"marker", "current", "live"}`` plus ``checks`` when the checks ran.
     """
-    marker = read_marker(os.path.join(root, "releases", version))
+    marker = read_marker(os.path.join(root, RELEASES, version))
     current = current_version(root)
     state = {"marker": marker, "current": current, "live": False}
     installed = bool(marker) and marker.get("sha256") == sha256

@@ -6,7 +6,11 @@ loads the same file through :mod:`relkit.hostrules`. Keep it free of Ansible and
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import hashlib
+import os
+import re
 import secrets
 
 HOST_EVENTS = {
@@ -25,3 +29,120 @@ def new_run_id():
     """A sortable, unique run id: UTC time to the second, then six hex digits."""
     now = datetime.datetime.now(datetime.UTC)
     return now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+# -- names ---------------------------------------------------------------------------------
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+"""App names, versions, environment and data item names: they become paths on hosts."""
+
+
+def is_safe_name(value):
+    """1-64 characters of letters, digits, ``. _ + -``, starting with a letter or digit, no ``..``."""
+    return isinstance(value, str) and SAFE_NAME.fullmatch(value) is not None and ".." not in value
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+def sha256_file(path):
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write(path, data, mode=None):
+    """Replace ``path`` with ``data`` (text is written as UTF-8), whole or not at all.
+
+    The data goes to a temporary file beside ``path`` (``.<name>.tmp-<pid>-<random>``), which
+    is fsynced and renamed over ``path``: a reader sees the old file or the new one, never
+    part of one. ``mode``: the file's permissions (None: what open() gives, 0o666 less the
+    umask). The temporary file is removed when anything fails.
+    """
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, ".%s.tmp-%d-%s" % (name, os.getpid(), secrets.token_hex(4)))
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600 if mode is not None else 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+# -- the layout of a deploy path on a host -------------------------------------------------
+
+RELEASES = "releases"
+"""releases/<version>/: one directory per installed release."""
+SHARED = "shared"
+"""shared/: paths linked into every release (relkit.yml shared:)."""
+SNAPSHOTS = "snapshots"
+"""snapshots/<id>/: data snapshots."""
+STATE = ".relkit"
+"""relkit's own files on the host: lock, history, health state, service log."""
+INCOMING = STATE + "/incoming"
+"""Uploaded artifacts waiting to be installed."""
+CURRENT = "current"
+"""The symlink to the live release (releases/<version>)."""
+MARKER = ".relkit-release.json"
+"""A release directory's completion marker (version, sha256, installed_at, run_id)."""
+LOCK = STATE + "/lock"
+"""flock(2)ed by every relkit operation on the deploy path."""
+HISTORY = STATE + "/history.jsonl"
+"""One line per switch of current."""
+LAYOUT_DIRS = (RELEASES, SHARED, SNAPSHOTS, STATE, INCOMING)
+"""The directories relkit creates under a deploy path (parents first)."""
+RESERVED = (RELEASES, SNAPSHOTS, STATE, CURRENT)
+"""Top-level names under a deploy path that are relkit's own (data lives in shared/ or elsewhere)."""
+
+
+def make_layout(root):
+    """Create the layout's directories under ``root``; True when any had to be created."""
+    created = False
+    for sub in LAYOUT_DIRS:
+        path = os.path.join(root, sub)
+        if not os.path.isdir(path):
+            os.makedirs(path, exist_ok=True)
+            created = True
+    return created
+
+
+def free_mb(path):
+    """Free MiB an unprivileged user can use on the file system holding ``path``."""
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize // (1024 * 1024)
+
+
+# -- checks --------------------------------------------------------------------------------
+
+SMOKE_KINDS = ("http", "port", "command")
+"""Smoke check kinds, in the order a check's kind is decided (command when none is given)."""
+HEALTH_KINDS = SMOKE_KINDS + ("log", "disk_free_mb", "memory_free_mb")
+"""Health check kinds, likewise."""
+HEALTH_RANK = {"ok": 0, "warning": 1, "critical": 2}
+"""A check's or host's health status -> its rank (the worst wins; the metrics' value)."""
+
+
+def check_kind(check, kinds=HEALTH_KINDS):
+    """The kind of a check (a dict): the first of ``kinds`` it sets, else ``command``."""
+    return next((kind for kind in kinds if check.get(kind)), "command")
+
+
+# -- data items ----------------------------------------------------------------------------
+
+PG_DEFAULTS = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+"""A postgresql data item's connection settings when relkit.yml leaves them out."""
+PG_HOSTS = "first"
+"""Where a postgresql data item is snapshotted by default: one database all hosts share."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -33,11 +32,19 @@ import threading
 import time
 import urllib.request
 
-SNAPSHOTS = "snapshots"
+from ansible.module_utils.relkit_rules import (
+    PG_DEFAULTS,
+    PG_HOSTS,
+    SNAPSHOTS,
+    STATE,
+    atomic_write,
+    is_safe_name,
+    sha256_file,
+)
+
 MANIFEST = "manifest.json"
 PARTIAL = ".partial-"
 SUFFIX = {"sqlite": ".sqlite", "postgresql": ".pgdump", "directory": ".tar"}
-PG_DEFAULTS = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 # User relations (tables, partitioned tables, views, materialized views, sequences, foreign
 # tables) that are not part of an extension and not owned by another relation.
 PG_RELATIONS = r"""
@@ -79,11 +86,13 @@ def normalize(item):
     item = dict(item)
     if item.get("kind") not in SUFFIX:
         raise SnapshotError("data item %r: unknown kind %r" % (item.get("name"), item.get("kind")))
+    if not is_safe_name(item.get("name")):
+        raise SnapshotError("data item %r: unsafe name (it names the snapshot file)" % (item.get("name"),))
     if item["kind"] == "postgresql":
         for key, value in PG_DEFAULTS.items():
             if not item.get(key):
                 item[key] = value
-        item.setdefault("hosts", "first")
+        item.setdefault("hosts", PG_HOSTS)
     item["hosts"] = item.get("hosts") or "all"
     item["timeout"] = float(item.get("timeout") or 600)
     return item
@@ -98,14 +107,6 @@ def applicable(items, first_host):
 def item_path(root, item):
     path = item.get("path") or ""
     return path if os.path.isabs(path) else os.path.join(root, path)
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fsync_path(path):
@@ -558,7 +559,7 @@ def prune(root, kept_releases, protect):
 
 
 def _pending_path(root):
-    return os.path.join(root, ".relkit", "pending-data.json")
+    return os.path.join(root, STATE, "pending-data.json")
 
 
 def mark_pending(root, record):
@@ -568,13 +569,7 @@ def mark_pending(root, record):
     (taken before the migration, or before the restore) instead of taking a new one of data
     the killed run had already changed.
     """
-    path = _pending_path(root)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w") as handle:
-        json.dump(record, handle, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.rename(tmp, path)
+    atomic_write(_pending_path(root), json.dumps(record, sort_keys=True))
 
 
 def clear_pending(root):

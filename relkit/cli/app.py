@@ -11,7 +11,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -160,13 +160,14 @@ def _report_error(out: Output, exc: api.RelkitError) -> int:
     payload: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}
     if isinstance(exc, api.GateBlocked):
         if out.json:
-            payload = {**exc.report.to_dict(), **payload}  # type: ignore[attr-defined]
+            payload = {**exc.report.to_dict(), **payload}
         else:
-            gates.show_gates(out, exc.report)  # type: ignore[arg-type]
+            # errors.py imports nothing of relkit (so types the report as Reported); gates raise a GateReport
+            gates.show_gates(out, cast("api.GateReport", exc.report))
     if isinstance(exc, api.BadInput):
         payload["problems"] = exc.problems
     if isinstance(exc, api.PlayFailed | api.RollbackFailed) and exc.result is not None:
-        payload["result"] = exc.result.to_dict()  # type: ignore[attr-defined]
+        payload["result"] = exc.result.to_dict()
     out.emit(payload)
     out.err.print(f"[bold red]error[/] (exit {exc.exit_code}): {escape(str(exc))}")
     return exc.exit_code

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import IO, Any, cast
 
 from rich.console import Console
 from rich.table import Table
@@ -25,11 +25,11 @@ class Output:
 
     def __init__(self, fmt: str = "text") -> None:
         self.json = fmt == "json"
-        # every character printed passes relkit.secrets' redactor (secret values become ********)
-        self.out = Console(file=RedactingStream("stdout"), highlight=False, soft_wrap=True, emoji=False)
-        self.err = Console(
-            file=RedactingStream("stderr"), stderr=True, highlight=False, soft_wrap=True, emoji=False
-        )
+        # every character printed passes relkit.secrets' redactor (secret values become ********);
+        # RedactingStream is a duck-typed text stream (write redacts, the rest is delegated)
+        out, err = (cast("IO[str]", RedactingStream(name)) for name in ("stdout", "stderr"))
+        self.out = Console(file=out, highlight=False, soft_wrap=True, emoji=False)
+        self.err = Console(file=err, stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
     @property
     def info(self) -> Console:

@@ -30,7 +30,7 @@ def engine(name: str = "local") -> Engine:
     """The engine module called ``name`` (imported on first use: ansible-runner is heavy)."""
     if name not in ENGINES:
         raise BadInput(f"engine: unknown engine {name!r} (known: {', '.join(ENGINES)})")
-    module: Engine = importlib.import_module(f"relkit.engines.{name}")  # type: ignore[assignment]
+    module: Engine = importlib.import_module(f"relkit.engines.{name}")
     return module
 
 

@@ -7,7 +7,6 @@ once; every append reads the chain head inside the same transaction.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 from relkit import secrets
 from relkit.chain import GENESIS, ChainCheck, Entry, seal, verify
+from relkit.hostrules import atomic_write
 from relkit.store import locks
 
 SCHEMA = """
@@ -130,9 +130,7 @@ class Ledger:
         return self.path.with_name(self.path.name + ".head")
 
     def _write_head(self, entry: Entry) -> None:
-        tmp = self.head_path.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps({"seq": entry.seq, "hash": entry.hash}))
-        tmp.replace(self.head_path)
+        atomic_write(self.head_path, json.dumps({"seq": entry.seq, "hash": entry.hash}))
 
     def verify(self) -> ChainCheck:
         """Verify the whole chain, then that it still ends where the head file says."""

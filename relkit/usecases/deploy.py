@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from relkit import gatekeeper, live_check
 from relkit.errors import GateBlocked, PlayFailed
@@ -13,7 +13,7 @@ from relkit.gates import GateReport, Override
 from relkit.project import Project
 from relkit.results import PlayResult
 from relkit.status import live_releases
-from relkit.usecases.playing import register_secrets, require_secrets
+from relkit.usecases.playing import require_secrets
 from relkit.usecases.recording import OutcomeSink, quiet
 from relkit.usecases.rollback import rollback_hosts
 from relkit.usecases.runs import Run, RunReport, identity
@@ -35,7 +35,6 @@ def deploy(
     (:mod:`relkit.live_check`) verifies that on the hosts without a play; ``full_play`` skips it.
     """
     actor = identity(by)
-    register_secrets(project)
     require_secrets(project)
     run = Run(project, env, "deploy", actor)
     checked = gatekeeper.evaluate(
@@ -109,6 +108,7 @@ def _fail(
         )
     smoke_failed = {o.host for o in result.outcomes if o.smoke_failed}
     policy = project.config.policy
+    decision: Literal["rollback", "ask", "keep"]
     if smoke_failed and set(failed) <= smoke_failed:
         decision, setting = policy.on_smoke_failure, "on_smoke_failure"
     else:

@@ -10,11 +10,11 @@ health run that meets a running deploy waits briefly, then skips.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from relkit.chain import Entry
 from relkit.config import Health
@@ -31,10 +31,10 @@ from relkit.health import (
     prometheus_text,
     window_end,
 )
+from relkit.hostrules import atomic_write
 from relkit.project import Project
 from relkit.status import live_releases
 from relkit.store import Holder
-from relkit.usecases.playing import register_secrets
 from relkit.usecases.recording import OutcomeSink, quiet
 from relkit.usecases.rollback import rollback
 from relkit.usecases.runs import Run, identity
@@ -46,17 +46,8 @@ KEEP_RUN_DIRS = 100
 
 
 def write_prom_file(path: Path, text: str) -> None:
-    """Write ``text`` atomically (temporary file in the same directory, fsync, rename(2))."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.chmod(0o644)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``text`` atomically (temporary file in the same directory, fsync, rename(2)), mode 0644."""
+    atomic_write(path, text, 0o644)
 
 
 def prune_run_dirs(runs: Path, keep: int) -> list[Path]:
@@ -119,7 +110,6 @@ def check_health(
     """
     started = time.monotonic()
     _check_args(project, env, prom_file, wait)
-    register_secrets(project)
     config, ledger = project.config, project.ledger
     clock = now or datetime.now(UTC)
     hours = monitoring_hours(config)
@@ -253,7 +243,7 @@ def _apply(
         f"health critical {len(streak)} times in a row (threshold {policy.critical_threshold}): "
         + "; ".join(f"{h}: {', '.join(c)}" for h, c in proof[-1]["failing"].items())
     )[:1000]
-    common = {
+    common: dict[str, Any] = {
         "source": "health",
         "policy": {"on_critical": policy.on_critical, "critical_threshold": policy.critical_threshold},
         "evidence": proof,

@@ -9,7 +9,6 @@ from relkit import gatekeeper
 from relkit.errors import PlayFailed
 from relkit.loading import load_manifest
 from relkit.project import Project
-from relkit.usecases.playing import register_secrets
 from relkit.usecases.recording import OutcomeSink, quiet
 from relkit.usecases.runs import Run, RunReport, identity
 
@@ -23,7 +22,6 @@ def prepare(
 ) -> RunReport:
     """Create the host layout and check hosts against the manifest's requirements."""
     project.inventory(env)
-    register_secrets(project)
     release: dict[str, Any] = {}
     requirements_digest = ""
     if manifest_path is not None:

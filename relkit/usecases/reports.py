@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from relkit.errors import BadInput
+from relkit.hostrules import atomic_write
 from relkit.loading import load_manifest
 from relkit.project import Project
 from relkit.report import build_report
@@ -44,12 +43,4 @@ def write_file(path: Path, text: str) -> None:
         raise BadInput(f"-o/--out: directory {path.parent} does not exist")
     if path.is_dir():
         raise BadInput(f"-o/--out: {path} is a directory; name a file")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).chmod(0o644)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text, 0o644)

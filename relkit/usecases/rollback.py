@@ -7,7 +7,7 @@ from relkit.names import check_safe_name
 from relkit.project import Project
 from relkit.snapshots import data_summary
 from relkit.status import live_releases
-from relkit.usecases.playing import register_secrets, require_secrets
+from relkit.usecases.playing import require_secrets
 from relkit.usecases.recording import OutcomeSink, quiet
 from relkit.usecases.runs import Run, RunReport
 
@@ -36,7 +36,6 @@ def rollback(
         except ValueError as exc:
             raise BadInput(f"--to: {exc}") from None
     project.inventory(env)
-    register_secrets(project)
     require_secrets(project)
     run = Run(project, env, "rollback", by)
     with project.ledger.hold(env, run.run_id, "rollback"):

@@ -11,7 +11,7 @@ from relkit.hostrules import new_run_id
 from relkit.project import Project
 from relkit.results import PlayResult
 from relkit.usecases.notifying import RunNotifier
-from relkit.usecases.playing import run_play
+from relkit.usecases.playing import register_secrets, run_play
 from relkit.usecases.recording import OutcomeSink, RunRecorder, SmokeVerdict
 
 
@@ -41,9 +41,13 @@ class RunReport:
 
 
 class Run:
-    """A run of ``action`` on ``env`` by ``by``: its ledger record, its notices and its plays."""
+    """A run of ``action`` on ``env`` by ``by``: its ledger record, its notices and its plays.
+
+    Starting a run registers relkit.yml's secret values with the redactor: nothing the run
+    records, prints or sends shows them."""
 
     def __init__(self, project: Project, env: str, action: str, by: str, run_id: str | None = None) -> None:
+        register_secrets(project)
         self.project, self.env, self.action, self.by = project, env, action, by
         self.run_id = run_id or new_run_id()
         self.book = RunRecorder(project.ledger, env, action, by, self.run_id)

@@ -135,3 +135,17 @@ def test_the_facade_only_re_exports() -> None:
     api = importlib.import_module("relkit.api")
     for name in api.__all__:
         assert getattr(api, name) is not None, name
+
+
+def test_the_facade_names_the_same_exports_for_type_checkers() -> None:
+    """The lazy EXPORTS table and the TYPE_CHECKING imports that give callers real types agree."""
+    tree = ast.parse(MODULES["relkit.api"].read_text())
+    [block] = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    typed = {
+        (a.asname or a.name): (node.module, a.name)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for a in node.names
+    }
+    api = importlib.import_module("relkit.api")
+    assert typed == api.EXPORTS
