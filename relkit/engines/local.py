@@ -10,6 +10,7 @@ from typing import Any
 
 import ansible_runner
 import ptyprocess
+import yaml
 
 from relkit import secrets
 from relkit.assets import playbooks_dir, roles_dir
@@ -55,6 +56,7 @@ def run_play(request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) ->
 
     request.run_dir.mkdir(parents=True, exist_ok=True)
     request.run_dir.chmod(0o700)
+    write_extravars(request)
     play_dir = playbooks_dir()
     vault_file = request.vault_password_file
     vault = {"ANSIBLE_VAULT_PASSWORD_FILE": str(vault_file)} if vault_file else {}
@@ -72,6 +74,46 @@ def run_play(request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) ->
     )
 
 
+class _Unsafe(str):
+    """A string Ansible must treat as data: written as ``!unsafe``, never templated."""
+
+
+class _ExtravarsDumper(yaml.SafeDumper):
+    """YAML for ``-e @file``: ``_Unsafe`` strings tagged ``!unsafe``."""
+
+
+_ExtravarsDumper.add_representer(
+    _Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value), style="'")
+)
+
+
+def _as_data(value: Any) -> Any:
+    """``value`` with every string (keys aside) marked :class:`_Unsafe`."""
+    if isinstance(value, str):
+        return _Unsafe(value)
+    if isinstance(value, dict):
+        return {k: _as_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_data(v) for v in value]
+    return value
+
+
+def write_extravars(request: PlayRequest) -> Path:
+    """Write the play's extra vars where ansible-runner passes them as ``-e @env/extravars``:
+    the strings of every var not in ``request.templated_vars`` tagged ``!unsafe`` (ansible-core
+    trusts extra vars as templates; a deployer name or an artifact file name must stay data)."""
+    env_dir = request.run_dir / "env"
+    env_dir.mkdir(exist_ok=True)
+    data = {
+        name: value if name in request.templated_vars else _as_data(value)
+        for name, value in request.extravars.items()
+    }
+    path = env_dir / "extravars"
+    path.write_text(yaml.dump(data, Dumper=_ExtravarsDumper, sort_keys=True, allow_unicode=True))
+    path.chmod(0o600)
+    return path
+
+
 def _run(
     request: PlayRequest,
     play_dir: Path,
@@ -84,7 +126,6 @@ def _run(
         project_dir=str(play_dir),
         playbook=request.playbook,
         inventory=str(request.inventory),
-        extravars=request.extravars,
         envvars={
             "ANSIBLE_CONFIG": str(play_dir / "ansible.cfg"),
             "ANSIBLE_ROLES_PATH": str(roles_dir()),

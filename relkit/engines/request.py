@@ -16,6 +16,8 @@ class PlayRequest:
     run_dir: Path
     run_id: str
     extravars: dict[str, Any]
+    """Extra vars; their strings reach the play as data Ansible never templates (``!unsafe``),
+    except those of the names in ``templated_vars``."""
     forks: int = 20
     timeout: int = 30
     limit: str | None = None
@@ -27,3 +29,6 @@ class PlayRequest:
     """Values redacted from every event, outcome and file of the run (see relkit.secrets)."""
     vault_password_file: Path | None = None
     """Ansible Vault password file (or script) for the inventory's vault data."""
+    templated_vars: frozenset[str] = frozenset()
+    """Extra vars written by the project itself (relkit.yml), whose ``{{ host_var }}`` strings the
+    play templates per host. Nothing from a manifest, an argument, the ledger or a host is."""

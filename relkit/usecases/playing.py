@@ -16,6 +16,10 @@ from relkit.usecases.recording import OutcomeSink
 PROJECT_VARS = {"deploy_path", "shared", "service", "smoke", "retention", "data", "secrets"}
 """The relkit.yml sections every play receives as ``relkit_project``."""
 
+TEMPLATED_VARS = frozenset({"relkit_project", "relkit_health"})
+"""Extra vars written by the project (relkit.yml): their ``{{ host_var }}`` strings are templated
+per host. Every other extra var (manifest, arguments, ledger) reaches the play as data."""
+
 
 def register_secrets(project: Project) -> None:
     """Register the values of relkit.yml's secret variables with the redactor (all output)."""
@@ -67,6 +71,7 @@ def run_play(
         hidden_env=relkit_secrets.secret_env_names(cfg),
         secret_values=redactor.values,
         vault_password_file=relkit_secrets.vault_password_file(cfg, project.root),
+        templated_vars=TEMPLATED_VARS,
     )
     # data passwords and secrets: hidden from the play's environment, served to its
     # relkit_secret lookup (relkit.yml's {{ relkit_secrets.NAME }})

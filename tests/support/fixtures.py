@@ -16,9 +16,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+
+from relkit.project import Project
+from tests.support.notifysinks import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -105,3 +110,39 @@ class SshKeys:
 def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> SshKeys:
     """Keys of sari (QA), dewi (PO) and mallory (nobody's), made once per test session."""
     return SshKeys(tmp_path_factory.mktemp("keys"), ("sari", "dewi", "mallory"))
+
+
+@pytest.fixture
+def local_staging(
+    example_project: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Project]:
+    """The example project whose staging host (``stage1``) lives under ``tmp_path/hosts``; the
+    app it deploys is stopped afterwards."""
+    hosts = tmp_path / "hosts"
+    monkeypatch.setenv("RELKIT_DEMO_ROOT", str(hosts))
+    inventory = tmp_path / "inventory" / "local" / "staging.yml"
+    data = yaml.safe_load(inventory.read_text())
+    data["staging"]["hosts"]["stage1"]["app_port"] = free_port()
+    inventory.write_text(yaml.safe_dump(data))
+    config_path = example_project / "relkit.yml"
+    config = yaml.safe_load(config_path.read_text())
+    config["smoke"]["timeout"] = 3
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    with Project.load(example_project) as project:
+        yield project
+    host = hosts / "staging" / "stage1"
+    if (host / "shared" / "app.pid").exists():
+        subprocess.run(
+            [
+                sys.executable,
+                str(host / "current" / "app.py"),
+                "stop",
+                "--pidfile",
+                str(host / "shared" / "app.pid"),
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
