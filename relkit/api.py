@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit import __version__ as __version__
     from relkit.chain import ChainCheck as ChainCheck
     from relkit.chain import Entry as Entry
+    from relkit.debuglog import write_debug_log as write_debug_log
     from relkit.errors import BadInput as BadInput
     from relkit.errors import GateBlocked as GateBlocked
     from relkit.errors import HealthCritical as HealthCritical
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.gatekeeper import Checked as Checked
     from relkit.gatekeeper import evaluate as evaluate_gates  # noqa: F401 (re-exported under its public name)
     from relkit.gatekeeper import record as record_gates  # noqa: F401
+    from relkit.gatekeeper import refuse_pass as refuse_gate_pass  # noqa: F401
     from relkit.gates import GateReport as GateReport
     from relkit.gates import Override as Override
     from relkit.health import HealthReport as HealthReport
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.secret_channel import GATE_PASS as GATE_PASS
     from relkit.secret_channel import SOCKET_ENV as SOCKET_ENV
     from relkit.secret_channel import fetch_from_env as fetch_from_env
+    from relkit.secret_channel import fetch_gate_pass as fetch_gate_pass
     from relkit.secrets import RedactingStream as RedactingStream
     from relkit.secrets import redact as redact
     from relkit.secrets import redact_text as redact_text
@@ -85,6 +88,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "__version__": ("relkit", "__version__"),
     "ChainCheck": ("relkit.chain", "ChainCheck"),
     "Entry": ("relkit.chain", "Entry"),
+    "write_debug_log": ("relkit.debuglog", "write_debug_log"),
     "BadInput": ("relkit.errors", "BadInput"),
     "GateBlocked": ("relkit.errors", "GateBlocked"),
     "HealthCritical": ("relkit.errors", "HealthCritical"),
@@ -95,6 +99,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "Checked": ("relkit.gatekeeper", "Checked"),
     "evaluate_gates": ("relkit.gatekeeper", "evaluate"),
     "record_gates": ("relkit.gatekeeper", "record"),
+    "refuse_gate_pass": ("relkit.gatekeeper", "refuse_pass"),
     "GateReport": ("relkit.gates", "GateReport"),
     "Override": ("relkit.gates", "Override"),
     "HealthReport": ("relkit.health", "HealthReport"),
@@ -114,6 +119,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "GATE_PASS": ("relkit.secret_channel", "GATE_PASS"),
     "SOCKET_ENV": ("relkit.secret_channel", "SOCKET_ENV"),
     "fetch_from_env": ("relkit.secret_channel", "fetch_from_env"),
+    "fetch_gate_pass": ("relkit.secret_channel", "fetch_gate_pass"),
     "RedactingStream": ("relkit.secrets", "RedactingStream"),
     "redact": ("relkit.secrets", "redact"),
     "redact_text": ("relkit.secrets", "redact_text"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import stat
 import subprocess
 import tempfile
 from datetime import UTC, datetime
@@ -21,10 +22,14 @@ from typing import Any
 from relkit.errors import BadInput
 from relkit.gates import Signature
 from relkit.hostrules import atomic_write
+from relkit.loading import file_kind, read_text
 from relkit.manifest import Manifest
 
 SIGNING_ROLES = ("qa", "po")
 KINDS = ("approval", "verification")
+MAX_RECORD_BYTES = 64_000
+"""A record is a payload and an SSH signature: well under 2 kB."""
+RECORD_SHAPE = '{"payload": {...}, "signature": "..."}'
 _PRINCIPAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 
@@ -66,12 +71,14 @@ def check_principal(name: str) -> str:
 
 def verify_record(record: dict[str, Any], allowed_signers: Path, manifest: Manifest) -> Signature:
     """Check one record's signature, signer, role and that it is for this exact manifest."""
-    payload = record.get("payload") or {}
+    payload = record.get("payload") if isinstance(record, dict) else None
+    payload = payload if isinstance(payload, dict) else {}
     role, by, kind = str(payload.get("role", "?")), str(payload.get("by", "?")), str(payload.get("kind", "?"))
     try:
         at = datetime.fromisoformat(str(payload.get("at")))
     except ValueError:
         at = datetime.fromtimestamp(0, UTC)
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)  # the gates compare it with aware times
 
     def result(valid: bool, problem: str = "") -> Signature:
         return Signature(role, by, at, valid, problem, kind, str(payload.get("env", "")))
@@ -99,16 +106,35 @@ def verify_record(record: dict[str, Any], allowed_signers: Path, manifest: Manif
 
 
 def load(manifest_path: Path, manifest: Manifest, allowed_signers: Path) -> list[Signature]:
-    """Every approval/verification beside the manifest, each verified."""
+    """Every approval/verification beside the manifest, each verified.
+
+    A ``*.json`` file there that is not a relkit record (not a regular file, too large, not JSON,
+    not ``{"payload": {...}, "signature": "..."}``) is an invalid signature named by its file,
+    which the gates report; files of other names are not looked at.
+    """
     found = []
     folder = record_dir(manifest_path)
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        name = path.name if path.name.isprintable() else repr(path.name)
+
+        def stray(problem: str, name: str = name) -> Signature:
+            return Signature("?", name, datetime.fromtimestamp(0, UTC), False, problem)
+
         try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            found.append(
-                Signature("?", path.name, datetime.fromtimestamp(0, UTC), False, "unreadable record")
-            )
+            mode = path.stat().st_mode
+            if not stat.S_ISREG(mode):
+                found.append(stray(f"not a relkit record ({file_kind(mode)}): remove it"))
+                continue
+            record = json.loads(read_text(path, "approval record", MAX_RECORD_BYTES))
+        except (OSError, BadInput, ValueError, RecursionError):
+            found.append(stray("unreadable record"))
+            continue
+        if not (
+            isinstance(record, dict)
+            and isinstance(record.get("payload"), dict)
+            and isinstance(record.get("signature"), str)
+        ):
+            found.append(stray(f"not a relkit record (expected {RECORD_SHAPE}): remove it"))
             continue
         found.append(verify_record(record, allowed_signers, manifest))
     return found

@@ -256,7 +256,7 @@ DataList = Annotated[list[DataItem], AfterValidator(_unique_data_names)]
 
 
 class Artifacts(_Model):
-    """Artifact handling on the controller."""
+    """Artifact handling on the controller, and the limits hosts unpack an artifact within."""
 
     cache_dir: Annotated[str, Field(min_length=1, max_length=500)] = Field(
         ".relkit/artifacts",
@@ -265,6 +265,14 @@ class Artifacts(_Model):
     build_info: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         "relkit-build.json",
         description="JSON file at the artifact's root whose 'commit' names the commit it was built from",
+    )
+    max_unpacked_mb: Annotated[int, Field(ge=1, le=1024 * 1024)] = Field(
+        2048,
+        description="hosts refuse an artifact whose files add up to more MiB unpacked (before the switch)",
+    )
+    max_members: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+        100_000,
+        description="hosts refuse an artifact with more members (files, directories and links)",
     )
 
 
@@ -342,7 +350,14 @@ class EmailChannel(_Channel):
     type: Literal["email"]
     host: Annotated[str, Field(min_length=1, max_length=255)]
     port: Annotated[int, Field(ge=1, le=65535)] = 25
-    starttls: bool = False
+    starttls: bool = Field(
+        True, description="upgrade the connection with STARTTLS (certificate verified) before anything else"
+    )
+    allow_plaintext_auth: bool = Field(
+        False,
+        description="with 'starttls: false', still log in (send the password) over the unencrypted "
+        "connection; without it relkit refuses to",
+    )
     sender: EmailAddress = Field(alias="from", description="the From address")
     to: list[EmailAddress] = Field(min_length=1, max_length=100)
     user: Annotated[str, Field(min_length=1, max_length=255)] | None = None

@@ -7,22 +7,27 @@ same gates hold whether a deploy starts from ``relkit`` or from plain ``ansible-
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import secrets
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from relkit import approvals, gates
 from relkit.artifacts import ArtifactFile, locate
-from relkit.errors import BadInput
+from relkit.errors import BadInput, RelkitError
 from relkit.gates import GateInput, GateReport, Override
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest, Requirements
 from relkit.project import Project
 
 HISTORY_KINDS = ("smoke.result", "prepare.result", "notify.sent", "host.switched", "health.result")
+PASS_FIELDS = ("run_id", "env", "manifest", "version", "sha256", "nonce")
+"""What a gate pass names: the run, the environment, the manifest file, the release (version
+and artifact sha256) and a random nonce that only relkit and its play ever see."""
 
 
 @dataclass(frozen=True)
@@ -122,9 +127,86 @@ def evaluate(
     return Checked(manifest, report, artifact, tuple(overrides))
 
 
-def record(project: Project, checked: Checked, actor: str, manifest_path: Path, run_id: str = "") -> None:
-    """Ledger the evaluation and every override it used."""
+def issue_pass(checked: Checked, manifest_path: Path, run_id: str) -> dict[str, str]:
+    """A gate pass for ``run_id``'s play of exactly this release; :func:`record` the evaluation with
+    it (the ledger keeps its digest), then serve it (once) to that play."""
+    return {
+        "run_id": run_id,
+        "env": checked.report.env,
+        "manifest": str(manifest_path.resolve()),
+        "version": checked.manifest.version,
+        "sha256": checked.manifest.artifact.sha256,
+        "nonce": secrets.token_urlsafe(32),
+    }
+
+
+def pass_digest(gate_pass: Mapping[str, str]) -> str:
+    """What the ledger keeps of a gate pass: the sha256 of its canonical JSON, nonce included."""
+    return hashlib.sha256(json.dumps(dict(gate_pass), sort_keys=True).encode()).hexdigest()
+
+
+def refuse_pass(project: Project, served: object, manifest_path: Path, env: str, run_id: str) -> str:
+    """Why ``served`` does not spare run ``run_id``'s play of ``manifest_path`` on ``env`` its gate
+    check; ``""`` when it does.
+
+    A pass is only a claim (anyone can answer on a socket): it counts when it names this run,
+    environment, manifest file and release (the manifest's version and sha256), the run holds
+    the environment's lock, and the ledger has this run's passing deploy evaluation of that
+    release recorded with this very pass's digest (which only the process that issued the pass
+    could have written, since the nonce never leaves it and its play).
+    """
+    if not isinstance(served, Mapping) or set(served) != set(PASS_FIELDS):
+        return "malformed pass"
+    if not all(isinstance(served[k], str) and served[k] for k in PASS_FIELDS):
+        return "malformed pass"
+    if not run_id or served["run_id"] != run_id:
+        return f"the pass is for run {served['run_id']!r}, not {run_id or 'an unnamed run'!r}"
+    if served["env"] != env:
+        return f"the pass is for {served['env']!r}, not {env!r}"
+    if served["manifest"] != str(manifest_path.resolve()):
+        return f"the pass is for manifest {served['manifest']}, not {manifest_path.resolve()}"
+    try:
+        manifest = load_manifest(manifest_path)
+    except RelkitError as exc:
+        return f"manifest: {exc}"
+    release = (manifest.version, manifest.artifact.sha256)
+    if (served["version"], served["sha256"]) != release:
+        named = f"{served['version']} ({served['sha256'][:12]})"
+        return f"the pass is for {named}, not {release[0]} ({release[1][:12]})"
+    holder = project.ledger.holder(env)
+    if holder is None or holder.run_id != run_id or holder.action != "deploy" or not holder.alive:
+        return f"run {run_id} does not hold the {env} lock" + (
+            f" ({holder.describe()} does)" if holder else ""
+        )
+    digest = pass_digest(served)
+    for entry in project.ledger.entries(kind="gate.evaluated", env=env):
+        data = entry.data
+        if entry.run_id != run_id or not hmac.compare_digest(str(data.get("pass_digest", "")), digest):
+            continue
+        recorded = (data.get("stage"), data.get("passed"), data.get("version"), data.get("sha256"))
+        if recorded == ("deploy", True, *release):
+            return ""
+        return f"the evaluation recorded for run {run_id} did not pass for {release[0]}"
+    return f"no passing gate evaluation of {release[0]} on {env} recorded for run {run_id} with this pass"
+
+
+def record(
+    project: Project,
+    checked: Checked,
+    actor: str,
+    manifest_path: Path,
+    run_id: str = "",
+    *,
+    gate_pass: Mapping[str, str] | None = None,
+    refused_pass: str = "",
+) -> None:
+    """Ledger the evaluation and every override it used (each naming the release it was given for).
+
+    ``gate_pass``: the pass issued for this evaluation (its digest is recorded, never the pass);
+    ``refused_pass``: why the play's gate task refused a pass before evaluating the gates itself.
+    """
     report = checked.report
+    sha256 = checked.manifest.artifact.sha256
     for result in report.results:
         if result.overridden:
             project.ledger.append(
@@ -137,17 +219,13 @@ def record(project: Project, checked: Checked, actor: str, manifest_path: Path, 
                     "reason": result.override_reason,
                     "failed_because": result.reason,
                     "version": report.version,
+                    "sha256": sha256,
                     "stage": report.stage,
                 },
             )
-    project.ledger.append(
-        "gate.evaluated",
-        run_id=run_id,
-        env=report.env,
-        data={
-            **report.to_dict(),
-            "by": actor,
-            "manifest": str(manifest_path),
-            "sha256": checked.manifest.artifact.sha256,
-        },
-    )
+    data = {**report.to_dict(), "by": actor, "manifest": str(manifest_path), "sha256": sha256}
+    if gate_pass is not None:
+        data["pass_digest"] = pass_digest(gate_pass)
+    if refused_pass:
+        data["gate_pass"] = f"refused: {refused_pass}"
+    project.ledger.append("gate.evaluated", run_id=run_id, env=report.env, data=data)

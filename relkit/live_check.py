@@ -15,15 +15,26 @@ Anything else runs the full play: a changed relkit.yml, inventory, group_vars/ho
 ANSIBLE_* variable or environment variable those files name; a dynamic inventory; a host
 without a card (become, passwords, secrets in the smoke checks); an unreachable host; a host
 busy with another relkit operation; a failed check.
+
+The cards hold command lines relkit runs, so only cards relkit itself kept are used: the file
+must be a regular file of the user running relkit that its group and others cannot write, and
+match its HMAC (``<env>.json.hmac``) under the state directory's random key
+(``<state>/live-check/hmac-key``, 0600, made when cards are first kept). Anything else is
+refused with the reason, and the full play runs (and keeps new cards).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
 import shlex
+import stat
 import subprocess
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +51,9 @@ from relkit.results import PlayResult, TaskOutcome
 from relkit.status import LiveRelease
 
 CARD_VERSION = 1
+KEY_NAME = "hmac-key"
+KEY_BYTES = 32
+MAX_CARDS_BYTES = 4_000_000
 CONNECT_TIMEOUT = 5
 HOST_TIMEOUT = 30.0
 _ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
@@ -126,15 +140,120 @@ def cards_of(result: PlayResult) -> tuple[dict[str, dict[str, Any]], str]:
     return cards, ""
 
 
+def mac_path(cards: Path) -> Path:
+    """The HMAC of a cards file, beside it: ``<env>.json.hmac``."""
+    return cards.with_name(cards.name + ".hmac")
+
+
+def key_path(project: Project) -> Path:
+    """The state directory's key for the cards' HMACs (random, 0600, made on first use)."""
+    return project.state_dir / "live-check" / KEY_NAME
+
+
+class Untrusted(Exception):
+    """A host-cards file (or its HMAC or key) that relkit cannot vouch for; says why."""
+
+
+def _read_own(path: Path, limit: int, private: bool = False) -> bytes:
+    """A regular file of this user that no one else may write (nor read, when ``private``), not
+    through a link; at most ``limit`` bytes. FileNotFoundError when it does not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Untrusted(f"{path} is a symbolic link") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        mode = stat.S_IMODE(info.st_mode)
+        if not stat.S_ISREG(info.st_mode):
+            raise Untrusted(f"{path} is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise Untrusted(f"{path} is owned by uid {info.st_uid}, not by uid {os.geteuid()} running relkit")
+        if mode & (0o077 if private else 0o022):
+            who = "readable or writable by others" if private else "writable by its group or others"
+            raise Untrusted(f"{path} is {who} (mode {mode:04o})")
+        if private and info.st_nlink != 1:
+            raise Untrusted(f"{path} has other hard links")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise Untrusted(f"{path} is larger than {limit} bytes")
+    return data
+
+
+def _key(project: Project, create: bool = False) -> bytes:
+    """The HMAC key of the state directory; with ``create``, made when there is none yet."""
+    path = key_path(project)
+    if create and not os.path.lexists(path):
+        tmp = path.with_name(f".{KEY_NAME}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(KEY_BYTES))
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another run made it first: theirs holds
+                os.link(tmp, path)
+        finally:
+            tmp.unlink()
+    try:
+        key = _read_own(path, KEY_BYTES, private=True)
+    except FileNotFoundError:
+        raise Untrusted(f"{path} (the key of their HMAC) is missing") from None
+    if len(key) != KEY_BYTES:
+        raise Untrusted(f"{path} is not a relkit key ({len(key)} bytes)")
+    return key
+
+
+def _mac(key: bytes, env: str, data: bytes) -> str:
+    return hmac.new(key, f"relkit host cards {env}\0".encode() + data, hashlib.sha256).hexdigest()
+
+
+def trusted_cards(project: Project, env: str) -> dict[str, Any]:
+    """The record relkit kept for ``env``, once it is proven to be the one relkit wrote.
+
+    Its file is refused (:class:`Untrusted`) unless it is a regular file of the user running
+    relkit that no one else may write, and its HMAC (``<env>.json.hmac``, keyed with the state
+    directory's private key) matches: anyone who could edit the ssh command line in it could
+    otherwise have relkit run it. FileNotFoundError when there are no cards.
+    """
+    path = cards_path(project, env)
+    data = _read_own(path, MAX_CARDS_BYTES)
+    key = _key(project)
+    try:
+        mac = _read_own(mac_path(path), 200).decode("ascii", "replace").strip()
+    except FileNotFoundError:
+        raise Untrusted(f"{mac_path(path)} (their HMAC) is missing") from None
+    if not hmac.compare_digest(mac, _mac(key, env, data)):
+        raise Untrusted("their HMAC does not match: the file was changed outside relkit")
+    try:
+        record = json.loads(data)
+    except ValueError:
+        raise Untrusted("not JSON") from None
+    if not isinstance(record, dict) or not isinstance(record.get("hosts"), dict):
+        raise Untrusted("not a relkit host-cards record")
+    return record
+
+
 def save(project: Project, env: str, result: PlayResult, version: str, sha256: str) -> str:
-    """Keep the cards of a deploy that succeeded on every host; return why not ('' when kept)."""
+    """Keep the cards of a deploy that succeeded on every host; return why not ('' when kept).
+
+    The file is written 0600 with its HMAC beside it (see :func:`trusted_cards`).
+    """
     path = cards_path(project, env)
     cards, reason = cards_of(result)
     digest = fingerprint(project, env)
     if digest is None:
         reason = "the inventory is dynamic"
+    if not reason:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            key = _key(project, create=True)
+        except Untrusted as exc:
+            reason = f"no trusted key: {exc}"
     if reason:
         path.unlink(missing_ok=True)
+        mac_path(path).unlink(missing_ok=True)
         return reason
     record = {
         "fingerprint": digest,
@@ -143,18 +262,24 @@ def save(project: Project, env: str, result: PlayResult, version: str, sha256: s
         "saved": datetime.now(UTC).isoformat(timespec="seconds"),
         "hosts": cards,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(record, indent=1, sort_keys=True))
+    data = json.dumps(record, indent=1, sort_keys=True).encode()
+    atomic_write(path, data, 0o600)
+    atomic_write(mac_path(path), _mac(key, env, data) + "\n", 0o600)
     return ""
 
 
 def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[str, LiveRelease]) -> Verdict:
     """Ask every host of ``env`` whether it runs ``version`` (``live``: the ledger's view)."""
+    path = cards_path(project, env)
     try:
-        record = json.loads(cards_path(project, env).read_text())
-    except (OSError, ValueError):
+        record = trusted_cards(project, env)
+    except FileNotFoundError:
         return Verdict(None, "no host cards yet (kept after a deploy that succeeds on every host)")
-    cards = record.get("hosts") or {}
+    except Untrusted as exc:
+        return Verdict(None, f"host cards {path} not used ({exc}); the full play runs and keeps new ones")
+    except OSError as exc:
+        return Verdict(None, f"host cards {path} unreadable ({exc.strerror}); the full play runs")
+    cards = record["hosts"]
     if (record.get("version"), record.get("sha256")) != (version, sha256):
         return Verdict(None, f"the host cards are for {record.get('version')}")
     if record.get("fingerprint") != fingerprint(project, env):

@@ -7,6 +7,8 @@ any tag beyond plain YAML types.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,12 +76,40 @@ def validate_data(model: type[M], data: Any, source: str) -> M:
         raise BadInput(f"{source}: nested too deeply") from None
 
 
-def read_text(path: Path, what: str) -> str:
-    """Read a small UTF-8 text file or raise :class:`BadInput` saying why not."""
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words (for messages)."""
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def read_text(path: Path, what: str, limit: int = MAX_BYTES) -> str:
+    """Read a small UTF-8 text file or raise :class:`BadInput` saying why not.
+
+    Only a regular file is read (a symbolic link to one is fine): a FIFO would block, a device
+    like /dev/zero never ends; and no more than ``limit`` bytes of it.
+    """
+    not_regular = f"{path}: cannot read {what}: not a regular file ({{}}); give the path of a file"
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise BadInput(f"{path}: {what} larger than {MAX_BYTES} bytes")
-        return path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # checked before opening: opening a device may act
+            raise BadInput(not_regular.format(file_kind(info.st_mode)))
+        # O_NONBLOCK: should a FIFO replace the file meanwhile, open() does not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise BadInput(not_regular.format(file_kind(info.st_mode)))
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise BadInput(f"{path}: {what} larger than {limit} bytes")
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads
     except FileNotFoundError:
         raise BadInput(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -5,13 +5,18 @@ see :mod:`relkit.templating`), sends it to every channel of ``relkit.yml`` subsc
 event (JSON webhook or SMTP email) and records each send in the ledger as ``notify.sent``.
 It never raises: a failed send must not break a deploy or a rollback. Secrets (bearer
 tokens, SMTP passwords, secret webhook URLs) are read from environment variables at send
-time and never written to the ledger, messages or errors.
+time and never written to the ledger, messages or errors: each value read is registered with
+the redactor (:mod:`relkit.secrets`), error texts are scrubbed with it, and errors about a header
+or a URL that cannot be sent are worded without the value. Webhooks are http(s) only; SMTP uses
+STARTTLS unless told not to, and never logs in without TLS unless explicitly allowed.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import smtplib
 import ssl
 import urllib.error
@@ -29,7 +34,7 @@ from relkit.config import NOTIFY_EVENTS, EmailChannel, WebhookChannel
 from relkit.errors import BadInput
 from relkit.manifest import Manifest
 from relkit.project import Project
-from relkit.secrets import redact, redact_text
+from relkit.secrets import known, redact, redact_text, register
 
 ALWAYS_RECORDED = ("announcement", "rollback")
 """Notices the procedure needs even with no channel: rendered and recorded (channel ``record``)."""
@@ -105,7 +110,8 @@ def dispatch(
     try:
         return _notify(project, event, context, run_id, env)
     except Exception as exc:  # the last line of defence: notifying must not break a run
-        return None, [Delivery(event, "relkit", "record", False, "", _short(f"notification failed: {exc!r}"))]
+        error = _scrub(f"notification failed: {_describe(exc)}", ())
+        return None, [Delivery(event, "relkit", "record", False, "", error)]
 
 
 def _notify(
@@ -242,20 +248,57 @@ def _secret(var: str, secrets: list[str]) -> str:
     if not value:
         raise _NotSent(f"environment variable {var} is not set")
     secrets.append(value)
+    register([value])  # whatever echoes it from now on (ledger, output) has it redacted
     return value
 
 
 class _NotSent(Exception):
-    """A channel could not be used (its secret is missing)."""
+    """A channel could not be used (its secret is missing, or unfit to send); the message
+    never holds a secret value."""
+
+
+_UNSENDABLE = re.compile(r"[^\x21-\x7e]")
+"""Whitespace, control and non-ASCII characters: a URL or a bearer token holding one cannot be
+sent as it is (Python's error would quote the value: it is refused here, in other words)."""
+
+
+def _webhook_url(channel: WebhookChannel, secrets: list[str]) -> str:
+    """The channel's URL, refused (without showing it) unless it is a sendable http(s) URL."""
+    url = channel.url or _secret(channel.url_env or "", secrets)
+    where = f"the webhook URL in ${channel.url_env}" if channel.url_env else "the webhook URL"
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        raise _NotSent(f"{where} must be an http:// or https:// URL")
+    if _UNSENDABLE.search(url):
+        raise _NotSent(f"{where} holds whitespace, a control character or a non-ASCII character")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise _NotSent(f"{where} is not a valid URL") from None
+    if not parts.hostname:
+        raise _NotSent(f"{where} names no host")
+    return url
+
+
+def _bearer(var: str, secrets: list[str]) -> str:
+    """``Bearer <token>``, refused (without showing it) when no HTTP header can carry it."""
+    token = _secret(var, secrets)
+    if _UNSENDABLE.search(token):
+        raise _NotSent(
+            f"the token in ${var} holds a character an HTTP header cannot carry as a bearer token "
+            "(whitespace, a line break, a control character or a non-ASCII character)"
+        )
+    return f"Bearer {token}"
 
 
 def _send_webhook(
     channel: WebhookChannel, message: Message, facts: dict[str, Any], secrets: list[str]
 ) -> None:
-    url = channel.url or _secret(channel.url_env or "", secrets)
+    url = _webhook_url(channel, secrets)
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "relkit"}
     if channel.token_env:
-        headers["Authorization"] = f"Bearer {_secret(channel.token_env, secrets)}"
+        headers["Authorization"] = _bearer(channel.token_env, secrets)
     body = {"text": message.text, "event": facts["event"], "relkit": {"subject": message.subject, **facts}}
     request = urllib.request.Request(
         url, data=json.dumps(body, default=str).encode(), headers=headers, method="POST"
@@ -266,6 +309,11 @@ def _send_webhook(
 
 def _send_email(channel: EmailChannel, event: str, message: Message, secrets: list[str]) -> None:
     password = _secret(channel.password_env, secrets) if channel.password_env else ""
+    if channel.user and not channel.starttls and not channel.allow_plaintext_auth:
+        raise _NotSent(
+            "refusing to send the SMTP password without TLS: use STARTTLS ('starttls: true', the "
+            "default) or, on a network you trust, set 'allow_plaintext_auth: true'"
+        )
     mail = EmailMessage()
     mail["Subject"] = message.subject
     mail["From"] = channel.sender
@@ -276,6 +324,12 @@ def _send_email(channel: EmailChannel, event: str, message: Message, secrets: li
     mail.set_content(message.text)
     with smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout) as smtp:
         if channel.starttls:
+            smtp.ehlo()
+            if not smtp.has_extn("starttls"):
+                raise _NotSent(
+                    f"the SMTP server {channel.host}:{channel.port} does not offer STARTTLS: nothing "
+                    "sent (set 'starttls: false' to send without TLS)"
+                )
             smtp.starttls(context=ssl.create_default_context())
         if channel.user:
             smtp.login(channel.user, password)
@@ -296,6 +350,10 @@ def _target(channel: WebhookChannel | EmailChannel) -> str:
 
 
 def _describe(exc: BaseException) -> str:
+    """What went wrong, in words that never quote a header value or a URL: Python's own
+    messages for those ("Invalid header value b'Bearer ...'", "URL can't contain control
+    characters. '/path/secret'", "unknown url type: '...'", a codec error naming a character of
+    a password) repeat the value, so they are replaced here."""
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):
@@ -304,14 +362,19 @@ def _describe(exc: BaseException) -> str:
         error = exc.smtp_error  # bytes from a server's reply, str when raised by smtplib itself
         text = error.decode(errors="replace") if isinstance(error, bytes) else error
         return f"SMTP {exc.smtp_code}: {text}"
+    if isinstance(exc, http.client.InvalidURL):
+        return "the URL cannot be sent (its text is not shown: it may hold a secret)"
+    if isinstance(exc, UnicodeError):
+        return f"a value to send cannot be encoded ({type(exc).__name__}; the value is not shown)"
+    if isinstance(exc, ValueError) and ("header" in str(exc).lower() or "url" in str(exc).lower()):
+        return "a header or the URL cannot be sent (its text is not shown: it may hold a secret)"
     return str(exc) or type(exc).__name__
 
 
 def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _short(text)
+    """``text`` without any secret value (the channel's own and every one registered), in any
+    form the redactor knows: raw, quoted, escaped, trimmed, a line of it."""
+    return _short(known().union(secrets).text(text))
 
 
 def _short(text: str) -> str:

@@ -7,6 +7,7 @@ case that loads the manifest and the ledger is :mod:`relkit.usecases.reports`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,15 +42,61 @@ def render_report(report: Report, fmt: str, lang: str, project_root: Path | None
     check_options(fmt, lang)
     labels = LABELS[lang]
     env = environment(project_root, strict=True)
-    env.filters["w"] = lambda value: labels["words"].get(str(value), str(value))
+    raw = md_cell if fmt == "md" else str  # a value without a label is shown as it is, escaped
+    env.filters["w"] = lambda value: labels["words"].get(str(value)) or raw(value)
     env.filters["describe"] = lambda row: describe(row, labels)
     env.filters["cell"] = md_cell
+    env.filters["md"] = md_cell
+    env.filters["md_line"] = md_line
+    env.filters["code"] = md_code
     env.filters["yesno"] = lambda value: "—" if value is None else labels["yes" if value else "no"]
     template = env.get_template(f"report.{fmt}.j2")
     return template.render(r=report, L=labels, lang=lang)
 
 
+_MD_SPECIAL = re.compile(r"([`*_\[\]~&|])")
+_MD_BLOCK_START = re.compile(r"[#>+=-]")
+_MD_LIST_NUMBER = re.compile(r"(\d{1,9})([.)])")
+
+
+def _md_escape(text: str) -> str:
+    """``text`` on one line, shown as typed: what Markdown would read as emphasis, code, a link
+    or an entity backslash-escaped, ``<`` written ``&lt;`` (no raw HTML, no autolink)."""
+    text = " ".join(text.split()).replace("\\", "\\\\")
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("<", "&lt;")
+
+
 def md_cell(value: object) -> str:
-    """A value safe inside a Markdown table cell (one line, pipes and '<' escaped)."""
+    """A value safe in Markdown inline text and table cells (filters ``cell`` and ``md``).
+
+    One line (newlines and runs of white space become one space: no forged heading, list or
+    table row), pipes, backslashes and Markdown's inline syntax escaped, ``<`` as ``&lt;``;
+    ``—`` for nothing.
+    """
     text = "—" if value is None or value == "" else str(value)
-    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    return _md_escape(text)
+
+
+def md_line(value: object) -> str:
+    """One line of a multi-line text (a retrospective's line in a blockquote), escaped like
+    :func:`md_cell` and with nothing at its start that Markdown reads as a block (a heading,
+    quote, list item, setext underline or thematic break)."""
+    text = _md_escape(str(value))
+    if _MD_BLOCK_START.match(text):
+        return "\\" + text
+    number = _MD_LIST_NUMBER.match(text)
+    return f"{number[1]}\\{text[len(number[1]) :]}" if number else text
+
+
+def md_code(value: object, table: bool = True) -> str:
+    """A value as a Markdown code span (filter ``code``): shown verbatim, one line; the fence is
+    longer than any run of backticks inside, and pipes are escaped in a table row (``table``)."""
+    text = " ".join(str("" if value is None else value).split())
+    if not text:
+        return "—"
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    if text.startswith("`") or text.endswith("`"):
+        text = f" {text} "
+    if table:  # a pipe after an even number of backslashes would end the cell (GFM tables)
+        text = re.sub(r"(\\*)\|", lambda m: m[1] + "\\" * (len(m[1]) % 2 == 0) + "|", text)
+    return f"{fence}{text}{fence}"

@@ -26,10 +26,13 @@ from pathlib import Path
 SOCKET_ENV = "RELKIT_SECRETS_SOCKET"
 TOKEN_ENV = "RELKIT_SECRETS_TOKEN"
 GATE_PASS = "relkit:gate-pass"
-"""Served key (never an environment variable name) carrying the run's passed gate check:
-``{"run_id", "env", "manifest"}``. Only the relkit process that evaluated the gates, recorded
-them and holds the environment lock serves it, so the play's ``relkit_gate`` task can trust it
-instead of evaluating the gates a second time."""
+"""Served key (never an environment variable name) carrying the run's gate pass
+(:func:`relkit.gatekeeper.issue_pass`: run id, environment, manifest, version, sha256 and a
+random nonce). Only the relkit process that evaluated the gates, recorded them (with the
+pass's digest) and holds the environment lock serves it, once, and only to a request naming
+this key (:func:`fetch_gate_pass`): the secret lookups never see it. A pass alone proves
+nothing: the play's ``relkit_gate`` task accepts it only when it matches that recorded, passing
+evaluation (:func:`relkit.gatekeeper.refuse_pass`)."""
 
 
 def password_envs(data: Iterable[object]) -> list[str]:
@@ -44,16 +47,15 @@ def serve(
     environ: Mapping[str, str] | None = None,
     gate_pass: Mapping[str, str] | None = None,
 ) -> Iterator[dict[str, str]]:
-    """Serve the values of ``names`` from ``environ`` (and ``gate_pass``) while the block runs.
+    """Serve the values of ``names`` from ``environ`` (and ``gate_pass``, once) while the block runs.
 
     Yields the environment variables to give the play: the socket path and token. The caller
     keeps ``names`` themselves out of the play's environment (``PlayRequest.hidden_env``).
     """
     environ = os.environ if environ is None else environ
     values = {n: environ[n] for n in names if environ.get(n)}
-    if gate_pass:
-        values[GATE_PASS] = json.dumps(dict(gate_pass), sort_keys=True)
-    if not values:
+    once = [json.dumps(dict(gate_pass), sort_keys=True)] if gate_pass else []
+    if not values and not once:
         yield {}
         return
     token = secrets.token_urlsafe(24)
@@ -66,7 +68,7 @@ def serve(
         Path(path).chmod(0o600)
         server.listen(16)
         server.settimeout(0.2)
-        thread = threading.Thread(target=_answer, args=(server, token, values, stop), daemon=True)
+        thread = threading.Thread(target=_answer, args=(server, token, values, once, stop), daemon=True)
         thread.start()
         yield {SOCKET_ENV: path, TOKEN_ENV: token}
     finally:
@@ -75,7 +77,10 @@ def serve(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _answer(server: socket.socket, token: str, values: dict[str, str], stop: threading.Event) -> None:
+def _answer(
+    server: socket.socket, token: str, values: dict[str, str], once: list[str], stop: threading.Event
+) -> None:
+    """Answer ``TOKEN`` with ``values``, ``TOKEN relkit:gate-pass`` with the pass (the first time only)."""
     payload = json.dumps(values).encode()
     while not stop.is_set():
         try:
@@ -88,7 +93,12 @@ def _answer(server: socket.socket, token: str, values: dict[str, str], stop: thr
             try:
                 conn.settimeout(5)
                 line = conn.makefile("rb").readline(4096).strip()
-                if secrets.compare_digest(line, token.encode()):
+                given, _, wanted = line.partition(b" ")
+                if not secrets.compare_digest(given, token.encode()):
+                    continue
+                if wanted == GATE_PASS.encode():
+                    conn.sendall(json.dumps({GATE_PASS: once.pop()} if once else {}).encode())
+                else:
                     conn.sendall(payload)
             except OSError:
                 continue
@@ -100,12 +110,32 @@ def fetch_from_env(timeout: float = 10) -> dict[str, str]:
     return fetch(path, os.environ.get(TOKEN_ENV, ""), timeout) if path else {}
 
 
-def fetch(path: str, token: str, timeout: float = 10) -> dict[str, str]:
-    """Client side (relkit's lookup plugins): the values served on ``path`` for ``token``."""
+def fetch_gate_pass(timeout: float = 10) -> dict[str, str] | None:
+    """The gate pass the running relkit serves to this play (None without one; it is served once).
+
+    What comes back is only a claim: whoever set ``RELKIT_SECRETS_SOCKET`` answers on it. The
+    ``relkit_gate`` task checks it against the ledger (:func:`relkit.gatekeeper.refuse_pass`).
+    """
+    path = os.environ.get(SOCKET_ENV)
+    if not path:
+        return None
+    answer: object = fetch(path, os.environ.get(TOKEN_ENV, ""), timeout, key=GATE_PASS)
+    raw = answer.get(GATE_PASS) if isinstance(answer, dict) else None
+    if not raw:
+        return None
+    served = json.loads(raw) if isinstance(raw, str) else raw
+    if not isinstance(served, dict):
+        raise ValueError("the gate pass is not a JSON object")
+    return {str(k): str(v) for k, v in served.items()}
+
+
+def fetch(path: str, token: str, timeout: float = 10, key: str | None = None) -> dict[str, str]:
+    """Client side (relkit's lookup plugins): the values served on ``path`` for ``token``
+    (``key``: ask for that one served key instead, e.g. :data:`GATE_PASS`)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
         conn.connect(path)
-        conn.sendall(token.encode() + b"\n")
+        conn.sendall(token.encode() + (b" " + key.encode() if key else b"") + b"\n")
         chunks = []
         while chunk := conn.recv(65536):
             chunks.append(chunk)

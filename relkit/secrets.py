@@ -17,6 +17,8 @@ messages and in all terminal and JSON output. The process-wide registry (:func:`
 
 from __future__ import annotations
 
+import bisect
+import html
 import json
 import os
 import re
@@ -43,26 +45,235 @@ KEEP_IN_ENV = frozenset({"PATH", "HOME", "PYTHONPATH", "SSH_AUTH_SOCK", "TMPDIR"
 """Variables the play needs even if a secret hides in them (they are scrubbed afterwards)."""
 
 
-def _forms(value: str) -> Iterator[str]:
-    """``value`` as it may appear in text relkit writes: raw, JSON-escaped (once or twice, as in
-    job events that quote a module result), repr-escaped, URL-quoted; and each line of a
-    multi-line value."""
+MIN_LINE_LENGTH = 2 * MIN_LENGTH
+"""A line of a multi-line value is redacted on its own from this length (stripped) on: shorter
+lines ("}", "true,") are everyday words, not secrets."""
+
+
+def _bases(value: str) -> Iterator[str]:
+    """``value`` as commands and parsers pass it on: as set, trimmed, with its runs of white
+    space squashed to one space (a check's one-line detail, a Markdown cell), and each line of
+    a multi-line value (stripped) on its own."""
     yield value
-    once = json.dumps(value)[1:-1]
-    yield once
-    yield json.dumps(value, ensure_ascii=False)[1:-1]
-    yield json.dumps(once)[1:-1]
-    yield repr(value)[1:-1]
-    yield urllib.parse.quote(value, safe="")
-    yield urllib.parse.quote_plus(value)
-    if "\n" in value:
+    yield value.strip()
+    yield " ".join(value.split())
+    if "\n" in value or "\r" in value:
         for line in value.splitlines():
-            if len(line.strip()) >= 2 * MIN_LENGTH:
-                yield line.strip()
+            for form in (line.strip(), " ".join(line.split())):
+                if len(form) >= MIN_LINE_LENGTH:
+                    yield form
+
+
+def _shell(value: str) -> Iterator[str]:
+    """``value`` and what a shell quoting leaves of it between its quotes: ``shlex.quote`` and
+    Ansible's ``| quote`` (``'`` becomes ``'"'"'``), the POSIX ``'\\''`` idiom, a double-quoted
+    shell word."""
+    yield value
+    if "'" in value:
+        yield value.replace("'", "'\"'\"'")
+        yield value.replace("'", "'\\''")
+    yield re.sub(r'([\\"$`])', r"\\\1", value)
+
+
+_JINJA_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"}
+
+
+def _escaped(value: str) -> Iterator[str]:
+    """``value`` as serialisers write it inside a string: JSON (ASCII-only or not, once or twice:
+    job events quote module results), Python's repr (in either quote style) and HTML (reports)."""
+    yield value
+    for ascii_only in (True, False):
+        once = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+        yield once
+        yield json.dumps(once, ensure_ascii=ascii_only)[1:-1]
+        yield json.dumps(once, ensure_ascii=not ascii_only)[1:-1]
+    yield repr(value)[1:-1]
+    yield repr(value + "'\"")[1:-4]  # a string holding both quotes: repr escapes the single one
+    yield html.escape(value)
+    yield html.escape(value, quote=False)
+    yield "".join(_JINJA_ESCAPES.get(c, c) for c in value)  # markupsafe, as Jinja autoescapes
+
+
+def _forms(value: str) -> Iterator[str]:
+    """Every literal form of ``value`` the redactor looks for: each base (as set, trimmed, each
+    line), shell-quoted, then escaped; plus the fully URL-quoted ones. Other URL-quotings (any
+    ``safe`` set) and mixtures of encodings are recognised by decoding the text (:func:`_views`)."""
+    for base in _bases(value):
+        for quoted in _shell(base):
+            yield from _escaped(quoted)
+        yield urllib.parse.quote(base, safe="")
+        yield urllib.parse.quote_plus(base)
+
+
+_ESCAPES = {
+    "url": re.compile(r"(?:%[0-9A-Fa-f]{2})+"),
+    "backslash": re.compile(
+        r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\[bfnrt]"
+        r"|\\[!-/:-@\[-`{-~]"
+    ),
+    "html": re.compile(r"&(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});"),
+}
+"""What each decoding undoes: a run of URL escapes (``%XX``: UTF-8 bytes); one backslash escape
+(JSON's, and a backslash before any ASCII punctuation: Markdown, repr, shells); one HTML
+character reference."""
+_CONTROL = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+MAX_DECODINGS = 3
+"""Decodings chained at most (a URL-quoted value in a JSON string in a JSON string)."""
+_NEXT = {
+    "": ("url", "backslash", "form", "html"),
+    "backslash": ("url", "backslash", "form", "html"),
+    "html": ("url", "backslash", "form", "html"),
+    "url": ("url", "backslash"),
+    "form": ("backslash",),
+}
+"""Which decoding may follow which (``form`` already decodes what ``url`` does)."""
+
+
+def _unbackslash(escape: str) -> str:
+    if len(escape) == 2:
+        return _CONTROL.get(escape[1], escape[1])
+    if len(escape) == 12:  # a surrogate pair: one character beyond the BMP
+        high, low = int(escape[2:6], 16), int(escape[8:12], 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    return chr(int(escape[2:6], 16))
+
+
+def _unhtml(entity: str) -> str:
+    name = entity[1:-1]
+    if not name.startswith("#"):
+        return _ENTITIES[name]
+    code = int(name[2:], 16) if name[1] in "xX" else int(name[1:])
+    return chr(code) if 0 < code <= 0x10FFFF else "\ufffd"
+
+
+def _unurl(escapes: str) -> str:
+    return bytes.fromhex(escapes.replace("%", "")).decode("utf-8", "surrogateescape")
+
+
+_DECODE = {"url": _unurl, "form": _unurl, "backslash": _unbackslash, "html": _unhtml}
+
+
+class _View:
+    """``text`` decoded once: its URL escapes (``kind`` "url"; "form": each ``+`` is a space too),
+    its backslash escapes ("backslash") or its HTML character references ("html"); and the way
+    back, from a span of the view to the span of ``text`` it was decoded from (worked out only
+    when a value is found: that is rare)."""
+
+    def __init__(self, text: str, kind: str) -> None:
+        self.kind = kind
+        self._origins: list[int] = []  # where each decoded escape (run) starts in text
+        self._ends: list[int] = []  # ... and ends
+        self._decoded: list[str] = []  # what it decoded to
+        self._starts: list[int] | None = None  # where it starts in the view
+        decode = _DECODE[kind]
+
+        def swap(match: re.Match[str]) -> str:
+            decoded = decode(match.group())
+            self._origins.append(match.start())
+            self._ends.append(match.end())
+            self._decoded.append(decoded)
+            return decoded
+
+        source = text.replace("+", " ") if kind == "form" else text  # same length: same offsets
+        self.text = _ESCAPES["url" if kind == "form" else kind].sub(swap, source)
+
+    def _view_starts(self) -> list[int]:
+        if self._starts is None:
+            starts, shift = [], 0
+            for origin, end, decoded in zip(self._origins, self._ends, self._decoded, strict=True):
+                starts.append(origin - shift)
+                shift += end - origin - len(decoded)
+            self._starts = starts
+        return self._starts
+
+    def _width(self, escape: int, char: int) -> int:
+        """How many characters of text the ``char``-th character decoded by ``escape`` takes."""
+        if self.kind in ("url", "form"):
+            return 3 * len(self._decoded[escape][char].encode("utf-8", "surrogateescape"))
+        return self._ends[escape] - self._origins[escape]  # one character per escape
+
+    def _at(self, pos: int, after: bool) -> int:
+        """Where the view's character ``pos`` starts in text (``after``: where it ends)."""
+        starts = self._view_starts()
+        k = bisect.bisect_right(starts, pos) - 1
+        if k < 0:
+            return pos + after
+        inside = pos - starts[k]
+        if inside >= len(self._decoded[k]):  # plain text after escape k
+            return self._ends[k] + inside - len(self._decoded[k]) + after
+        begin = self._origins[k] + sum(self._width(k, i) for i in range(inside))
+        return begin + (self._width(k, inside) if after else 0)
+
+    def origin(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text that the view's ``[start, end)`` was decoded from."""
+        return self._at(start, False), self._at(end - 1, True)
+
+
+_MARK = {"url": "%", "backslash": "\\", "html": "&"}
+
+
+def _decodes(kind: str, text: str) -> bool:
+    if kind == "form":
+        return "+" in text
+    return _MARK[kind] in text and _ESCAPES[kind].search(text) is not None
+
+
+class _Chain:
+    """Views decoding ``text`` one after the other; :meth:`origin` maps back through them all."""
+
+    def __init__(self, views: tuple[_View, ...]) -> None:
+        self.views = views
+        self.text = views[-1].text
+
+    def origin(self, start: int, end: int) -> tuple[int, int]:
+        for view in reversed(self.views):
+            start, end = view.origin(start, end)
+        return start, end
+
+
+def _views(text: str, plus: bool) -> Iterator[_Chain]:
+    """``text`` decoded every way it can be, up to :data:`MAX_DECODINGS` decodings deep: URL
+    escapes (``urllib.parse.quote`` with any ``safe`` set; with ``plus`` also ``quote_plus``),
+    backslash escapes (JSON, Markdown, repr) and HTML character references, in any order (a
+    quoted URL in a JSON string, in a Markdown or HTML report, a value quoted twice...)."""
+    seen = {text}
+    frontier: list[tuple[tuple[_View, ...], str]] = [((), text)]
+    for _ in range(MAX_DECODINGS):
+        deeper = []
+        for chain, current in frontier:
+            for kind in _NEXT[chain[-1].kind if chain else ""]:
+                if (kind == "form" and not plus) or not _decodes(kind, current):
+                    continue
+                view = _View(current, kind)
+                if view.text in seen:
+                    continue
+                seen.add(view.text)
+                deeper.append(((*chain, view), view.text))
+                yield _Chain((*chain, view))
+        frontier = deeper
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:  # overlapping; adjacent values stay two
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 class Redactor:
-    """Replaces every known secret value with ``********`` in text, data, bytes and files."""
+    """Replaces every known secret value with ``********`` in text, data, bytes and files.
+
+    A value is recognised by meaning rather than by a list of guessed encodings: the text is
+    searched for every literal form of the value (:func:`_forms`: as set, trimmed, squashed,
+    each line; shell-quoted; JSON-, repr- or HTML-escaped) both as it is and decoded
+    (:func:`_views`: URL escapes, ``+`` as a space, backslash escapes, HTML character
+    references, chained), so a value URL-quoted with any ``safe`` set, form-encoded, or quoted
+    then JSON-, Markdown- or HTML-escaped is found, and the exact span it occupies in the text
+    is replaced. Values shorter than :data:`MIN_LENGTH` are left alone."""
 
     def __init__(self, values: Iterable[Any] = ()) -> None:
         kept = {v for v in values if isinstance(v, str) and len(v) >= MIN_LENGTH}
@@ -70,14 +281,22 @@ class Redactor:
         ordered = sorted(forms, key=lambda f: (-len(f), f))  # longest first: no partial leftovers
         self.values: tuple[str, ...] = tuple(sorted(kept))
         self._text = re.compile("|".join(map(re.escape, ordered))) if ordered else None
-        encoded = sorted({f.encode() for f in ordered}, key=lambda b: (-len(b), b))
-        self._bytes = re.compile(b"|".join(map(re.escape, encoded))) if encoded else None
+        self._plus = any(" " in f for f in forms)  # a form-encoded '+' may stand for a space
 
     def __bool__(self) -> bool:
         return bool(self.values)
 
     def __repr__(self) -> str:
         return f"Redactor({len(self.values)} values)"
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """Where secret values are in ``text``, in any form (merged, in order)."""
+        if self._text is None or not text:
+            return []
+        spans = [m.span() for m in self._text.finditer(text)]
+        for view in _views(text, self._plus):
+            spans += [view.origin(*m.span()) for m in self._text.finditer(view.text)]
+        return _merged(spans)
 
     def union(self, values: Iterable[Any]) -> Redactor:
         """A redactor for these values and ``values``."""
@@ -86,12 +305,30 @@ class Redactor:
     def found(self, text: str | bytes) -> bool:
         """True when ``text`` holds a secret value (in any of the forms redacted)."""
         if isinstance(text, bytes):
-            return self._bytes is not None and self._bytes.search(text) is not None
-        return self._text is not None and self._text.search(text) is not None
+            text = text.decode("utf-8", "surrogateescape")
+        if self._text is None or not text:
+            return False
+        if self._text.search(text) is not None:
+            return True
+        return any(self._text.search(view.text) is not None for view in _views(text, self._plus))
 
     def text(self, text: str) -> str:
         """``text`` with every secret value replaced."""
-        return self._text.sub(REDACTED, text) if self._text is not None and text else text
+        spans = self._spans(text)
+        if not spans:
+            return text
+        parts, pos = [], 0
+        for start, end in spans:
+            parts += [text[pos:start], REDACTED]
+            pos = end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def scrub_bytes(self, content: bytes) -> bytes:
+        """``content`` with every secret value replaced (bytes that are not UTF-8 kept as they are)."""
+        if self._text is None or not content:
+            return content
+        return self.text(content.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
     def data(self, obj: Any) -> Any:
         """A copy of ``obj`` (JSON-like data) with secrets replaced in every string and key."""
@@ -131,13 +368,13 @@ class Redactor:
 
     def scrub_file(self, path: Path) -> bool:
         """Rewrite ``path`` with every secret replaced (mode kept); True when it changed."""
-        if self._bytes is None:
+        if self._text is None:
             return False
         try:
             content = path.read_bytes()
         except OSError:
             return False
-        scrubbed = self._bytes.sub(REDACTED.encode(), content)
+        scrubbed = self.scrub_bytes(content)
         if scrubbed == content:
             return False
         with path.open("r+b") as handle:  # in place: keeps owner, mode and hard links
@@ -148,7 +385,7 @@ class Redactor:
     def scrub_tree(self, root: Path) -> tuple[int, int]:
         """Scrub every regular file under ``root`` (symlinks not followed); (scanned, changed)."""
         scanned = changed = 0
-        if self._bytes is None or not root.is_dir():
+        if self._text is None or not root.is_dir():
             return scanned, changed
         for folder, dirs, files in os.walk(root):
             dirs.sort()

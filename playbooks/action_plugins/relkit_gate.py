@@ -1,18 +1,22 @@
 """Action plugin: check relkit's gates on the controller as a play's first task.
 
 Plays run through ``relkit`` were gated already, moments before, by the process that
-recorded the gate report and holds the environment lock: that process serves a gate pass
-for its run on its private channel (:mod:`relkit.secret_channel`), and a pass matching this
-play's run, environment and manifest is accepted without evaluating the gates again. Without
-one (plain ``ansible-playbook``, AWX, or a pass for another run) the gates are evaluated
-here (honouring the overrides recorded for the run), recorded in the ledger, and the play
-gets the release variables relkit would have passed.
+recorded the gate report and holds the environment lock: that process serves its play a gate
+pass, once, on its private channel (:mod:`relkit.secret_channel`). The pass is only a claim
+(anyone can set ``RELKIT_SECRETS_SOCKET``): it is accepted, without evaluating the gates again,
+only when it names this play's run, environment, manifest and release (version and sha256),
+the run holds the environment's lock, and the ledger holds that run's passing evaluation of
+that release recorded with this pass's digest (:func:`relkit.gatekeeper.refuse_pass`).
+Otherwise the gates are evaluated here (honouring the overrides recorded for this run and this
+release only) and recorded in the ledger with why a pass was refused; under ``RELKIT_CLI``
+(where relkit's ledger callback is off) a refused pass fails the play even when the gates pass.
+Plain ``ansible-playbook`` and AWX runs get the release variables relkit would have passed.
 """
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from ansible.errors import AnsibleActionFail
@@ -40,9 +44,6 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
-        if self._passed_by_relkit(args):
-            result.update(changed=False, gates={"checked_by_run": args.get("run_id")})
-            return result
         try:
             from relkit import api
         except ImportError as exc:
@@ -57,22 +58,38 @@ class ActionModule(ActionBase):
         try:
             project = api.Project.load(Path(args["project_dir"]))
             api.register_secrets(project)  # nothing this task records or fails with shows them
+            refused = self._pass_refusal(args, project)
+            if refused == "":  # relkit's own pass for this very play and release
+                m = api.validate(manifest)
+                self._same_release(task_vars, m.version, m.artifact.sha256)
+                result.update(changed=False, gates={"checked_by_run": run_id})
+                return result
+            m = api.validate(manifest)
             actor = api.identity(args.get("actor") or None)
-            overrides = api.overrides_of_run(project, args["env"], run_id)
+            overrides = api.overrides_of_run(project, args["env"], run_id, m.version, m.artifact.sha256)
             checked = api.evaluate_gates(
                 project, manifest, args["env"], args.get("stage", "deploy"), actor=actor, overrides=overrides
             )
-            if not os.environ.get("RELKIT_CLI"):
-                api.record_gates(project, checked, actor, manifest, run_id)
+            api.record_gates(project, checked, actor, manifest, run_id, refused_pass=refused or "")
         except api.RelkitError as exc:
             raise AnsibleActionFail(f"relkit: {exc}") from exc
         report = checked.report
         result["gates"] = report.to_dict()
+        why = f"gate pass refused ({refused}); " if refused else ""
         if not report.passed:
             lines = [f"{r.name}: {r.reason} -> {r.remedy}" for r in report.failed]
-            result.update(failed=True, msg=f"blocked by the gates ({report.env}): " + "; ".join(lines))
+            result.update(failed=True, msg=f"{why}blocked by the gates ({report.env}): " + "; ".join(lines))
+            return result
+        if refused is not None:
+            result.update(
+                failed=True,
+                msg=f"{why}under RELKIT_CLI only the gate pass of the relkit run driving the play lets it "
+                "go on (relkit's ledger callback is off): deploy with relkit, or run the play without "
+                "RELKIT_CLI (the gates passed and are recorded)",
+            )
             return result
         m = checked.manifest
+        self._same_release(task_vars, m.version, m.artifact.sha256)
         release = {"version": m.version, "sha256": m.artifact.sha256, "artifact": str(checked.artifact.path)}
         result["ansible_facts"] = {
             "relkit_release": release,
@@ -83,19 +100,32 @@ class ActionModule(ActionBase):
         return result
 
     @staticmethod
-    def _passed_by_relkit(args) -> bool:
-        """True when the relkit run driving this play served a gate pass for exactly this play."""
-        if not os.environ.get("RELKIT_CLI") or not args.get("run_id") or not args.get("manifest"):
-            return False
-        try:
-            from relkit.api import GATE_PASS, fetch_from_env
+    def _pass_refusal(args, project) -> str | None:
+        """Under the relkit CLI: ``""`` when the gate pass served to this play proves that this very
+        play's gates passed, else why it does not; ``None`` without the CLI (no pass to take)."""
+        if not os.environ.get("RELKIT_CLI"):
+            return None
+        from relkit import api
 
-            served = json.loads(fetch_from_env().get(GATE_PASS) or "{}")
-        except (ImportError, OSError, ValueError):
-            return False
-        expected = {
-            "run_id": args["run_id"],
-            "env": args.get("env") or "",
-            "manifest": str(Path(args["manifest"]).resolve()),
-        }
-        return served == expected
+        try:
+            served = api.fetch_gate_pass()
+        except (OSError, ValueError) as exc:
+            return f"cannot fetch it: {exc}"
+        if served is None:
+            return "none served (RELKIT_CLI is set, but no relkit run serves this play a pass)"
+        return api.refuse_gate_pass(
+            project, served, Path(args["manifest"]), args.get("env") or "", args.get("run_id") or ""
+        )
+
+    @staticmethod
+    def _same_release(task_vars, version: str, sha256: str) -> None:
+        """Fail unless ``relkit_release``, when the play was given one (-e), is the gated release."""
+        given = (task_vars or {}).get("relkit_release")
+        if given is None:
+            return
+        named = (str(given.get("version")), str(given.get("sha256"))) if isinstance(given, Mapping) else None
+        if named != (version, sha256):
+            raise AnsibleActionFail(
+                f"relkit_release names {named[0] if named else given!r}, but the gates were checked for "
+                f"{version} ({sha256[:12]}): the play deploys only the release its manifest names"
+            )

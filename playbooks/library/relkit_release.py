@@ -48,16 +48,26 @@ options:
   first_host: {type: bool, default: false, description: this host takes the hosts=first items}
   restore_data: {type: bool, default: true, description: rollback restores data (false = code only)}
   expected_live: {type: str, description: rollback - the release the controller's ledger says is live here}
+  max_unpacked_mb:
+    type: int
+    default: 2048
+    description: install - refuse an artifact whose files add up to more MiB (relkit.yml artifacts.max_unpacked_mb)
+  max_members:
+    type: int
+    default: 100000
+    description: install - refuse an artifact with more members, links and directories included (artifacts.max_members)
 """
 
 RETURN = r"""
 relkit: {description: what happened on the host, returned: always, type: dict}
 """
 
+import contextlib
 import datetime
 import fcntl
 import json
 import os
+import stat
 import subprocess
 import tarfile
 import time
@@ -96,6 +106,8 @@ from ansible.module_utils.relkit_snapshots import summary as snapshot_summary
 from ansible.module_utils.relkit_snapshots import take as take_snapshot
 from ansible.module_utils.relkit_snapshots import verify as verify_snapshot
 
+DEFAULT_MAX_UNPACKED_MB = 2048  # relkit.yml artifacts.max_unpacked_mb
+DEFAULT_MAX_MEMBERS = 100000  # relkit.yml artifacts.max_members
 HOST_LOCK_WAIT = 600  # seconds a call waits for another relkit operation on the same deploy path
 HISTORY_KEEP = 200
 
@@ -151,25 +163,232 @@ def link_shared(root, release_dir, shared):
         os.symlink(os.path.relpath(target, os.path.dirname(link)), link)
 
 
-def extract_safely(archive, dest):
-    """Unpack regular files, directories and in-tree links only (no '..', no absolute paths)."""
-    members = []
-    for member in archive.getmembers():
-        name = os.path.normpath(member.name)
-        if name.startswith(("/", "..")) or os.path.isabs(name):
-            raise ReleaseError("artifact member %r escapes the release directory" % member.name)
-        if member.issym() or member.islnk():
-            target = os.path.normpath(os.path.join(os.path.dirname(name), member.linkname))
-            if os.path.isabs(member.linkname) or target.startswith(".."):
-                raise ReleaseError("artifact link %r points outside the release" % member.name)
-        elif not (member.isfile() or member.isdir()):
-            raise ReleaseError("artifact member %r is not a file, directory or link" % member.name)
-        member.mode = (member.mode | 0o600) & 0o755 if member.isfile() else 0o755
-        members.append(member)
-    if "filter" in tarfile.TarFile.extractall.__code__.co_varnames:
-        archive.extractall(dest, members=members, filter="data")
-    else:
-        archive.extractall(dest, members=members)
+class ArchiveRefused(ReleaseError):
+    """An artifact member relkit will not unpack; the message names the member and why."""
+
+    def __init__(self, member, reason):
+        super().__init__("artifact member %r refused: %s" % (member, reason))
+
+
+SPECIAL_KINDS = {
+    tarfile.CHRTYPE: "a character device",
+    tarfile.BLKTYPE: "a block device",
+    tarfile.FIFOTYPE: "a fifo",
+}
+
+
+def member_parts(member, name, what, note=""):
+    """``name`` (a member's path, or a hardlink's target) as components from the archive root:
+    never absolute, never with '..'."""
+    if name.startswith("/") or os.path.isabs(name):
+        raise ArchiveRefused(member.name, "%s %r is an absolute path%s" % (what, name, note))
+    parts = tuple(part for part in name.split("/") if part not in ("", "."))
+    if ".." in parts:
+        raise ArchiveRefused(member.name, "%s %r has '..'%s" % (what, name, note))
+    return parts
+
+
+HARDLINK_NOTE = " (tar resolves a hardlink's target from the artifact's root, not from the member's folder)"
+
+
+def scan(archive, max_members, max_mb):
+    """Every member of the archive with its path, read header by header (a bomb of members or
+    of bytes stops at the limit), refusing what is never unpacked whatever came before it."""
+    max_bytes, total, found = max_mb * 1024 * 1024, 0, []
+    for member in archive:
+        if len(found) >= max_members:
+            raise ArchiveRefused(
+                member.name, "the artifact has more than %d members (artifacts.max_members)" % max_members
+            )
+        parts = member_parts(member, member.name, "its path")
+        if member.isfile():
+            total += member.size
+            if total > max_bytes:
+                raise ArchiveRefused(
+                    member.name,
+                    "the artifact unpacks to more than %d MiB (artifacts.max_unpacked_mb)" % max_mb,
+                )
+        elif member.issym():
+            if not member.linkname or member.linkname.startswith("/"):
+                raise ArchiveRefused(member.name, "symlink to an absolute path %r" % member.linkname)
+        elif member.islnk():
+            member_parts(member, member.linkname, "hardlink target", HARDLINK_NOTE)
+        elif not member.isdir():
+            kind = SPECIAL_KINDS.get(member.type, "of type %r" % member.type)
+            raise ArchiveRefused(member.name, "%s: not a regular file, directory or link" % kind)
+        if not parts and not member.isdir():
+            raise ArchiveRefused(member.name, "it names the release directory itself")
+        found.append((member, parts))
+    return found
+
+
+class Unpacker:
+    """Unpacks checked members into ``dest`` with file descriptors only (openat: no path is
+    ever resolved by the kernel from ``dest`` down, so PATH_MAX tricks get nowhere, and no
+    component is followed if it is a symlink), keeping a model of what it made to check links
+    against: ``made`` maps a path (tuple of names) to ("dir",), ("file",) or
+    ("symlink", linkname, member name)."""
+
+    MAX_EXPANSIONS = 40  # symlinks followed in one resolution (the kernel's ELOOP limit)
+
+    def __init__(self, archive, dest):
+        self.archive, self.dest = archive, dest
+        self.made = {(): ("dir",)}
+        self.stdlib_filter = getattr(tarfile, "data_filter", None)  # a second opinion, when there
+
+    def resolve(self, folder, linkname):
+        """Where ``linkname``, read in ``folder``, leads in the release as the kernel resolves
+        it (symlinks in the release expanded, '..' after one climbing from where it points);
+        None when it leaves the release or loops."""
+        stack, todo, expansions = list(folder), linkname.split("/")[::-1], 0
+        while todo:
+            part = todo.pop()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not stack:
+                    return None
+                stack.pop()
+                continue
+            entry = self.made.get(tuple(stack) + (part,))
+            if entry and entry[0] == "symlink":
+                expansions += 1
+                if expansions > self.MAX_EXPANSIONS or entry[1].startswith("/"):
+                    return None
+                todo.extend(entry[1].split("/")[::-1])
+                continue
+            stack.append(part)
+        return tuple(stack)
+
+    def open_dir(self, member, parts, create):
+        """A descriptor of the release's folder ``parts``, made (0755) where missing when
+        ``create``; refused if any component is a symlink or a file."""
+        fd = os.open(self.dest, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for depth, name in enumerate(parts, 1):
+                path = parts[:depth]
+                entry = self.made.get(path)
+                if entry and entry[0] == "symlink":
+                    raise ArchiveRefused(
+                        member.name, "it would be written through the symlink %r" % "/".join(path)
+                    )
+                if entry and entry[0] != "dir":
+                    raise ArchiveRefused(member.name, "%r in its path is a file" % "/".join(path))
+                if entry is None:
+                    if not create:
+                        raise ArchiveRefused(member.name, "%r does not exist" % "/".join(path))
+                    os.mkdir(name, 0o700, dir_fd=fd)
+                    self.made[path] = ("dir",)
+                inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+                if entry is None:
+                    os.fchmod(fd, 0o755)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def unpack(self, member, parts):
+        if not parts:
+            return  # "./": the release directory itself
+        folder = self.open_dir(member, parts[:-1], create=True)
+        try:
+            self.unpack_in(member, parts, folder)
+        finally:
+            os.close(folder)
+
+    def unpack_in(self, member, parts, folder):
+        name = parts[-1]
+        source = None
+        if member.issym():
+            if self.resolve(parts[:-1], member.linkname) is None:
+                raise ArchiveRefused(member.name, "symlink to %r resolves outside the release" % member.linkname)
+        elif member.islnk():
+            source = member_parts(member, member.linkname, "hardlink target", HARDLINK_NOTE)
+            for depth in range(1, len(source)):
+                if self.made.get(source[:depth], ("dir",))[0] == "symlink":
+                    raise ArchiveRefused(
+                        member.name,
+                        "hardlink to %r goes through the symlink %r" % (member.linkname, "/".join(source[:depth])),
+                    )
+            if self.made.get(source) != ("file",):
+                raise ArchiveRefused(
+                    member.name,
+                    "hardlink to %r, which is not a regular file earlier in the artifact "
+                    "(hardlinks are resolved from the artifact's root)" % member.linkname,
+                )
+            if source == parts:
+                return  # a hardlink to itself: nothing to do
+        if self.stdlib_filter is not None:
+            try:
+                self.stdlib_filter(member, self.dest)
+            except getattr(tarfile, "FilterError", tarfile.TarError) as exc:
+                raise ArchiveRefused(member.name, str(exc))
+        existing = self.made.get(parts)
+        if existing and existing[0] == "dir":
+            if not member.isdir():
+                raise ArchiveRefused(member.name, "it would replace the directory %r" % "/".join(parts))
+            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            try:
+                os.fchmod(fd, 0o755)
+            finally:
+                os.close(fd)
+            return
+        if existing:  # a later member of the same name replaces a file or link: never written through
+            os.unlink(name, dir_fd=folder)
+            del self.made[parts]
+        if member.isdir():
+            os.close(self.open_dir(member, parts, create=True))
+        elif member.issym():
+            os.symlink(member.linkname, name, dir_fd=folder)
+            self.made[parts] = ("symlink", member.linkname, member.name)
+        elif member.islnk():
+            origin = self.open_dir(member, source[:-1], create=False)
+            try:
+                if not stat.S_ISREG(os.stat(source[-1], dir_fd=origin, follow_symlinks=False).st_mode):
+                    raise ArchiveRefused(member.name, "hardlink to %r, not a regular file" % member.linkname)
+                os.link(source[-1], name, src_dir_fd=origin, dst_dir_fd=folder, follow_symlinks=False)
+            finally:
+                os.close(origin)
+            self.made[parts] = ("file",)
+        else:
+            self.write_file(member, name, folder)
+            self.made[parts] = ("file",)
+
+    def write_file(self, member, name, folder):
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=folder)
+        with os.fdopen(fd, "wb") as out:
+            data = self.archive.extractfile(member)
+            for block in iter(lambda: data.read(1 << 20), b""):
+                out.write(block)
+            os.fchmod(out.fileno(), (member.mode | 0o600) & 0o755)  # never setuid, never group/world-writable
+            with contextlib.suppress(OverflowError, ValueError, OSError):  # an odd mtime is no reason to fail
+                os.utime(out.fileno(), (member.mtime, member.mtime))
+
+    def check_links(self):
+        """Every symlink as the release finally stands (one made before the symlinks it goes
+        through is only known now) resolves inside it."""
+        for path, entry in list(self.made.items()):
+            if entry[0] == "symlink" and self.resolve(path[:-1], entry[1]) is None:
+                raise ArchiveRefused(entry[2], "symlink to %r resolves outside the release" % entry[1])
+
+
+def extract_safely(archive, dest, max_members=None, max_mb=None):
+    """Unpack regular files, directories and links that stay inside ``dest``: no absolute
+    path or '..' in a name, no member written through a symlink, symlinks resolving (through
+    each other) inside ``dest``, hardlinks only to an earlier regular file, resolved from the
+    archive root; at most ``max_members`` members and ``max_mb`` MiB of files. relkit's own
+    checks, on any host Python; tarfile's 'data' filter, when there, is a second opinion only
+    (before CVE-2025-4517 was fixed, symlinks expanding past PATH_MAX got through it)."""
+    members = scan(archive, max_members or DEFAULT_MAX_MEMBERS, max_mb or DEFAULT_MAX_UNPACKED_MB)
+    unpacker = Unpacker(archive, dest)
+    for member, parts in members:
+        try:
+            unpacker.unpack(member, parts)
+        except OSError as exc:
+            raise ReleaseError("could not unpack artifact member %r: %s" % (member.name, exc))
+    unpacker.check_links()
 
 
 def install(p):
@@ -192,10 +411,13 @@ def install(p):
     for name in os.listdir(os.path.join(root, RELEASES)):
         if name.startswith(".partial-"):
             remove_tree(os.path.join(root, RELEASES, name))
+    limits = p.get("max_members") or DEFAULT_MAX_MEMBERS, p.get("max_unpacked_mb") or DEFAULT_MAX_UNPACKED_MB
+    if min(limits) < 1:
+        raise ReleaseError("max_members and max_unpacked_mb must be at least 1")
     try:
         os.makedirs(staging)
         with tarfile.open(upload) as archive:
-            extract_safely(archive, staging)
+            extract_safely(archive, staging, *limits)
         link_shared(root, staging, p["shared"])
         atomic_write(
             os.path.join(staging, MARKER),
@@ -211,6 +433,10 @@ def install(p):
             remove_tree(final)
         os.rename(staging, final)
         fsync_dir(os.path.dirname(final))
+    except ArchiveRefused as exc:
+        remove_tree(staging)
+        os.unlink(upload)  # a crafted artifact is not kept on the host; a re-run uploads it again
+        raise ReleaseError("%s; nothing was installed (partial release and uploaded artifact removed)" % exc)
     except ReleaseError as exc:
         remove_tree(staging)
         raise ReleaseError("%s (partial release removed)" % exc)
@@ -613,6 +839,8 @@ def main():
             first_host=dict(type="bool", default=False),
             restore_data=dict(type="bool", default=True),
             expected_live=dict(type="str"),
+            max_unpacked_mb=dict(type="int", default=DEFAULT_MAX_UNPACKED_MB),
+            max_members=dict(type="int", default=DEFAULT_MAX_MEMBERS),
         ),
         required_if=[
             ("state", "probe", ["version", "sha256"]),

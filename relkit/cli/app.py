@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -146,10 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     except api.RelkitError as exc:
         return _report_error(state.output, exc)
     except Exception:
-        log = Path(tempfile.gettempdir()) / "relkit-debug.log"
-        log.write_text(api.redact_text(traceback.format_exc()))
+        # a private file (0600) in the project's state directory, else the user's; never /tmp
+        log = api.write_debug_log(api.redact_text(traceback.format_exc()), state.state_dir())
         logging.getLogger("relkit").debug("unexpected error", exc_info=True)
-        state.output.err.print(f"[bold red]unexpected error[/]: {sys.exc_info()[1]!r} (traceback in {log})")
+        where = escape(f"traceback in {log}" if log else "no place to keep the traceback")
+        state.output.err.print(f"[bold red]unexpected error[/]: {escape(repr(sys.exc_info()[1]))} ({where})")
         return 1
     finally:
         state.close()

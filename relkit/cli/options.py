@@ -38,6 +38,10 @@ class State:
             self._project = Project.load(self.project_path)
         return self._project
 
+    def state_dir(self) -> Path | None:
+        """The project's state directory, when the command loaded the project."""
+        return self._project.state_dir if self._project is not None else None
+
     def close(self) -> None:
         """Close the project's store."""
         if self._project is not None:

@@ -48,7 +48,9 @@ def run_play(request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) ->
         if status.get("status") == "starting" and runner_config is not None:
             for name in request.hidden_env:
                 runner_config.env.pop(name, None)
-            # ... and any other variable that carries a secret value (e.g. a URL with a password)
+            # ... and any other variable that carries a secret value (e.g. a URL with a password),
+            # recognised by the very matcher that redacts events and files: by meaning, so a
+            # password URL-quoted with any safe set, shell-quoted, escaped or trimmed is found
             for name, value in list(runner_config.env.items()):
                 keep = name in secrets.KEEP_IN_ENV or name in request.env or name.startswith("ANSIBLE_")
                 if not keep and isinstance(value, str) and redactor.found(value):

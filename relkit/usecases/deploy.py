@@ -40,11 +40,14 @@ def deploy(
     checked = gatekeeper.evaluate(
         project, manifest_path, env, "deploy", actor=actor, overrides=overrides, now=now
     )
-    gatekeeper.record(project, checked, actor, manifest_path, run.run_id)
+    # the play's relkit_gate task takes this pass (served once) instead of evaluating the gates
+    # again, once it finds this evaluation, recorded with the pass's digest, in the ledger
+    gate_pass = gatekeeper.issue_pass(checked, manifest_path, run.run_id) if checked.report.passed else None
+    gatekeeper.record(project, checked, actor, manifest_path, run.run_id, gate_pass=gate_pass)
     manifest, report, artifact = checked.manifest, checked.report, checked.artifact.path
     if not report.passed:
         raise GateBlocked(f"deploy of {manifest.version} to {env} is blocked by the gates", report)
-    assert artifact is not None
+    assert artifact is not None and gate_pass is not None
     with project.ledger.hold(env, run.run_id, "deploy"):
         sha = manifest.artifact.sha256
         run.book.started(version=manifest.version, sha256=sha)
@@ -59,7 +62,6 @@ def deploy(
         release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
         manifest_file = str(manifest_path.resolve())
         gate_vars = {"relkit_manifest": manifest_file, "relkit_project_dir": str(project.root)}
-        gate_pass = {"run_id": run.run_id, "env": env, "manifest": manifest_file}
         result = run.play(
             "deploy.yml", {"relkit_release": release, **gate_vars}, progress, gate_pass=gate_pass
         )

@@ -49,10 +49,13 @@ def parse_overrides(
     return gatekeeper.parse_overrides(project, names, by, reason)
 
 
-def overrides_of_run(project: Project, env: str, run_id: str) -> list[Override]:
-    """The ``gate.override`` records of run ``run_id`` on ``env`` (a play's gate re-check honours them)."""
+def overrides_of_run(project: Project, env: str, run_id: str, version: str, sha256: str) -> list[Override]:
+    """The ``gate.override`` records of run ``run_id`` on ``env`` given for the release ``version``
+    with artifact ``sha256`` (a play's gate re-check honours them for that release only)."""
+    if not run_id:
+        return []
     return [
         Override(e.data["gate"], e.data["by"], e.data["reason"])
         for e in project.ledger.entries(kind="gate.override", env=env)
-        if run_id and e.run_id == run_id
+        if e.run_id == run_id and (e.data.get("version"), e.data.get("sha256")) == (version, sha256)
     ]

@@ -67,6 +67,11 @@ def _check_args(project: Project, env: str, prom_file: Path | None, wait: float)
             raise BadInput(f"--prom-file: {prom_file} is a directory; expected a file path, e.g. relkit.prom")
         if not prom_file.parent.is_dir():
             raise BadInput(f"--prom-file: directory {prom_file.parent} does not exist")
+        if prom_file.exists() and not prom_file.is_file():
+            raise BadInput(
+                f"--prom-file: {prom_file} exists and is not a regular file (a device, FIFO or socket); "
+                "name a file, e.g. relkit.prom"
+            )
 
 
 def _running_deploy(project: Project, env: str, wait: float) -> Holder | None:

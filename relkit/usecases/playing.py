@@ -13,8 +13,8 @@ from relkit.project import Project
 from relkit.results import PlayResult
 from relkit.usecases.recording import OutcomeSink
 
-PROJECT_VARS = {"deploy_path", "shared", "service", "smoke", "retention", "data", "secrets"}
-"""The relkit.yml sections every play receives as ``relkit_project``."""
+PROJECT_VARS = {"deploy_path", "shared", "service", "smoke", "retention", "artifacts", "data", "secrets"}
+"""The relkit.yml sections every play receives as ``relkit_project`` (artifacts: the hosts' unpack limits)."""
 
 TEMPLATED_VARS = frozenset({"relkit_project", "relkit_health"})
 """Extra vars written by the project (relkit.yml): their ``{{ host_var }}`` strings are templated

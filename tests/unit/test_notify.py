@@ -332,6 +332,8 @@ def test_announcement_by_email_with_smtp_auth(
                 "type": "email",
                 "host": "127.0.0.1",
                 "port": smtp_server.port,
+                "starttls": False,  # the loopback server has no TLS: AUTH in plaintext, allowed explicitly
+                "allow_plaintext_auth": True,
                 "from": "relkit@example.org",
                 "to": ["users@example.org", "ops@example.org"],
                 "user": "relkit",
@@ -369,6 +371,8 @@ def test_wrong_smtp_password_is_a_failed_delivery(
                 "type": "email",
                 "host": "127.0.0.1",
                 "port": smtp_server.port,
+                "starttls": False,  # the loopback server has no TLS: AUTH in plaintext, allowed explicitly
+                "allow_plaintext_auth": True,
                 "from": "relkit@example.org",
                 "to": ["ops@example.org"],
                 "user": "relkit",
