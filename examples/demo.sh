@@ -21,7 +21,7 @@ trap stop_apps EXIT
 step "build the example app's artifacts (1.0.0, 2.0.0, 3.0.0)"
 "$VENV/bin/python" examples/build_artifacts.py --check-manifests examples/project
 
-step "the demo's copy of examples/project: windows moved to now, throwaway QA/PO signing keys"
+step "the demo's copy of examples/project: windows moved to now, throwaway QA/PO/ops signing keys"
 P=$("$VENV/bin/python" examples/demo_setup.py "$RELKIT_DEMO_ROOT")
 R="$P/releases"
 KEYS="$RELKIT_DEMO_ROOT/keys"
@@ -38,21 +38,26 @@ relkit prepare --env production --manifest "$R/1.0.0.yml"
 step "1.0.0 → staging (light gates: manifest, plan, artifact)"
 relkit deploy "$R/1.0.0.yml" --env staging
 
-step "1.0.0 → production is blocked until every SOP step is done (exit 3)"
+step "an unsigned deploy to production is refused: who deploys is proven by a key (exit 3)"
 expect 3 relkit deploy "$R/1.0.0.yml" --env production
+
+step "1.0.0 → production, signed by ops, is blocked until every SOP step is done (exit 3)"
+expect 3 relkit deploy "$R/1.0.0.yml" --env production --key "$KEYS/ops-demo"
 
 step "QA approves, then the PO (signed with ssh-keygen -Y sign); users are told"
 relkit --as sari approve "$R/1.0.0.yml" --role qa --key "$KEYS/sari"
 relkit --as dewi approve "$R/1.0.0.yml" --role po --key "$KEYS/dewi"
 relkit notify "$R/1.0.0.yml" --kind announcement
 
-step "the QA approver may not deploy what she approved (four-eyes, exit 3)"
-expect 3 relkit --as sari deploy "$R/1.0.0.yml" --env production \
-  --override notice_sent --by dewi --reason "demo: announced at the kick-off, not 24 h ahead"
+step "the PO overrides the short notice for 1.0.0 on production: a signed act, on record"
+relkit override "$R/1.0.0.yml" --env production --gate notice_sent --key "$KEYS/dewi" \
+  --reason "demo: announced at the kick-off, not 24 h ahead"
 
-step "ops deploys 1.0.0 to production; the short notice is overridden by the PO, on record"
-relkit deploy "$R/1.0.0.yml" --env production \
-  --override notice_sent --by dewi --reason "demo: announced at the kick-off, not 24 h ahead"
+step "the QA approver may not deploy what she approved, even signing with her own key (four-eyes, exit 3)"
+expect 3 relkit deploy "$R/1.0.0.yml" --env production --key "$KEYS/sari"
+
+step "ops deploys 1.0.0 to production, signed with the ops key"
+relkit deploy "$R/1.0.0.yml" --env production --key "$KEYS/ops-demo"
 health 18081 18091 18092
 
 step "2.0.0 → staging, approvals, then production"
@@ -61,8 +66,9 @@ relkit --as sari approve "$R/2.0.0.yml" --role qa --key "$KEYS/sari"
 relkit --as dewi approve "$R/2.0.0.yml" --role po --key "$KEYS/dewi"
 relkit notify "$R/2.0.0.yml" --kind announcement --env production
 relkit prepare --env production --manifest "$R/2.0.0.yml"
-relkit deploy "$R/2.0.0.yml" --env production \
-  --override notice_sent --by dewi --reason "demo: announced at the kick-off, not 24 h ahead"
+relkit override "$R/2.0.0.yml" --env production --gate notice_sent --key "$KEYS/dewi" \
+  --reason "demo: announced at the kick-off, not 24 h ahead"
+relkit deploy "$R/2.0.0.yml" --env production --key "$KEYS/ops-demo"
 health 18081 18091 18092
 
 step "deploying 2.0.0 to staging again: already live, verified on the host without a play (quick check)"
@@ -76,20 +82,20 @@ step "3.0.0 → staging fails its smoke test and is rolled back automatically (e
 expect 4 relkit deploy "$R/3.0.0.yml" --env staging
 health 18081
 step "... and production refuses it: it never passed staging (exit 3)"
-expect 3 relkit deploy "$R/3.0.0.yml" --env production
+expect 3 relkit deploy "$R/3.0.0.yml" --env production --key "$KEYS/ops-demo"
 
-step "a manual rollback of production (who and why are required and recorded; the data is restored)"
-relkit rollback --env production --by dewi --reason "demo: PO asked to go back to 1.0.0"
+step "a manual rollback of production (signed by ops, decided by the PO, why recorded; the data is restored)"
+relkit rollback --env production --key "$KEYS/ops-demo" --by dewi --reason "demo: PO asked to go back to 1.0.0"
 health 18091 18092
-relkit deploy "$R/2.0.0.yml" --env production \
-  --override notice_sent --by dewi --reason "demo: announced at the kick-off, not 24 h ahead"
+relkit deploy "$R/2.0.0.yml" --env production --key "$KEYS/ops-demo"
 
 step "PO verifies 2.0.0 in production; closing waits for the 24 h monitoring window (exit 3)"
 relkit --as dewi verify "$R/2.0.0.yml" --env production --key "$KEYS/dewi"
 printf 'Went well: staged rollout. To improve: announce 24 h ahead.\n' > "$RELKIT_DEMO_ROOT/retro-2.0.0.md"
-expect 3 relkit close "$R/2.0.0.yml" --env production --retro "$RELKIT_DEMO_ROOT/retro-2.0.0.md"
+expect 3 relkit close "$R/2.0.0.yml" --env production --retro "$RELKIT_DEMO_ROOT/retro-2.0.0.md" \
+  --key "$KEYS/dewi"
 
-step "status, data snapshots (taken before each switch, and at each rollback) and ledger"
+step "status, data snapshots (taken before each switch, and at each rollback) and ledger (chain and signed acts)"
 relkit status
 relkit snapshots --env production
 relkit ledger verify

@@ -2,8 +2,9 @@
 
 The copy differs from examples/project in what a live demo cannot have: the release
 windows are moved to "now" (in the manifests' own timezone), artifact paths point at the
-freshly built examples/webapp/dist, and throwaway SSH keys for the QA (sari) and PO (dewi)
-signers are generated with an allowed_signers file naming their roles.
+freshly built examples/webapp/dist, and throwaway SSH keys for the QA (sari, who also
+operates), the PO (dewi) and the operator (ops-demo) are generated with an allowed_signers file
+naming the roles (signature namespaces) each may sign for.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 HERE = Path(__file__).resolve().parent
-SIGNERS = {"sari": "qa", "dewi": "po"}
+SIGNERS = {"sari": ("qa", "ops"), "dewi": ("po",), "ops-demo": ("ops",)}
 
 
 def main() -> None:
@@ -45,13 +46,14 @@ def main() -> None:
     keys = root / "keys"
     keys.mkdir(exist_ok=True)
     lines = []
-    for name, role in SIGNERS.items():
+    for name, roles in SIGNERS.items():
         key = keys / name
         if not key.exists():
             keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)]
             subprocess.run(keygen, check=True)
         public = key.with_suffix(".pub").read_text().split()
-        lines.append(f'{name} namespaces="relkit-{role}" {public[0]} {public[1]}')
+        namespaces = ",".join(f"relkit-{role}" for role in roles)
+        lines.append(f'{name} namespaces="{namespaces}" {public[0]} {public[1]}')
     (project / "allowed_signers").write_text("\n".join(lines) + "\n")
     print(project)
 

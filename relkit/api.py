@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.errors import PlayFailed as PlayFailed
     from relkit.errors import RelkitError as RelkitError
     from relkit.errors import RollbackFailed as RollbackFailed
+    from relkit.errors import Unsigned as Unsigned
     from relkit.gatekeeper import Checked as Checked
     from relkit.gatekeeper import evaluate as evaluate_gates  # noqa: F401 (re-exported under its public name)
     from relkit.gatekeeper import record as record_gates  # noqa: F401
@@ -59,8 +60,8 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.usecases.deploy import deploy as deploy
     from relkit.usecases.gates import check_gates as check_gates
     from relkit.usecases.gates import manifest_schema as manifest_schema
+    from relkit.usecases.gates import override as override
     from relkit.usecases.gates import overrides_of_run as overrides_of_run
-    from relkit.usecases.gates import parse_overrides as parse_overrides
     from relkit.usecases.gates import validate as validate
     from relkit.usecases.health import check_health as health  # noqa: F401
     from relkit.usecases.notices import send_notice as send_notice
@@ -83,6 +84,8 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.usecases.runs import Run as Run
     from relkit.usecases.runs import RunReport as RunReport
     from relkit.usecases.runs import identity as identity
+    from relkit.usecases.signing import record as record_signed_act  # noqa: F401
+    from relkit.usecases.signing import sign_if_needed as sign_act_if_needed  # noqa: F401
 
 EXPORTS: dict[str, tuple[str, str]] = {
     "__version__": ("relkit", "__version__"),
@@ -96,6 +99,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "PlayFailed": ("relkit.errors", "PlayFailed"),
     "RelkitError": ("relkit.errors", "RelkitError"),
     "RollbackFailed": ("relkit.errors", "RollbackFailed"),
+    "Unsigned": ("relkit.errors", "Unsigned"),
     "Checked": ("relkit.gatekeeper", "Checked"),
     "evaluate_gates": ("relkit.gatekeeper", "evaluate"),
     "record_gates": ("relkit.gatekeeper", "record"),
@@ -131,7 +135,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "check_gates": ("relkit.usecases.gates", "check_gates"),
     "manifest_schema": ("relkit.usecases.gates", "manifest_schema"),
     "overrides_of_run": ("relkit.usecases.gates", "overrides_of_run"),
-    "parse_overrides": ("relkit.usecases.gates", "parse_overrides"),
+    "override": ("relkit.usecases.gates", "override"),
     "validate": ("relkit.usecases.gates", "validate"),
     "health": ("relkit.usecases.health", "check_health"),
     "send_notice": ("relkit.usecases.notices", "send_notice"),
@@ -142,6 +146,8 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "verify": ("relkit.usecases.procedure", "verify"),
     "OutcomeSink": ("relkit.usecases.recording", "OutcomeSink"),
     "register_secrets": ("relkit.usecases.playing", "register_secrets"),
+    "record_signed_act": ("relkit.usecases.signing", "record"),
+    "sign_act_if_needed": ("relkit.usecases.signing", "sign_if_needed"),
     "StatusView": ("relkit.usecases.records", "StatusView"),
     "ledger_entries": ("relkit.usecases.records", "ledger_entries"),
     "ledger_verify": ("relkit.usecases.records", "ledger_verify"),

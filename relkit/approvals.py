@@ -4,7 +4,10 @@ A record is ``<manifest>.approvals/<kind>-<role>-<by>-<time>.json``: a canonical
 (kind, role, by, time, app, version, the manifest's digest — which covers the artifact
 sha256) and an ``ssh-keygen -Y sign`` signature in the role's namespace (``relkit-qa``,
 ``relkit-po``). The project's allowed-signers file maps principals to the namespaces, i.e.
-the roles, they may sign for; ``ssh-keygen -Y verify`` enforces it.
+the roles, they may sign for; ``ssh-keygen -Y verify`` enforces it and names the signing
+key's fingerprint. A PO approval's payload also holds ``follows``: the digests
+(:func:`record_digest`) of the valid QA approvals of the manifest's QA owner it follows, so
+its order after QA is proven by the signatures, not by a time either signer chose.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ import re
 import stat
 import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from relkit.errors import BadInput
-from relkit.gates import Signature
+from relkit.gates import Signature, owner_problem, separation_problems
 from relkit.hostrules import atomic_write
 from relkit.loading import file_kind, read_text
 from relkit.manifest import Manifest
@@ -31,6 +35,10 @@ MAX_RECORD_BYTES = 64_000
 """A record is a payload and an SSH signature: well under 2 kB."""
 RECORD_SHAPE = '{"payload": {...}, "signature": "..."}'
 _PRINCIPAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+MAX_FOLLOWS = 100
+_GOOD = re.compile(r'^Good "[^"]*" signature for \S+ with \S+ key (\S+)$')
+"""``ssh-keygen -Y verify``'s line for a good signature, naming the key's fingerprint."""
 
 
 def namespace(role: str) -> str:
@@ -51,6 +59,24 @@ def record_dir(manifest_path: Path) -> Path:
 
 def _canonical(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def record_digest(record: Mapping[str, Any]) -> str:
+    """sha256 of a record's canonical JSON (``{"payload": …, "signature": …}``, sorted keys, no
+    spaces): the name a PO approval's ``follows`` gives the QA approval it follows."""
+    return hashlib.sha256(
+        _canonical({"payload": record.get("payload"), "signature": record.get("signature")})
+    ).hexdigest()
+
+
+def _follows(payload: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """A PO approval's ``follows`` (absent: none); None when it is not a list of digests."""
+    value = payload.get("follows", [])
+    if not isinstance(value, list) or len(value) > MAX_FOLLOWS:
+        return None
+    if not all(isinstance(d, str) and _DIGEST.fullmatch(d) for d in value):
+        return None
+    return tuple(value)
 
 
 def _ssh_keygen(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -80,11 +106,20 @@ def verify_record(record: dict[str, Any], allowed_signers: Path, manifest: Manif
         at = datetime.fromtimestamp(0, UTC)
     at = at if at.tzinfo else at.replace(tzinfo=UTC)  # the gates compare it with aware times
 
+    follows = _follows(payload)
+    digest = record_digest(record) if isinstance(record, dict) else ""
+    key = ""
+
     def result(valid: bool, problem: str = "") -> Signature:
-        return Signature(role, by, at, valid, problem, kind, str(payload.get("env", "")))
+        env = str(payload.get("env", ""))
+        return Signature(role, by, at, valid, problem, kind, env, key, digest, follows or ())
 
     if role not in SIGNING_ROLES or kind not in KINDS or not _PRINCIPAL.fullmatch(by):
         return result(False, "malformed record")
+    if follows is None:
+        return result(False, "malformed record (follows: expected a list of sha256 digests)")
+    if follows and (kind, role) != ("approval", "po"):
+        return result(False, "malformed record (follows: only a PO approval names QA approvals)")
     if not allowed_signers.is_file():
         return result(False, f"allowed-signers file {allowed_signers} not found")
     with tempfile.TemporaryDirectory(prefix="relkit-sig-") as tmp:
@@ -98,6 +133,12 @@ def verify_record(record: dict[str, Any], allowed_signers: Path, manifest: Manif
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
         why = detail[-1] if detail else "verification failed"
         return result(False, f"signature rejected for {by} as {role}: {why}")
+    good = [
+        m for line in proc.stdout.decode(errors="replace").splitlines() if (m := _GOOD.match(line.strip()))
+    ]
+    if not good:
+        return result(False, f"ssh-keygen accepted the signature of {by} as {role} but named no key")
+    key = good[0].group(1)
     if (payload.get("app"), payload.get("version")) != (manifest.app, manifest.version):
         return result(False, f"signed for another release ({payload.get('app')} {payload.get('version')})")
     if payload.get("digest") != manifest_digest(manifest):
@@ -151,15 +192,24 @@ def sign(
     allowed_signers: Path,
     env: str = "",
     now: datetime | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[Path, Signature]:
-    """Sign the manifest's digest as ``by`` for ``role``; refuse what would not verify."""
+    """Sign the manifest's digest as ``by`` for ``role``; refuse what would not verify or count.
+
+    Refused: a signature ssh-keygen rejects, a signer who is not the manifest's owner of the
+    role (``owners.<role>``, or a member of the ``@group`` it names: ``groups``), a PO approval
+    with no valid QA approval of the QA owner to follow, and an approval by the person or with
+    the key of an approval of the other role. A PO approval's payload names (``follows``) the QA
+    approvals it follows.
+    """
     if role not in SIGNING_ROLES:
         raise BadInput(f"--role: expected one of {', '.join(SIGNING_ROLES)}, got {role!r}")
     check_principal(by)
     if not key.is_file():
         raise BadInput(f"--key: {key} is not a file (an SSH private key)")
+    groups = groups or {}
     at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-    payload = {
+    payload: dict[str, Any] = {
         "kind": kind,
         "role": role,
         "by": by,
@@ -170,6 +220,16 @@ def sign(
         "sha256": manifest.artifact.sha256,
         "digest": manifest_digest(manifest),
     }
+    others = [s for s in load(manifest_path, manifest, allowed_signers) if s.kind == "approval" and s.valid]
+    follows = sorted(
+        {
+            s.digest
+            for s in others
+            if s.role == "qa" and s.digest and not owner_problem(manifest, "qa", s.by, groups)
+        }
+    )
+    if (kind, role) == ("approval", "po"):
+        payload["follows"] = follows
     with tempfile.TemporaryDirectory(prefix="relkit-sign-") as tmp:
         data = Path(tmp) / "payload"
         data.write_bytes(_canonical(payload))
@@ -180,6 +240,19 @@ def sign(
     checked = verify_record(record, allowed_signers, manifest)
     if not checked.valid:
         raise BadInput(f"refused: {checked.problem} (check {allowed_signers} and --as)")
+    problem = owner_problem(manifest, role, by, groups)
+    if problem:
+        raise BadInput(f"refused: {problem} (owners.{role})")
+    if (kind, role) == ("approval", "po") and not follows:
+        raise BadInput(
+            "refused: no valid QA approval of this manifest by its QA owner for the PO approval to "
+            "follow: QA approves first (relkit approve MANIFEST --role qa)"
+        )
+    if kind == "approval":
+        before = separation_problems(others)
+        shared = [p for p in separation_problems([*others, checked]) if p not in before]
+        if shared:
+            raise BadInput("refused: " + "; ".join(shared))
     folder = record_dir(manifest_path)
     folder.mkdir(exist_ok=True)
     path = folder / f"{kind}-{role}-{by}-{at.replace(':', '').replace('+0000', 'Z')}.json"

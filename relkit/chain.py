@@ -55,6 +55,8 @@ class ChainCheck:
     checked: int
     bad_seq: int | None = None
     problem: str = ""
+    signed_acts: int = 0
+    """Signed acts whose signatures were verified too (``relkit ledger verify``)."""
 
 
 def verify(entries: Iterable[Entry]) -> ChainCheck:

@@ -424,6 +424,10 @@ GateName = Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
 StageKey = Annotated[str, Field(pattern=r"^(prepare|deploy|close)(:[A-Za-z0-9_.+-]+)?$")]
 
 
+Principal = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")]
+GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
 class Approvals(_Model):
     """Signed approvals: ssh-keygen allowed-signers file mapping principals to roles."""
 
@@ -432,6 +436,15 @@ class Approvals(_Model):
         description="relative to relkit.yml; each line's namespaces= option names the roles "
         "(relkit-qa, relkit-po) that principal may sign for",
     )
+    groups: dict[GroupName, Annotated[list[Principal], Field(min_length=1, max_length=200)]] = Field(
+        default_factory=dict,
+        description="named groups of principals: a manifest owner written @NAME (owners.qa: '@qa-team') "
+        "is any member of group NAME",
+    )
+
+
+SigningRole = Literal["po", "qa", "ops"]
+"""A role whose members sign in namespace ``relkit-<role>``."""
 
 
 class Policy(_Model):
@@ -453,6 +466,16 @@ class Policy(_Model):
     )
     on_partial_failure: Literal["rollback", "keep"] = Field(
         "rollback", description="some hosts failed after others switched: roll those back, or keep them"
+    )
+    signed_acts: Literal["promoted", "all"] = Field(
+        "promoted",
+        description="where deploys, rollbacks, unlocks and closes must be signed with the actor's SSH key "
+        "(--key): on environments with promote_from, or on all; overrides are always signed",
+    )
+    override_roles: list[SigningRole] = Field(
+        default_factory=lambda: list[SigningRole](["po"]),
+        min_length=1,
+        description="roles (allowed-signers namespaces relkit-<role>) whose members may sign an override",
     )
 
 

@@ -45,6 +45,12 @@ class GateBlocked(RelkitError):
         self.report = report
 
 
+class Unsigned(RelkitError):
+    """An act the procedure attributes to a person came without that person's signature."""
+
+    exit_code = 3
+
+
 class PlayFailed(RelkitError):
     """A play failed on at least one host."""
 

@@ -63,25 +63,6 @@ def build_commit(artifact: Path, build_info: str) -> str | None:
     return None
 
 
-def parse_overrides(
-    project: Project, specs: Sequence[str], by: str | None, reason: str | None
-) -> tuple[Override, ...]:
-    """``--override GATE`` (repeatable) with ``--by`` and ``--reason``; refuse what policy forbids."""
-    if not specs:
-        return ()
-    if not by or not reason or not reason.strip():
-        raise BadInput("--override needs --by NAME and --reason TEXT")
-    policy = project.config.policy
-    result = []
-    for name in specs:
-        if name not in gates.GATES:
-            raise BadInput(f"--override: unknown gate {name!r} (known: {', '.join(sorted(gates.GATES))})")
-        if name in policy.not_overridable:
-            raise BadInput(f"--override: gate {name!r} cannot be overridden (policy.not_overridable)")
-        result.append(Override(name, by, reason.strip()))
-    return tuple(result)
-
-
 def evaluate(
     project: Project,
     manifest_path: Path,
@@ -89,6 +70,7 @@ def evaluate(
     stage: str = "deploy",
     *,
     actor: str = "",
+    actor_key: str = "",
     overrides: Sequence[Override] = (),
     retro: str | None = None,
     now: datetime | None = None,
@@ -118,10 +100,12 @@ def evaluate(
         now=now or datetime.now(UTC),
         policy=cfg.policy,
         actor=actor,
+        actor_key=actor_key,
         artifact_commit=build_commit(artifact.path, cfg.artifacts.build_info) if artifact.path else None,
         signatures=tuple(signatures),
         requirements_digest=requirements_digest(manifest.requirements),
         retro=retro,
+        groups=cfg.approvals.groups,
     )
     report = gates.evaluate(stage, inp, overrides=overrides)
     return Checked(manifest, report, artifact, tuple(overrides))

@@ -29,10 +29,17 @@ class Signature:
     role: str
     by: str
     at: datetime
+    """When the signer says she signed: shown, never trusted for order (``follows`` is)."""
     valid: bool
     problem: str = ""
     kind: str = "approval"
     env: str = ""
+    key: str = ""
+    """The signing key's fingerprint as ssh-keygen names it (``SHA256:…``)."""
+    digest: str = ""
+    """sha256 of the record (canonical payload and signature): what a PO approval names."""
+    follows: tuple[str, ...] = ()
+    """A PO approval: the digests of the QA approval records it follows (signed with it)."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,14 @@ class GateInput:
     now: datetime
     policy: Policy = field(default_factory=Policy)
     actor: str = ""
+    actor_key: str = ""
+    """Fingerprint of the key that signed the deploy (empty for an unsigned one)."""
     artifact_commit: str | None = None
     signatures: Sequence[Signature] = ()
     requirements_digest: str = ""
     retro: str | None = None
+    groups: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """relkit.yml's ``approvals.groups``: an owner ``@name`` is any principal of group ``name``."""
 
     @property
     def production(self) -> bool:
@@ -233,18 +244,90 @@ def test_evidence(inp: GateInput) -> Verdict:
     return True, "functional, regression, performance, security passed; no open critical bug", ""
 
 
-def _valid(inp: GateInput, role: str, kind: str = "approval") -> list[Signature]:
-    return sorted(
-        (s for s in inp.signatures if s.kind == kind and s.role == role and s.valid), key=lambda s: s.at
+ROLE_NAMES = {"qa": "QA", "po": "PO"}
+AFTER_QA = "PO: relkit approve MANIFEST --role po --key KEY (after QA)"
+
+
+def owner_problem(manifest: Manifest, role: str, principal: str, groups: Mapping[str, Sequence[str]]) -> str:
+    """Why ``principal`` may not sign for ``role`` of this release: ``""`` when the manifest's
+    ``owners.<role>`` names that principal, or names ``@group`` and the principal is in it."""
+    owner, label = getattr(manifest.owners, role, None), ROLE_NAMES.get(role, role)
+    if not owner:
+        return f"signed by {principal}, but the manifest names no {label} owner (owners.{role})"
+    if owner.startswith("@"):
+        members = groups.get(owner[1:])
+        if members is None:
+            return (
+                f"the manifest names {owner} as {label} owner, but approvals.groups defines no {owner[1:]!r}"
+            )
+        if principal in members:
+            return ""
+        return f"signed by {principal}, who is not in {owner}, the manifest's {label} owner"
+    if principal == owner:
+        return ""
+    return f"signed by {principal}, but the manifest names {owner} as {label} owner"
+
+
+def separation_problems(signatures: Sequence[Signature]) -> list[str]:
+    """Where one principal, or one key, gave both a QA and a PO approval (valid approvals only)."""
+    qa = [s for s in signatures if s.kind == "approval" and s.valid and s.role == "qa"]
+    po = [s for s in signatures if s.kind == "approval" and s.valid and s.role == "po"]
+    problems: list[str] = []
+    for q in qa:
+        for p in po:
+            if q.by == p.by:
+                problem = f"{q.by} gave both the QA and the PO approval: one person cannot fill two roles"
+            elif q.key and q.key == p.key:
+                problem = (
+                    f"the QA approval by {q.by} and the PO approval by {p.by} were signed with one key "
+                    f"({q.key}): one key cannot fill two roles"
+                )
+            else:
+                continue
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def _owned(
+    inp: GateInput, role: str, kind: str = "approval", env: str | None = None
+) -> tuple[list[Signature], list[str]]:
+    """The valid records of ``role`` (for ``env``) signed by its owner, sorted by their stated
+    time (for display), and a note for each valid one signed by someone else."""
+    found = sorted(
+        (
+            s
+            for s in inp.signatures
+            if s.kind == kind and s.role == role and s.valid and (env is None or s.env == env)
+        ),
+        key=lambda s: s.at,
     )
+    owned, notes = [], []
+    for s in found:
+        problem = owner_problem(inp.manifest, role, s.by, inp.groups)
+        if problem:
+            notes.append(f"{role} {kind} by {s.by} rejected: {problem}")
+        else:
+            owned.append(s)
+    return owned, notes
 
 
 @gate("approvals")
 def approvals(inp: GateInput) -> Verdict:
-    """SOP 4.2.2-4.2.3: a valid QA approval, then a valid PO approval given after the last QA one."""
+    """SOP 4.2.2-4.2.3: a valid approval by the QA owner, then the PO owner's approval signing
+    that QA record (its ``follows``); never one person or one key in both roles."""
     broken = [s for s in inp.signatures if s.kind == "approval" and not s.valid]
-    qa, po = _valid(inp, "qa"), _valid(inp, "po")
     notes = [f"{s.role} approval by {s.by} rejected: {s.problem}" for s in broken]
+    qa, qa_notes = _owned(inp, "qa")
+    po, po_notes = _owned(inp, "po")
+    notes += qa_notes + po_notes
+    shared = separation_problems(inp.signatures)
+    if shared:
+        return (
+            False,
+            "; ".join([*notes, *shared]),
+            "QA and PO approve as different people with their own keys; remove the other approval records",
+        )
     if not qa:
         return (
             False,
@@ -252,31 +335,53 @@ def approvals(inp: GateInput) -> Verdict:
             "QA: relkit approve MANIFEST --role qa --key KEY",
         )
     if not po:
-        return (
-            False,
-            "; ".join([*notes, "no valid PO approval"]),
-            "PO: relkit approve MANIFEST --role po --key KEY",
-        )
-    last_qa = qa[-1]
-    if po[-1].at < last_qa.at:
-        return (
-            False,
-            f"PO approval by {po[-1].by} ({po[-1].at:%Y-%m-%d %H:%M}) is older than QA approval by "
-            f"{last_qa.by} ({last_qa.at:%Y-%m-%d %H:%M}): order matters",
-            "the PO approves again after QA",
-        )
-    return True, f"QA: {last_qa.by}, then PO: {po[-1].by}", ""
+        return False, "; ".join([*notes, "no valid PO approval"]), AFTER_QA
+    qa_records = {q.digest for q in qa if q.digest}
+    chained = [p for p in po if qa_records.intersection(p.follows)]
+    notes += [
+        f"PO approval by {p.by} follows no valid QA approval of this manifest (signed before QA approved, "
+        "or the QA approval it names is gone or void)"
+        for p in po
+        if p not in chained
+    ]
+    if not chained:
+        return False, "; ".join([*notes, "no valid PO approval after QA"]), AFTER_QA
+    followed = {digest for p in chained for digest in p.follows}
+    unfollowed = [
+        f"QA approval by {q.by} ({q.at:%Y-%m-%d %H:%M}) is followed by no PO approval: the PO approves again"
+        for q in qa
+        if q.digest not in followed
+    ]
+    if unfollowed:
+        return False, "; ".join([*notes, *unfollowed]), AFTER_QA
+    reason = f"QA: {qa[-1].by}, then PO: {chained[-1].by}"
+    return True, reason + (f" (not counted: {'; '.join(notes)})" if notes else ""), ""
 
 
 @gate("four_eyes")
 def four_eyes(inp: GateInput) -> Verdict:
-    """The deployer is not the person whose QA or PO approval the deploy rests on."""
-    approvers = {s.by for s in inp.signatures if s.kind == "approval" and s.valid and s.role in ("qa", "po")}
-    if inp.actor in approvers:
+    """The deployer gave neither approval the deploy rests on, and no one person or key gave both."""
+    given = [s for s in inp.signatures if s.kind == "approval" and s.valid and s.role in ("qa", "po")]
+    approvers = {s.by for s in given}
+    keys = {s.key for s in given if s.key}
+    problems = separation_problems(inp.signatures)
+    if inp.actor in approvers or (inp.actor_key and inp.actor_key in keys):
+        self_approval = (
+            f"{inp.actor} approved this release and cannot also deploy it to {inp.env} (self-approval)"
+            if inp.actor in approvers
+            else f"the key that signs this deploy ({inp.actor_key}) signed an approval of this release "
+            f"(self-approval)"
+        )
         return (
             False,
-            f"{inp.actor} approved this release and cannot also deploy it to {inp.env} (self-approval)",
-            "another person deploys (--as NAME / RELKIT_USER)",
+            "; ".join([self_approval, *problems]),
+            "another person deploys, signing with their own key (--key)",
+        )
+    if problems:
+        return (
+            False,
+            "; ".join(problems),
+            "QA and PO approve as different people with their own keys; remove the other approval records",
         )
     return True, f"deployer {inp.actor or '?'} gave none of the approvals", ""
 
@@ -374,10 +479,14 @@ def promoted_from(inp: GateInput) -> Verdict:
 
 @gate("verified")
 def verified(inp: GateInput) -> Verdict:
-    """SOP 4.3.4: the PO verified the release in this environment (signed)."""
-    found = [s for s in _valid(inp, "po", "verification") if s.env == inp.env]
+    """SOP 4.3.4: the manifest's PO verified the release in this environment (signed)."""
+    found, notes = _owned(inp, "po", "verification", inp.env)
     if not found:
-        return False, f"no valid PO verification for {inp.env}", f"PO: relkit verify MANIFEST --env {inp.env}"
+        return (
+            False,
+            "; ".join([*notes, f"no valid PO verification for {inp.env}"]),
+            f"PO: relkit verify MANIFEST --env {inp.env}",
+        )
     return True, f"verified by {found[-1].by} at {found[-1].at:%Y-%m-%d %H:%M}", ""
 
 

@@ -60,7 +60,10 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return str(rules.sha256_file(path))
 
 
-def atomic_write(path: str | os.PathLike[str], data: str | bytes, mode: int | None = None) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], data: str | bytes, mode: int | None = None, replace: bool = True
+) -> None:
     """Replace ``path`` with ``data`` whole or not at all (temporary file beside it, fsync,
-    rename(2)); ``mode``: its permissions (None: 0o666 less the umask)."""
-    rules.atomic_write(path, data, mode)
+    rename(2)); ``mode``: its permissions (None: 0o666 less the umask); ``replace=False``:
+    create it only if it does not exist (FileExistsError)."""
+    rules.atomic_write(path, data, mode, replace)

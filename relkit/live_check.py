@@ -48,6 +48,8 @@ from relkit.assets import playbooks_dir
 from relkit.hostrules import atomic_write
 from relkit.project import Project
 from relkit.results import PlayResult, TaskOutcome
+from relkit.secrets import KEEP_IN_ENV, REDACTED, secret_env_names
+from relkit.secrets import known as secrets_known
 from relkit.status import LiveRelease
 
 CARD_VERSION = 1
@@ -131,6 +133,10 @@ def cards_of(result: PlayResult) -> tuple[dict[str, dict[str, Any]], str]:
     for host in result.all_hosts:
         probe = [o.release.card for o in result.outcomes if o.host == host and o.release and o.release.card]
         card = probe[-1] if probe else {"unavailable": "no probe result"}
+        if "unavailable" not in card and REDACTED in json.dumps(card, ensure_ascii=False):
+            # a secret the probe's own check missed (trimmed, shell-quoted...), masked by the
+            # redactor on its way here: the card would run the masked command, not the real one
+            card = {"unavailable": f"the smoke checks or the connection carry a secret (masked: {REDACTED})"}
         if "unavailable" in card or not card.get("deploy_path"):
             missing.append(f"{host}: {card.get('unavailable', 'incomplete card')}")
         else:
@@ -185,17 +191,8 @@ def _key(project: Project, create: bool = False) -> bytes:
     """The HMAC key of the state directory; with ``create``, made when there is none yet."""
     path = key_path(project)
     if create and not os.path.lexists(path):
-        tmp = path.with_name(f".{KEY_NAME}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(secrets.token_bytes(KEY_BYTES))
-                handle.flush()
-                os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):  # another run made it first: theirs holds
-                os.link(tmp, path)
-        finally:
-            tmp.unlink()
+        with contextlib.suppress(FileExistsError):  # another run made it first: theirs holds
+            atomic_write(path, secrets.token_bytes(KEY_BYTES), 0o600, replace=False)
     try:
         key = _read_own(path, KEY_BYTES, private=True)
     except FileNotFoundError:
@@ -290,8 +287,15 @@ def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[
     if behind:
         return Verdict(None, f"the ledger has {', '.join(behind)} on another release")
     script = host_script()
+    # as the play's environment (relkit/engines/local.py): without the variables relkit.yml
+    # names as secrets nor any other carrying a secret value (a local-connection card runs the
+    # smoke commands in this very environment)
+    hidden, known = set(secret_env_names(project.config)), secrets_known()
+    environ = {
+        n: v for n, v in os.environ.items() if n not in hidden and (n in KEEP_IN_ENV or not known.found(v))
+    }
     with ThreadPoolExecutor(max_workers=min(len(cards), project.config.ansible.forks)) as pool:
-        asked = pool.map(lambda card: ask(card, version, sha256, script), cards.values())
+        asked = pool.map(lambda card: ask(card, version, sha256, script, env=environ), cards.values())
         answers = dict(zip(cards, asked, strict=True))
     not_live = [f"{h}: {_why_not(a, version)}" for h, a in sorted(answers.items()) if not a.get("live")]
     if not_live:
@@ -318,9 +322,15 @@ def host_script() -> str:
 
 
 def ask(
-    card: Mapping[str, Any], version: str, sha256: str, script: str, timeout: float = HOST_TIMEOUT
+    card: Mapping[str, Any],
+    version: str,
+    sha256: str,
+    script: str,
+    timeout: float = HOST_TIMEOUT,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``script`` on the host ``card`` describes; its answer, or why there is none."""
+    """Run ``script`` on the host ``card`` describes (``env``: the environment of ssh, or of the
+    local Python; default relkit's); its answer, or why there is none."""
     args = {
         "deploy_path": card["deploy_path"],
         "smoke": card.get("smoke") or {},
@@ -336,7 +346,9 @@ def ask(
         early = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]  # first value wins
         argv = [ssh[0], *early, *ssh[1:], str(card["address"]), f"{shlex.quote(python)} -"]
     try:
-        proc = subprocess.run(argv, input=text, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            argv, input=text, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {"live": False, "reason": f"no answer ({type(exc).__name__})"}
     lines = proc.stdout.strip().splitlines()

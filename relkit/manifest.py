@@ -85,11 +85,19 @@ class Schedule(_Model):
 
 
 class Owners(_Model):
-    """Who does what (SOP roles)."""
+    """Who does what (SOP roles). Only the QA and PO owners' signed approvals count."""
 
-    po: ShortText | None = None
+    po: ShortText | None = Field(
+        None,
+        description="the PO's principal in allowed_signers, or @group (relkit.yml approvals.groups): "
+        "whose signed PO approval and verification count",
+    )
     dev: ShortText | None = None
-    qa: ShortText | None = None
+    qa: ShortText | None = Field(
+        None,
+        description="the QA's principal in allowed_signers, or @group (relkit.yml approvals.groups): "
+        "whose signed QA approval counts",
+    )
     ops: ShortText | None = None
     comms: ShortText | None = None
 

@@ -454,7 +454,7 @@ def _install(config: ProjectConfig, envs: list[str], manifest_ref: str) -> list[
             )
         steps.append(Step("step_deploy", f"relkit deploy {manifest_ref} --env {env}", env))
     steps.append(Step("step_status", "relkit status"))
-    steps.append(Step("step_rollback", "relkit rollback --env ENV --by NAME --reason WHY"))
+    steps.append(Step("step_rollback", "relkit rollback --env ENV --key KEY --by NAME --reason WHY"))
     steps.append(Step("step_report", f"relkit report {manifest_ref} --format html -o report.html"))
     return steps
 

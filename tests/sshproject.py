@@ -2,6 +2,7 @@
 
 Shared by integration tests and bench/: ``write_project(dir, {"staging": [h1], ...})``.
 Every host runs the example web app bound to its own loopback address on APP_PORT.
+``signing_keys(dir)`` gives the project signers (acts on production are signed: docs/procedure.md).
 """
 
 from __future__ import annotations
@@ -29,6 +30,34 @@ def build_artifacts(out: Path) -> dict[str, Path]:
         capture_output=True,
     )
     return {v: out / f"webapp-{v}.tar.gz" for v in VERSIONS}
+
+
+SIGNERS: dict[str, tuple[str, ...]] = {"sari": ("qa",), "dewi": ("po",), "ops": ("ops",)}
+"""Principal → the roles it signs for: QA approves, the PO approves, overrides and closes, ops
+deploys, rolls back and unlocks (namespaces relkit-qa, relkit-po, relkit-ops)."""
+
+
+def signing_keys(root: Path, signers: dict[str, tuple[str, ...]] | None = None) -> dict[str, Path]:
+    """An ed25519 key per principal under ``root/keys`` and the project's ``root/allowed_signers``
+    (relkit.yml's approvals.allowed_signers) giving each the namespaces of its roles; returns
+    principal → private key file."""
+    folder = root / "keys"
+    folder.mkdir(parents=True, exist_ok=True)
+    keys, lines = {}, []
+    for name, roles in (signers or SIGNERS).items():
+        key = folder / name
+        if not key.exists():
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
+                check=True,
+                capture_output=True,
+            )
+        kind, blob = (folder / f"{name}.pub").read_text().split()[:2]
+        namespaces = ",".join(f"relkit-{role}" for role in roles)
+        lines.append(f'{name} namespaces="{namespaces}" {kind} {blob}')
+        keys[name] = key
+    (root / "allowed_signers").write_text("\n".join(lines) + "\n")
+    return keys
 
 
 def write_project(

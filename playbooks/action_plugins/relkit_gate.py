@@ -31,7 +31,8 @@ options:
   project_dir: {type: path, required: true, description: directory of relkit.yml}
   stage: {type: str, default: deploy}
   run_id: {type: str, default: "", description: set by the relkit CLI; empty when run directly}
-  actor: {type: str, default: "", description: who deploys (else RELKIT_USER, else login)}
+  actor: {type: str, default: "", description: who deploys (else RELKIT_USER, else login); with key, a claim the key must match}
+  key: {type: path, default: "", description: SSH key signing the deploy (required where policy.signed_acts says)}
 """
 
 
@@ -65,10 +66,29 @@ class ActionModule(ActionBase):
                 result.update(changed=False, gates={"checked_by_run": run_id})
                 return result
             m = api.validate(manifest)
-            actor = api.identity(args.get("actor") or None)
-            overrides = api.overrides_of_run(project, args["env"], run_id, m.version, m.artifact.sha256)
+            key = Path(args["key"]).expanduser() if args.get("key") else None
+            signed = api.sign_act_if_needed(
+                project,
+                "deploy",
+                args["env"],
+                key,
+                args.get("actor") or None,
+                version=m.version,
+                sha256=m.artifact.sha256,
+                run_id=run_id,
+            )  # where the policy wants deploys signed: -e relkit_key=PATH (exit: the play fails)
+            if signed is not None:
+                api.record_signed_act(project, signed, run_id, args["env"])
+            actor = signed.principal if signed else api.identity(args.get("actor") or None)
+            overrides = api.overrides_of_run(project, args["env"], run_id, m.version, m.artifact.sha256, actor)
             checked = api.evaluate_gates(
-                project, manifest, args["env"], args.get("stage", "deploy"), actor=actor, overrides=overrides
+                project,
+                manifest,
+                args["env"],
+                args.get("stage", "deploy"),
+                actor=actor,
+                actor_key=signed.key if signed else "",
+                overrides=overrides,
             )
             api.record_gates(project, checked, actor, manifest, run_id, refused_pass=refused or "")
         except api.RelkitError as exc:

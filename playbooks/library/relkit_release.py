@@ -84,6 +84,7 @@ from ansible.module_utils.relkit_rules import (
     SHARED,
     STATE,
     atomic_write,
+    command_env,
     free_mb,
     is_safe_name,
     make_layout,
@@ -461,7 +462,7 @@ def run_service(root, command, version, timeout, extra_env=None):
     if not command:
         return
     log = open(os.path.join(root, STATE, "service.log"), "ab")
-    env = dict(
+    env = command_env(  # never the controller's variables (ansible_connection: local)
         os.environ,
         RELKIT_DEPLOY_PATH=root,
         RELKIT_VERSION=version,

@@ -16,8 +16,10 @@ description:
   - Each term names a controller environment variable (relkit.yml C(data[].password_env)).
   - Under the relkit CLI the variable is kept out of the play's environment (ansible-runner
     records that environment in its artifacts); relkit serves its value on a private Unix
-    socket (C(RELKIT_SECRETS_SOCKET)) to this lookup, which presents the run's one-time token
-    (C(RELKIT_SECRETS_TOKEN)).
+    socket (C(RELKIT_SECRETS_SOCKET)) to this lookup, which presents the play's token
+    (C(RELKIT_SECRETS_TOKEN)). The socket answers only the play's ansible-playbook and its
+    workers, each process once (the values are kept for the process's life), and closes with
+    the play.
   - Without relkit (plain ansible-playbook) the variable is read from the environment.
   - An unset variable gives an empty string; the relkit_release module refuses it.
 options:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 
-from ansible.module_utils.relkit_rules import SMOKE_KINDS, check_kind
+from ansible.module_utils.relkit_rules import SMOKE_KINDS, check_kind, command_env
 
 _HIDDEN = []
 
@@ -61,6 +62,7 @@ def check_command(check, timeout, chdir):
         proc = subprocess.run(
             ["/bin/sh", "-c", check["command"]],
             cwd=chdir,
+            env=command_env(os.environ),  # never the controller's variables (ansible_connection: local)
             capture_output=True,
             timeout=timeout,
             check=False,

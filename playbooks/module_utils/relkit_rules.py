@@ -54,13 +54,14 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def atomic_write(path, data, mode=None):
+def atomic_write(path, data, mode=None, replace=True):
     """Replace ``path`` with ``data`` (text is written as UTF-8), whole or not at all.
 
     The data goes to a temporary file beside ``path`` (``.<name>.tmp-<pid>-<random>``), which
     is fsynced and renamed over ``path``: a reader sees the old file or the new one, never
     part of one. ``mode``: the file's permissions (None: what open() gives, 0o666 less the
-    umask). The temporary file is removed when anything fails.
+    umask). ``replace=False`` creates ``path`` only if it does not exist (a hard link, never a
+    rename: FileExistsError when it does). The temporary file is removed when anything fails.
     """
     path = os.fspath(path)
     folder, name = os.path.split(path)
@@ -75,7 +76,13 @@ def atomic_write(path, data, mode=None):
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.rename(tmp, path)
+        if replace:
+            os.rename(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            finally:
+                os.unlink(tmp)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -123,6 +130,36 @@ def free_mb(path):
     """Free MiB an unprivileged user can use on the file system holding ``path``."""
     stat = os.statvfs(path)
     return stat.f_bavail * stat.f_frsize // (1024 * 1024)
+
+
+# -- the environment of the commands relkit runs on a host ---------------------------------
+
+CONTROLLER_ENV = frozenset(
+    {"RELKIT_CLI", "RELKIT_PROJECT", "RELKIT_STATE_DIR", "RELKIT_USER", "RELKIT_RUN_ID"}
+    | {"ORIGINAL_STDOUT_CALLBACK", "AD_HOC_COMMAND_ID"}
+)
+"""Variables of relkit's controller (and of ansible-runner) no command on a host may see."""
+CONTROLLER_ENV_PREFIXES = ("RELKIT_SECRETS_", "ANSIBLE_", "_ANSIBLE_", "AWX_", "RUNNER_")
+"""Likewise, by prefix: the secret channel's socket and token (RELKIT_SECRETS_SOCKET,
+RELKIT_SECRETS_TOKEN), Ansible's configuration (ANSIBLE_VAULT_PASSWORD_FILE among it) and
+ansible-runner's own."""
+
+
+def command_env(environ, **extra):
+    """The environment of a command relkit runs on a host (service start, stop and migrate,
+    smoke and health command checks, pg_dump and psql): ``environ`` without the controller's
+    variables (:data:`CONTROLLER_ENV`, :data:`CONTROLLER_ENV_PREFIXES`), then ``extra``.
+
+    Over ssh a module's environment is the host's. With ``ansible_connection: local`` it is
+    ansible-playbook's own, so an app a start command launched kept the secret channel's
+    socket and token, ``RELKIT_CLI`` and the vault password file's path for its lifetime."""
+    env = {
+        name: value
+        for name, value in environ.items()
+        if name not in CONTROLLER_ENV and not name.startswith(CONTROLLER_ENV_PREFIXES)
+    }
+    env.update(extra)
+    return env
 
 
 # -- checks --------------------------------------------------------------------------------

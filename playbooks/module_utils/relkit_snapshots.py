@@ -38,6 +38,7 @@ from ansible.module_utils.relkit_rules import (
     SNAPSHOTS,
     STATE,
     atomic_write,
+    command_env,
     is_safe_name,
     sha256_file,
 )
@@ -264,7 +265,7 @@ def restore_directory(item, target, snapshot_file):
 
 def pg_env(item, password):
     """libpq settings in the environment: nothing (least of all the password) on a command line."""
-    env = dict(
+    env = command_env(
         os.environ,
         PGHOST=str(item["host"]),
         PGPORT=str(item["port"]),

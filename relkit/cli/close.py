@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from relkit import api
-from relkit.cli.options import ManifestArg, example, state
+from relkit.cli.options import ActKeyOpt, ManifestArg, example, state
 from relkit.cli.output import gate_table
 
 HELP = "Close a release: monitoring window elapsed, PO verified, retrospective note given." + example(
-    "relkit close releases/2.0.0.yml --retro retro-2.0.0.md"
+    "relkit close releases/2.0.0.yml --retro retro-2.0.0.md --key ~/.ssh/po_key"
 )
 
 
@@ -21,9 +21,11 @@ def close(
     manifest: ManifestArg,
     retro: Annotated[Path, typer.Option("--retro", help="retrospective note (text/markdown file)")],
     env: Annotated[str, typer.Option("--env", "-e", help="environment")] = "production",
+    key: ActKeyOpt = None,
 ) -> None:
     st = state(ctx)
-    report = api.close(st.project(), manifest, env, retro, api.identity(st.actor))
+    by = st.actor if key else api.identity(st.actor)
+    report = api.close(st.project(), manifest, env, retro, by, key=key)
     out = st.output
     out.emit({"closed": True, **report.to_dict()})
     if not out.json:

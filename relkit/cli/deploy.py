@@ -7,12 +7,14 @@ from typing import Annotated
 import typer
 
 from relkit import api
-from relkit.cli.options import EnvOpt, ManifestArg, example, state
+from relkit.cli.options import ActKeyOpt, EnvOpt, ManifestArg, example, state
 
 HELP = (
     "Deploy a release: gates, upload, unpack, switch atomically, restart, smoke. A release the "
     "ledger says every host already runs is verified on each host over SSH without a play (the quick "
-    "check; --full-play runs the play anyway)." + example("relkit deploy releases/2.0.0.yml --env staging")
+    "check; --full-play runs the play anyway). Where policy.signed_acts says (production by default) the "
+    "deploy is signed with your key (--key); a gate is passed only by a signed `relkit override`."
+    + example("relkit deploy releases/2.0.0.yml --env production --key ~/.ssh/id_ed25519")
 )
 
 
@@ -20,12 +22,7 @@ def deploy(
     ctx: typer.Context,
     manifest: ManifestArg,
     env: EnvOpt,
-    override: Annotated[
-        list[str] | None,
-        typer.Option("--override", help="pass a failed gate (repeatable; needs --by, --reason)"),
-    ] = None,
-    by: Annotated[str | None, typer.Option("--by", help="who overrides")] = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="why the override")] = None,
+    key: ActKeyOpt = None,
     full_play: Annotated[
         bool,
         typer.Option(
@@ -38,11 +35,8 @@ def deploy(
     st = state(ctx)
     out = st.output
     project = st.project()
-    overrides = api.parse_overrides(project, override or [], by, reason)
     out.info.print(f"[bold]deploy[/] {manifest} → {env}")
-    report = api.deploy(
-        project, manifest, env, st.actor, out.progress, overrides=overrides, full_play=full_play
-    )
+    report = api.deploy(project, manifest, env, st.actor, out.progress, full_play=full_play, key=key)
     out.emit(report.to_dict())
     if not out.json:
         hosts = ", ".join(report.hosts)

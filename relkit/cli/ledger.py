@@ -43,4 +43,5 @@ def verify(ctx: typer.Context) -> None:
         st.output.err.print(f"[bold red]ledger broken[/] at row {check.bad_seq}: {check.problem}")
         raise typer.Exit(1)
     if not st.output.json:
-        st.output.out.print(f"[green]ledger ok[/]: {check.checked} rows, chain intact")
+        signed = f", {check.signed_acts} signed acts verified" if check.signed_acts else ""
+        st.output.out.print(f"[green]ledger ok[/]: {check.checked} rows, chain intact{signed}")

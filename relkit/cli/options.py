@@ -16,6 +16,17 @@ ManifestArg = Annotated[
 ]
 EnvOpt = Annotated[str, typer.Option("--env", "-e", help="environment from relkit.yml", show_default=False)]
 KeyOpt = Annotated[Path, typer.Option("--key", "-k", help="SSH private key to sign with", show_default=False)]
+ActKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key",
+        "-k",
+        envvar="RELKIT_KEY",
+        help="your SSH private key (or its .pub, the key in ssh-agent): signs this act; who you are is "
+        "the key's principal in allowed_signers (required where policy.signed_acts says) [env RELKIT_KEY]",
+        show_default=False,
+    ),
+]
 
 
 def example(text: str) -> str:

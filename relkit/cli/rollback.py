@@ -7,12 +7,14 @@ from typing import Annotated
 import typer
 
 from relkit import api
-from relkit.cli.options import EnvOpt, example, state
+from relkit.cli.options import ActKeyOpt, EnvOpt, example, state
 
 HELP = (
     "Switch back to the previous (or --to) release, restore its data snapshot (the data as it "
-    "stands is saved first) and restart; needs --by and --reason."
-    + example('relkit rollback --env production --by alice --reason "login broken"')
+    "stands is saved first) and restart; needs --reason, and --by (who decided) unless signed."
+    + " Where policy.signed_acts says (production by default) it is signed with your key (--key); "
+    "--by then names who decided it (default: you)."
+    + example('relkit rollback --env production --key ~/.ssh/id_ed25519 --by dewi --reason "login broken"')
 )
 
 
@@ -20,6 +22,7 @@ def rollback(
     ctx: typer.Context,
     env: EnvOpt,
     by: Annotated[str | None, typer.Option("--by", help="who decided the rollback")] = None,
+    key: ActKeyOpt = None,
     reason: Annotated[str | None, typer.Option("--reason", help="why")] = None,
     to: Annotated[str | None, typer.Option("--to", help="version to roll back to")] = None,
     code_only: Annotated[
@@ -29,7 +32,9 @@ def rollback(
     st = state(ctx)
     out = st.output
     out.info.print(f"[bold]rollback[/] {env}")
-    report = api.rollback(st.project(), env, by, reason, to, out.progress, code_only=code_only)
+    report = api.rollback(
+        st.project(), env, by, reason, to, out.progress, code_only=code_only, key=key, claimed=st.actor
+    )
     out.emit(report.to_dict())
     if out.json:
         return

@@ -89,7 +89,8 @@ def hold(state_dir: Path, env: str, run_id: str, action: str) -> Iterator[Holder
     except FileExistsError:
         holder = read_holder(path)
         detail = holder.describe() if holder else "a run that just finished; retry"
-        hint = "" if holder is None or holder.alive else f"; break it: relkit unlock --env {env} --by NAME"
+        unlock = f"relkit unlock --env {env} --by NAME (--key KEY where acts are signed)"
+        hint = "" if holder is None or holder.alive else f"; break it: {unlock}"
         raise Locked(f"environment {env!r} is locked by {detail}{hint}") from None
     with os.fdopen(fd, "w") as handle:
         json.dump(asdict(me), handle)

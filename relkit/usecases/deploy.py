@@ -10,9 +10,13 @@ from typing import Literal, NoReturn
 from relkit import gatekeeper, live_check
 from relkit.errors import GateBlocked, PlayFailed
 from relkit.gates import GateReport, Override
+from relkit.hostrules import new_run_id
+from relkit.loading import load_manifest
 from relkit.project import Project
 from relkit.results import PlayResult
 from relkit.status import live_releases
+from relkit.usecases import signing
+from relkit.usecases.gates import standing_overrides
 from relkit.usecases.playing import require_secrets
 from relkit.usecases.recording import OutcomeSink, quiet
 from relkit.usecases.rollback import rollback_hosts
@@ -28,17 +32,43 @@ def deploy(
     now: datetime | None = None,
     overrides: Sequence[Override] = (),
     full_play: bool = False,
+    key: Path | None = None,
 ) -> RunReport:
     """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4).
 
-    When the ledger says every host already runs this release, the quick check
-    (:mod:`relkit.live_check`) verifies that on the hosts without a play; ``full_play`` skips it.
+    The deployer is the principal of ``key`` (required where ``policy.signed_acts`` says; ``by``
+    must then name that principal), else ``by`` / $RELKIT_USER / the login. The signed
+    overrides recorded for this release apply. When the ledger says every host already runs
+    this release, the quick check (:mod:`relkit.live_check`) verifies that on the hosts without
+    a play; ``full_play`` skips it.
     """
-    actor = identity(by)
+    manifest = load_manifest(manifest_path)
+    run_id = new_run_id()
+    signed = signing.sign_if_needed(
+        project,
+        "deploy",
+        env,
+        key,
+        by,
+        version=manifest.version,
+        sha256=manifest.artifact.sha256,
+        run_id=run_id,
+    )
+    actor = signed.principal if signed else identity(by)
     require_secrets(project)
-    run = Run(project, env, "deploy", actor)
+    run = Run(project, env, "deploy", actor, run_id=run_id)
+    if signed is not None:
+        signing.record(project, signed, run.run_id, env)
+    standing = standing_overrides(project, env, manifest.version, manifest.artifact.sha256, actor)
     checked = gatekeeper.evaluate(
-        project, manifest_path, env, "deploy", actor=actor, overrides=overrides, now=now
+        project,
+        manifest_path,
+        env,
+        "deploy",
+        actor=actor,
+        actor_key=signed.key if signed else "",
+        overrides=[*overrides, *standing],
+        now=now,
     )
     # the play's relkit_gate task takes this pass (served once) instead of evaluating the gates
     # again, once it finds this evaluation, recorded with the pass's digest, in the ledger
@@ -127,8 +157,8 @@ def _fail(
         run.finished("failed_kept", rc=result.rc, failed=failed, kept=switched)
         raise PlayFailed(
             f"deploy of {version} to {env} failed on {', '.join(failed)}; policy {setting}: "
-            f"{decision} kept {', '.join(sorted(switched))} on {version}. To roll back: relkit "
-            f"rollback --env {env} --by NAME --reason TEXT\n" + result.failure_summary(),
+            f"{decision} kept {', '.join(sorted(switched))} on {version}. To roll back: "
+            f"{signing.rollback_command(project, env)}\n" + result.failure_summary(),
             outcome,
         )
     back = rollback_hosts(run, sorted(switched), progress, reason=f"deploy failed on {', '.join(failed)}")

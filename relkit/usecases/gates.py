@@ -1,4 +1,4 @@
-"""Manifests and gates: validate a manifest, evaluate a stage's gates, parse overrides."""
+"""Manifests and gates: validate a manifest, evaluate a stage's gates, signed overrides."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relkit import gatekeeper
-from relkit.gates import GateReport, Override
+from relkit import acts, gatekeeper
+from relkit.errors import BadInput
+from relkit.gates import GATES, GateReport, Override
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest
 from relkit.project import Project
+from relkit.usecases import signing
 from relkit.usecases.runs import identity
+
+SELF_OVERRIDE_FORBIDDEN = frozenset({"four_eyes", "approvals"})
+"""Gates a deployer may never pass by an override of their own."""
 
 
 def validate(manifest_path: Path) -> Manifest:
@@ -42,19 +47,87 @@ def check_gates(
     return checked.manifest, checked.report, checked.artifact.path
 
 
-def parse_overrides(
-    project: Project, names: Sequence[str], by: str | None, reason: str | None
-) -> tuple[Override, ...]:
-    """``--override GATE`` options with their ``--by`` and ``--reason``, checked against the policy."""
-    return gatekeeper.parse_overrides(project, names, by, reason)
+def override(
+    project: Project,
+    manifest_path: Path,
+    env: str,
+    gate: str,
+    reason: str,
+    key: Path,
+    claimed: str | None = None,
+) -> acts.SignedAct:
+    """Pass ``gate`` for this release on ``env``: an act signed by a principal of one of
+    ``policy.override_roles``, bound to the environment, the version, the artifact's sha256 and
+    the gate; deploys of that very release honour it (:func:`standing_overrides`)."""
+    project.environment(env)
+    manifest = load_manifest(manifest_path)
+    policy = project.config.policy
+    if gate not in GATES:
+        raise BadInput(f"--gate: unknown gate {gate!r} (known: {', '.join(sorted(GATES))})")
+    if gate in policy.not_overridable:
+        raise BadInput(f"--gate: gate {gate!r} cannot be overridden (policy.not_overridable)")
+    if not reason.strip():
+        raise BadInput("--reason: say why the gate is overridden")
+    refusals = []
+    for role in policy.override_roles:
+        try:
+            signed = signing.sign(
+                project,
+                "override",
+                env,
+                key,
+                claimed,
+                role=role,
+                gate=gate,
+                version=manifest.version,
+                sha256=manifest.artifact.sha256,
+                reason=reason.strip(),
+            )
+        except BadInput as exc:
+            refusals.append(str(exc))
+            continue
+        signing.record(project, signed, env=env)
+        return signed
+    raise BadInput(
+        f"--key: only {', '.join(acts.namespace(r) for r in policy.override_roles)} signers may override "
+        f"(policy.override_roles): {'; '.join(refusals)}"
+    )
 
 
-def overrides_of_run(project: Project, env: str, run_id: str, version: str, sha256: str) -> list[Override]:
+def standing_overrides(
+    project: Project, env: str, version: str, sha256: str, deployer: str = ""
+) -> list[Override]:
+    """The signed overrides recorded for this release on ``env`` whose signatures verify, less
+    any a deployer gave for their own four-eyes or approvals gate."""
+    roles = set(project.config.policy.override_roles)
+    found = []
+    for entry in project.ledger.entries(kind="act.signed", env=env):
+        data, statement = entry.data, entry.data.get("statement") or {}
+        if data.get("act") != "override" or data.get("role") not in roles:
+            continue
+        release = (statement.get("env"), statement.get("version"), statement.get("sha256"))
+        if release != (env, version, sha256):
+            continue
+        principal = str(data.get("principal"))
+        if statement.get("gate") in SELF_OVERRIDE_FORBIDDEN and principal == deployer:
+            continue
+        signature, role = str(data.get("signature")), str(data.get("role"))
+        signers = signing.allowed_signers(project)
+        if acts.verify_signature(statement, signature, principal, role, signers) is None:
+            continue
+        found.append(Override(str(statement["gate"]), principal, str(statement.get("reason", ""))))
+    return found
+
+
+def overrides_of_run(
+    project: Project, env: str, run_id: str, version: str, sha256: str, deployer: str = ""
+) -> list[Override]:
     """The ``gate.override`` records of run ``run_id`` on ``env`` given for the release ``version``
     with artifact ``sha256`` (a play's gate re-check honours them for that release only)."""
+    standing = standing_overrides(project, env, version, sha256, deployer)
     if not run_id:
-        return []
-    return [
+        return standing
+    return standing + [
         Override(e.data["gate"], e.data["by"], e.data["reason"])
         for e in project.ledger.entries(kind="gate.override", env=env)
         if e.run_id == run_id and (e.data.get("version"), e.data.get("sha256")) == (version, sha256)

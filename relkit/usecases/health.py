@@ -35,6 +35,7 @@ from relkit.hostrules import atomic_write
 from relkit.project import Project
 from relkit.status import live_releases
 from relkit.store import Holder
+from relkit.usecases import signing
 from relkit.usecases.recording import OutcomeSink, quiet
 from relkit.usecases.rollback import rollback
 from relkit.usecases.runs import Run, identity
@@ -222,7 +223,8 @@ def _notify_critical(
     if action == "rollback":
         step = f"automatic rollback of {env} to the previous release (health.on_critical: rollback)"
     elif action == "ask":
-        step = f'the PO decides: relkit rollback --env {env} --by <PO> --reason "..."'
+        command = signing.rollback_command(run.project, env, "<PO>", '"..."')
+        step = f"the PO decides: {command}"
     elif active:
         left = policy.critical_threshold - report.consecutive_critical
         step = f"{left} more critical result(s) in a row trigger health.on_critical: {policy.on_critical}"
@@ -259,14 +261,14 @@ def _apply(
             "decision.needed",
             decision="rollback?",
             who="po",
-            what_to_do=f'relkit rollback --env {env} --by <PO> --reason "..."',
+            what_to_do=signing.rollback_command(project, env, "<PO>", '"..."'),
             **common,
         )
         report.decision = {
             "action": "ask",
             "seq": entry.seq,
             "note": f"rollback decision needed from the PO (ledger #{entry.seq}): "
-            f'relkit rollback --env {env} --by <PO> --reason "..."',
+            + signing.rollback_command(project, env, "<PO>", '"..."'),
         }
         return
     entry = run.book.record("decision.made", decision="rollback", by=AUTO_BY, automatic=True, **common)
@@ -276,13 +278,13 @@ def _apply(
         "note": f"automatic rollback (ledger #{entry.seq})",
     }
     try:
-        back = rollback(project, env, by=AUTO_BY, reason=reason, progress=progress)
+        back = rollback(project, env, by=AUTO_BY, reason=reason, progress=progress, automatic=True)
     except Locked as exc:
         needed = run.book.record(
             "decision.needed",
             decision="rollback?",
             who="po",
-            what_to_do=f'relkit rollback --env {env} --by <PO> --reason "..."',
+            what_to_do=signing.rollback_command(project, env, "<PO>", '"..."'),
             blocked_by=str(exc),
             **common,
         )

@@ -13,6 +13,7 @@ from relkit.gates import GateReport
 from relkit.loading import load_manifest, read_text
 from relkit.notify import notify
 from relkit.project import Project
+from relkit.usecases import signing
 from relkit.usecases.playing import register_secrets
 
 
@@ -54,6 +55,7 @@ def _sign(
         allowed_signers=allowed,
         env=env,
         now=now,
+        groups=project.config.approvals.groups,
     )
     project.ledger.append(
         f"{kind}.recorded" if kind == "approval" else "release.verified",
@@ -88,17 +90,35 @@ def verify(
 
 
 def close(
-    project: Project, manifest_path: Path, env: str, retro_path: Path, by: str, now: datetime | None = None
+    project: Project,
+    manifest_path: Path,
+    env: str,
+    retro_path: Path,
+    by: str | None,
+    now: datetime | None = None,
+    key: Path | None = None,
 ) -> GateReport:
-    """Close the release after monitoring, PO verification and a retrospective note (SOP 4.4)."""
+    """Close the release after monitoring, PO verification and a retrospective note (SOP 4.4).
+
+    Who closes is the principal of ``key`` (required where ``policy.signed_acts`` says; ``by``
+    must then name that principal), else ``by``."""
     register_secrets(project)
     retro = read_text(retro_path, "retrospective note")
     if not retro.strip():
         raise BadInput(f"--retro: {retro_path} is empty")
+    manifest = load_manifest(manifest_path)
+    signed = signing.sign_if_needed(
+        project, "close", env, key, by, version=manifest.version, sha256=manifest.artifact.sha256
+    )
+    by = signed.principal if signed else by
+    if not by:
+        raise BadInput("--as: name who closes the release (or sign it: --key)")
     checked = gatekeeper.evaluate(project, manifest_path, env, "close", actor=by, retro=retro, now=now)
     gatekeeper.record(project, checked, by, manifest_path)
     if not checked.report.passed:
         raise GateBlocked(f"{checked.manifest.version} cannot be closed yet", checked.report)
+    if signed is not None:
+        signing.record(project, signed, env=env)
     project.ledger.append(
         "release.closed",
         env=env,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+from relkit import acts
 from relkit.chain import ChainCheck, Entry
 from relkit.errors import BadInput
 from relkit.project import Project
 from relkit.snapshots import SnapshotRow, list_snapshots
 from relkit.status import InterruptedRun, LiveRelease, interrupted_runs, live_releases
 from relkit.store import Holder
+from relkit.usecases import signing
 
 
 @dataclass
@@ -51,17 +54,38 @@ def ledger_entries(project: Project, kind: str | None = None, env: str | None = 
 
 
 def ledger_verify(project: Project) -> ChainCheck:
-    """Verify the ledger's hash chain."""
-    return project.ledger.verify()
+    """Verify the ledger's hash chain, then every signed act in it: its signature against the
+    allowed-signers file, and that the row it signed as the ledger head was not rewritten."""
+    check = project.ledger.verify()
+    if not check.ok:
+        return check
+    entries = list(project.ledger.entries())
+    hashes = {e.seq: e.hash for e in entries}
+    signers = signing.allowed_signers(project)
+    signed = [e for e in entries if e.kind == "act.signed"]
+    for entry in signed:
+        if problem := acts.check_recorded(entry, signers, hashes):
+            return ChainCheck(False, check.checked, entry.seq, f"signed act: {problem}")
+    return replace(check, signed_acts=len(signed))
 
 
-def unlock(project: Project, env: str, by: str | None, force: bool = False) -> Holder:
-    """Break a stale lock of ``env`` and record who did it."""
-    if not by:
-        raise BadInput("--by: name the person breaking the lock")
+def unlock(
+    project: Project, env: str, by: str | None, force: bool = False, key: Path | None = None
+) -> Holder:
+    """Break a stale lock of ``env`` and record who did it: the principal of ``key`` (required
+    where ``policy.signed_acts`` says; ``by`` must then name that principal), else ``by``."""
     project.environment(env)
+    holder_now = project.ledger.holder(env)
+    signed = signing.sign_if_needed(
+        project, "unlock", env, key, by, held_by_run=holder_now.run_id if holder_now else None, forced=force
+    )
+    by = signed.principal if signed else by
+    if not by:
+        raise BadInput("--by: name the person breaking the lock (or sign it: --key)")
     store = project.ledger
     holder = store.break_lock(env, force)
+    if signed is not None:
+        signing.record(project, signed, holder.run_id, env)
     store.append("lock.broken", env=env, data={"by": by, "holder": holder.__dict__, "forced": force})
     if any(r.run_id == holder.run_id for r in interrupted_runs(store.entries(env=env))):
         # the holder's run ends here, on record: status stops listing it, the report shows how

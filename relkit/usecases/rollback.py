@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from relkit.errors import BadInput, RollbackFailed
+from relkit.hostrules import new_run_id
 from relkit.names import check_safe_name
 from relkit.project import Project
 from relkit.snapshots import data_summary
 from relkit.status import live_releases
+from relkit.usecases import signing
 from relkit.usecases.playing import require_secrets
 from relkit.usecases.recording import OutcomeSink, quiet
 from relkit.usecases.runs import Run, RunReport
@@ -20,14 +24,18 @@ def rollback(
     to: str | None = None,
     progress: OutcomeSink = quiet,
     code_only: bool = False,
+    key: Path | None = None,
+    automatic: bool = False,
+    claimed: str | None = None,
 ) -> RunReport:
     """Switch every host of ``env`` back to the previous (or ``to``) release; no gate.
 
     Each host also restores the data snapshot of the target release, after saving the data as
     it stands as an at-rollback snapshot; ``code_only`` switches code without touching data.
+    Who rolls back is the principal of ``key`` (required where ``policy.signed_acts`` says,
+    unless relkit's own policy decided it: ``automatic``; ``claimed``, the ``--as`` name, must be
+    that principal); ``by`` then records who decided.
     """
-    if not by:
-        raise BadInput("--by: name the person who decided the rollback")
     if not reason or not reason.strip():
         raise BadInput("--reason: say why the release is rolled back")
     if to is not None:
@@ -36,12 +44,30 @@ def rollback(
         except ValueError as exc:
             raise BadInput(f"--to: {exc}") from None
     project.inventory(env)
+    run_id = new_run_id()
+    signed = None
+    if not automatic:
+        signed = signing.sign_if_needed(
+            project, "rollback", env, key, claimed, to=to, reason=reason, run_id=run_id, code_only=code_only
+        )
+    actor = signed.principal if signed else by
+    if not actor:
+        raise BadInput("--by: name the person who decided the rollback (or sign it: --key)")
+    decided_by = by or actor
     require_secrets(project)
-    run = Run(project, env, "rollback", by)
+    run = Run(project, env, "rollback", actor, run_id=run_id)
+    if signed is not None:
+        signing.record(project, signed, run.run_id, env)
     with project.ledger.hold(env, run.run_id, "rollback"):
         run.book.started(to=to, reason=reason)
         run.book.record(
-            "rollback.requested", by=by, reason=reason, to=to, automatic=False, code_only=code_only
+            "rollback.requested",
+            by=decided_by,
+            reason=reason,
+            to=to,
+            automatic=automatic,
+            code_only=code_only,
+            **({"signed_by": actor} if signed else {}),
         )
         known = live_releases(project.ledger.entries(kind="host.switched", env=env)).get(env, {})
         rollback_vars = {
@@ -75,7 +101,7 @@ def rollback(
             ok=result.ok,
             automatic=False,
             reason=reason,
-            decided_by=by,
+            decided_by=decided_by,
             to=to,
             rolled_back=back,
             previous=moved,

@@ -386,9 +386,9 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None]]:
     seen: list[tuple[str, int | None]] = []
     original = hostrules.rules.atomic_write
 
-    def spy(path: Any, data: Any, mode: Any = None) -> None:
+    def spy(path: Any, data: Any, mode: Any = None, replace: bool = True) -> None:
         seen.append((Path(path).name, mode))
-        original(path, data, mode)
+        original(path, data, mode, replace)
 
     monkeypatch.setattr(hostrules.rules, "atomic_write", spy)
     return seen

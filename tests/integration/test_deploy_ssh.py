@@ -14,7 +14,7 @@ from relkit.errors import GateBlocked, Locked, PlayFailed
 from relkit.project import Project
 from relkit.store.locks import hold
 from tests.sshhosts import SshHost
-from tests.sshproject import APP_PORT, write_project
+from tests.sshproject import APP_PORT, signing_keys, write_project
 
 pytestmark = pytest.mark.integration
 
@@ -196,10 +196,11 @@ def test_production_needs_staging_smoke_and_lock_blocks(ssh_pool_factory, tmp_pa
         # this test is about promotion and the lock: the rest of the SOP is test_sop_gates.py's
         config={"policy": {"gates": {"deploy:production": ["manifest_valid", "promoted_from"]}}},
     )
+    keys = signing_keys(root)  # production deploys are signed: ops's key (relkit-ops)
     proj = Project.load(root)
     manifest = root / "releases" / "1.0.0.yml"
     with pytest.raises(GateBlocked) as blocked:
-        api.deploy(proj, manifest, "production", by="ops")
+        api.deploy(proj, manifest, "production", by="ops", key=keys["ops"])
     assert blocked.value.exit_code == 3
     assert [g.name for g in blocked.value.report.failed] == ["promoted_from"]
     assert not infra_for(prod).file("/opt/webapp/current").exists
@@ -210,8 +211,12 @@ def test_production_needs_staging_smoke_and_lock_blocks(ssh_pool_factory, tmp_pa
     assert not infra_for(stage).file("/opt/webapp/current").exists
 
     api.deploy(proj, manifest, "staging", by="ops")
-    api.deploy(proj, manifest, "production", by="ops")
+    done = api.deploy(proj, manifest, "production", by="ops", key=keys["ops"])
     assert_live(prod, "1.0.0")
+    signed = [e for e in api.ledger_entries(proj, kind="act.signed", env="production")]
+    assert [(e.data["act"], e.data["principal"]) for e in signed] == [("deploy", "ops")] * 2
+    assert signed[-1].run_id == done.run_id
+    assert api.ledger_verify(proj).ok
 
 
 def test_prepare_reports_each_hosts_shortfall(project: tuple[Project, list[SshHost]]) -> None:

@@ -31,7 +31,7 @@ from relkit.cli import main
 from relkit.project import Project
 from tests.hostcheck import app_version, db_state, deploy_dir, leftovers, live_release, post_note
 from tests.sshhosts import SshHost
-from tests.sshproject import EXAMPLE, write_project
+from tests.sshproject import EXAMPLE, signing_keys, write_project
 
 pytestmark = pytest.mark.integration
 
@@ -194,7 +194,7 @@ def test_full_disk_fails_before_the_switch_and_leaves_nothing_partial(
 
 
 def test_smoke_failure_in_production_rolls_back_or_asks(
-    ssh_pool_factory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ssh_pool_factory, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stage, *prod = ssh_pool_factory(3).hosts
     smoke = {**yaml.safe_load((EXAMPLE / "relkit.yml").read_text())["smoke"], "timeout": 3}
@@ -205,6 +205,9 @@ def test_smoke_failure_in_production_rolls_back_or_asks(
         # the SOP's production gates are test_sop_gates.py's: here only the smoke policy counts
         config={"policy": {"gates": {"deploy:production": ["manifest_valid"]}}, "smoke": smoke},
     )
+    keys = signing_keys(root)
+    # production deploys are signed: ops's key, given the way a CI job gives it (RELKIT_KEY)
+    monkeypatch.setenv("RELKIT_KEY", str(keys["ops"]))
     proj = Project.load(root)
     releases = root / "releases"
 
@@ -234,7 +237,7 @@ def test_smoke_failure_in_production_rolls_back_or_asks(
     code, text = deploy("3.0.0")
     assert code == 4, text
     assert "policy on_smoke_failure: ask kept web2, web3 on 3.0.0" in text
-    assert "To roll back: relkit rollback --env production --by NAME --reason TEXT" in text
+    [hint] = [line for line in text.splitlines() if "To roll back: relkit rollback --env production" in line]
     for host in prod:
         assert live_release(host) == ("3.0.0", [])
         assert db_state(host)[0] == 2
@@ -242,8 +245,20 @@ def test_smoke_failure_in_production_rolls_back_or_asks(
     assert decision.data["policy"] == "on_smoke_failure: ask" and decision.data["failed"] == ["web2", "web3"]
     assert last(proj, "run.finished").data["status"] == "failed_kept"
 
-    # the command the message names
+    # the command the message names: signed by ops (--key), decided by the PO (--by)
+    monkeypatch.delenv("RELKIT_KEY")
     rollback = ["rollback", "--env", "production", "--by", "dewi", "--reason", "3.0.0 fails its smoke test"]
-    assert main(["-C", str(root), *rollback]) == 0
+    capsys.readouterr()
+    assert main(["-C", str(root), *rollback]) == 3, "an unsigned rollback of production"
+    assert "add --key" in capsys.readouterr().err
+    assert main(["-C", str(root), *rollback, "--key", str(keys["ops"])]) == 0
     on_release(prod, OLD)
     assert {h.name: db_state(h) for h in prod} == before
+    requested = last(proj, "rollback.requested")
+    assert (requested.data["by"], requested.data["signed_by"]) == ("dewi", "ops")
+    act = last(proj, "act.signed")
+    assert (act.run_id, act.data["act"], act.data["principal"]) == (requested.run_id, "rollback", "ops")
+    assert api.ledger_verify(proj).ok
+    # the message names the command production takes: signed (--key), decided by (--by), why (--reason)
+    for part in ("--key", "--by NAME", "--reason TEXT"):
+        assert part in hint, f"{hint!r} names a rollback production refuses (exit 3 unsigned)"

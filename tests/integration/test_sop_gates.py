@@ -21,25 +21,10 @@ from relkit.loading import load_manifest
 from relkit.project import Project
 from relkit.usecases import procedure
 from tests.sshhosts import SshHost
-from tests.sshproject import write_project
+from tests.sshproject import signing_keys, write_project
 
 pytestmark = pytest.mark.integration
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
-
-
-def signing_keys(root: Path) -> dict[str, Path]:
-    """Keys for sari (QA) and dewi (PO), and the project's allowed_signers naming their roles."""
-    keys, lines = {}, []
-    for name, role in (("sari", "qa"), ("dewi", "po")):
-        key = root / f"{name}.key"
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True
-        )
-        kind, blob = key.with_suffix(".key.pub").read_text().split()[:2]
-        lines.append(f'{name} namespaces="relkit-{role}" {kind} {blob}')
-        keys[name] = key
-    (root / "allowed_signers").write_text("\n".join(lines) + "\n")
-    return keys
 
 
 def open_window(manifest: Path, opens_in: float = -300) -> datetime:
@@ -63,16 +48,19 @@ def sop(ssh_pool_factory, tmp_path: Path) -> tuple[Project, SshHost, SshHost, di
         promote={"production": "staging"},
         config={"artifacts": {"build_info": "release.json"}, "policy": {"notice_lead_hours": 0}},
     )
-    keys = signing_keys(root)
+    # sari approves as QA and also operates (relkit-ops): the four-eyes gate must still stop her
+    keys = signing_keys(root, {"sari": ("qa", "ops"), "dewi": ("po",), "ops": ("ops",)})
     for version in ("1.0.0", "2.0.0"):
         open_window(root / "releases" / f"{version}.yml")
     return Project.load(root), stage, prod, keys
 
 
-def blocked_gates(project: Project, manifest: Path, actor: str = "ops", but: str = "") -> list[str]:
-    """The gates blocking a production deploy (except ``but``)."""
+def blocked_gates(
+    project: Project, keys: dict[str, Path], manifest: Path, actor: str = "ops", but: str = ""
+) -> list[str]:
+    """The gates blocking a production deploy signed by ``actor`` (except ``but``)."""
     with pytest.raises(GateBlocked) as blocked:
-        api.deploy(project, manifest, "production", by=actor)
+        api.deploy(project, manifest, "production", by=actor, key=keys[actor])
     assert blocked.value.exit_code == 3
     return [g.name for g in blocked.value.report.failed if g.name != but]
 
@@ -83,28 +71,35 @@ def test_production_waits_for_every_sop_step(sop) -> None:
     # the window opens shortly: the announcement must come before it (lead time 0 in this project)
     opens = open_window(manifest, opens_in=25)
     steps = ["approvals", "infra_ready", "notice_sent", "window", "promoted_from"]
-    assert blocked_gates(project, manifest) == steps
+    with pytest.raises(api.Unsigned) as unsigned:  # production: who deploys is proven by a key
+        api.deploy(project, manifest, "production", by="ops")
+    assert unsigned.value.exit_code == 3 and "--key" in str(unsigned.value)
+    assert blocked_gates(project, keys, manifest) == steps
 
     api.deploy(project, manifest, "staging", by="ops")  # 4.1.3: stable code to staging
-    assert blocked_gates(project, manifest, but="window") == ["approvals", "infra_ready", "notice_sent"]
+    assert blocked_gates(project, keys, manifest, but="window") == ["approvals", "infra_ready", "notice_sent"]
 
     procedure.approve(project, manifest, "qa", keys["sari"], "sari")  # 4.2.2
-    assert "approvals" in blocked_gates(project, manifest)
+    assert "approvals" in blocked_gates(project, keys, manifest)
     procedure.approve(project, manifest, "po", keys["dewi"], "dewi")  # 4.2.3
-    assert blocked_gates(project, manifest, but="window") == ["infra_ready", "notice_sent"]
+    assert blocked_gates(project, keys, manifest, but="window") == ["infra_ready", "notice_sent"]
 
     api.prepare(project, "production", manifest, by="ops")  # 4.2.4
-    assert blocked_gates(project, manifest, but="window") == ["notice_sent"]
+    assert blocked_gates(project, keys, manifest, but="window") == ["notice_sent"]
 
     context = notify.announcement_context(load_manifest(manifest))
     notify.notify(project, "announcement", context, env="production")  # 4.3.1, before the window
-    assert blocked_gates(project, manifest) == ["window"]
+    assert blocked_gates(project, keys, manifest) == ["window"]
     time.sleep(max(0.0, (opens - datetime.now(opens.tzinfo)).total_seconds()) + 1)
-    assert blocked_gates(project, manifest, actor="sari") == ["four_eyes"]  # the approver may not deploy
+    # the approver may not deploy, even signing with a key allowed to deploy (relkit-ops)
+    assert blocked_gates(project, keys, manifest, actor="sari") == ["four_eyes"]
     assert prod.ssh("test -e /opt/webapp/current; echo $?").stdout.strip() == "1", "nothing touched yet"
 
-    api.deploy(project, manifest, "production", by="ops")  # 4.3.2
+    done = api.deploy(project, manifest, "production", key=keys["ops"])  # 4.3.2, signed by ops
     assert prod.ssh("readlink /opt/webapp/current").stdout.strip() == "releases/1.0.0"
+    deploys = [e for e in api.ledger_entries(project, kind="act.signed") if e.data["act"] == "deploy"]
+    assert (deploys[-1].run_id, deploys[-1].data["principal"]) == (done.run_id, "ops")
+    assert api.status(project).live["production"][prod.name].by == "ops"
 
     kinds = [e.kind for e in api.ledger_entries(project) if e.kind != "task.result"]
     order = [k for k in kinds if k in ("approval.recorded", "prepare.result", "notify.sent", "host.switched")]
@@ -113,6 +108,8 @@ def test_production_waits_for_every_sop_step(sop) -> None:
         e.data["passed"] for e in api.ledger_entries(project, kind="gate.evaluated", env="production")
     ]
     assert verdicts == [False] * 7 + [True]
+    verified = api.ledger_verify(project)
+    assert (verified.ok, verified.signed_acts) == (True, len(deploys))
 
 
 def test_editing_an_approved_manifest_voids_the_approval(sop) -> None:
@@ -123,7 +120,7 @@ def test_editing_an_approved_manifest_voids_the_approval(sop) -> None:
     manifest.write_text(
         manifest.read_text().replace("open_critical_bugs: 0", "open_critical_bugs: 0\n# edited")
     )
-    assert "approvals" not in blocked_gates(project, manifest)  # a comment is not an edit
+    assert "approvals" not in blocked_gates(project, keys, manifest)  # a comment is not an edit
     data = yaml.safe_load(manifest.read_text())
     data["rollback_plan"] = "something else"
     manifest.write_text(yaml.safe_dump(data))
@@ -133,10 +130,11 @@ def test_editing_an_approved_manifest_voids_the_approval(sop) -> None:
 
 
 def ansible_playbook(
-    project: Project, env: str, manifest: Path, ledger_callback: bool = True
+    project: Project, env: str, manifest: Path, ledger_callback: bool = True, key: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """deploy.yml run directly, the way an AWX job or an operator bypassing relkit would
-    (without ``ledger_callback``: like a run killed before its callback could record anything)."""
+    (without ``ledger_callback``: like a run killed before its callback could record anything;
+    ``key``: the deployer's signing key, ``-e relkit_key``)."""
     argv = [
         str(Path(sys.executable).parent / "ansible-playbook"),
         "-i",
@@ -148,6 +146,7 @@ def ansible_playbook(
         f"relkit_env={env}",
         "-e",
         f"relkit_project_dir={project.root}",
+        *(["-e", f"relkit_key={key}"] if key else []),
     ]
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RELKIT_")}
     environ["RELKIT_STATE_DIR"] = str(project.state_dir)
@@ -159,9 +158,12 @@ def ansible_playbook(
 
 
 def test_plain_ansible_playbook_is_gated_and_recorded(sop) -> None:
-    project, stage, prod, _ = sop
+    project, stage, prod, keys = sop
     manifest = project.root / "releases" / "1.0.0.yml"
-    refused = ansible_playbook(project, "production", manifest)
+    unsigned = ansible_playbook(project, "production", manifest)
+    assert unsigned.returncode != 0 and "must be signed by the person doing it" in unsigned.stdout
+    assert api.ledger_entries(project, kind="gate.evaluated", env="production") == []
+    refused = ansible_playbook(project, "production", manifest, key=keys["ops"])
     assert refused.returncode != 0
     assert "blocked by the gates" in refused.stdout and "promoted_from" in refused.stdout
     assert prod.ssh("test -e /opt/webapp/current; echo $?").stdout.strip() == "1"
@@ -179,7 +181,7 @@ def test_plain_ansible_playbook_is_gated_and_recorded(sop) -> None:
     assert finished[-1].data["direct"] is True and finished[-1].data["status"] == "successful"
     assert api.ledger_verify(project).ok
     # the staging smoke recorded by the plain run counts for promotion
-    assert "promoted_from" not in blocked_gates(project, manifest)
+    assert "promoted_from" not in blocked_gates(project, keys, manifest)
 
     # a plain run whose records never reached the ledger switched web1 to 2.0.0; the next plain
     # run finds the host live on it and records that, naming the run that switched it

@@ -8,6 +8,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,9 +130,15 @@ def test_stop_leaves_no_processes_mounts_or_listeners(tmp_path: Path) -> None:
         pool.hosts[0].mount_tmpfs("/opt/full", "1M")
         pool.hosts[1].ssh("setsid sleep 300 >/dev/null 2>&1 < /dev/null &", check=True)
         namespaces = {_pid_namespace(h.pid) for h in pool.hosts if h.pid}
-        inside = [pid for pid in _all_pids() if _pid_namespace(pid) in namespaces]
+        deadline = time.monotonic() + 10  # on a loaded machine setsid may not have exec'd sleep yet
+        while True:
+            inside = [pid for pid in _all_pids() if _pid_namespace(pid) in namespaces]
+            daemon = any(_read(Path(f"/proc/{pid}/cmdline")).startswith(b"sleep") for pid in inside)
+            if daemon or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert len(inside) >= 3  # two sshd plus the stray daemon
-        assert any(_read(Path(f"/proc/{pid}/cmdline")).startswith(b"sleep") for pid in inside)
+        assert daemon
         workdir_users = _pids_mentioning(pool.workdir)
         assert workdir_users
 

@@ -7,8 +7,9 @@ tmp_path; production has ``promote_from: staging``).
 A. A Unix socket server of the attacker's answers any token with a gate pass, and the play is
    started with ``RELKIT_CLI=1`` and ``RELKIT_SECRETS_SOCKET`` pointing at it: a release that
    never passed staging must still be refused at the gate task, and the ledger must say so.
-B. A run for 1.0.0 blocked by the gates recorded overrides (``relkit deploy --override``); a
-   later play for 2.0.0 naming that run id must not get them.
+B. The PO signed overrides for 1.0.0 (``relkit override``), a signed deploy of 1.0.0 was still
+   blocked by the gates and recorded them for its run; a later play for 2.0.0 naming that run id
+   must not get them.
 
 Also: a forged pass under ``RELKIT_CLI`` (where relkit's ledger callback is off) stops the play
 even for a release whose gates pass, and ``-e relkit_release`` cannot swap in another release
@@ -36,6 +37,7 @@ from relkit import api
 from relkit.loading import load_manifest
 from relkit.project import Project
 from tests.support.clirunner import Cli, make_cli
+from tests.support.fixtures import SshKeys
 from tests.support.notifysinks import free_port
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
@@ -50,8 +52,10 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
 
 
 @pytest.fixture
-def project(local_staging: Project, tmp_path: Path) -> Iterator[Project]:
-    """The local example project, production's two hosts on free ports (apps stopped afterwards)."""
+def project(local_staging: Project, tmp_path: Path, ssh_keys: SshKeys) -> Iterator[Project]:
+    """The local example project, production's two hosts on free ports (apps stopped afterwards);
+    its allowed_signers: sari (QA), dewi (PO), ops-demo (ops)."""
+    ssh_keys.allowed_signers(local_staging.root / local_staging.config.approvals.allowed_signers)
     inventory = tmp_path / "inventory" / "local" / "production.yml"
     data = yaml.safe_load(inventory.read_text())
     for host in PROD_HOSTS:
@@ -171,7 +175,11 @@ def release_of(manifest: Path) -> dict[str, str]:
     }
 
 
-def test_a_forged_gate_pass_does_not_open_the_gate(project: Project, tmp_path: Path) -> None:
+def test_a_forged_gate_pass_does_not_open_the_gate(
+    project: Project, tmp_path: Path, ssh_keys: SshKeys
+) -> None:
+    """Even an operator signing the play with her own (allowed) key gets no gate opened by a
+    forged pass."""
     manifest = project.root / "releases" / "2.0.0.yml"  # never deployed to staging
     m = load_manifest(manifest)
     run_id = "fake"
@@ -194,7 +202,11 @@ def test_a_forged_gate_pass_does_not_open_the_gate(project: Project, tmp_path: P
                 stack.enter_context(project.ledger.hold("production", run_id, "deploy"))
             sock = stack.enter_context(forged_channel(str(tmp_path / f"forged-{n}.sock"), forged))
             attack = {"RELKIT_CLI": "1", "RELKIT_SECRETS_SOCKET": sock, "RELKIT_SECRETS_TOKEN": "any-token"}
-            extra = {"relkit_run_id": run_id, "relkit_release": release_of(manifest)}
+            extra = {
+                "relkit_run_id": run_id,
+                "relkit_release": release_of(manifest),
+                "relkit_key": str(ssh_keys.key("ops-demo")),
+            }
             done = ansible_playbook(project, manifest, extra, attack)
         assert_failed_at_the_gate(done)
         assert "promoted_from" in done.stdout and f"gate pass refused ({why})" in done.stdout
@@ -211,39 +223,59 @@ def test_a_forged_gate_pass_does_not_open_the_gate(project: Project, tmp_path: P
 
 
 def test_overrides_of_a_blocked_run_do_not_carry_over_to_another_release(
-    project: Project, tmp_path: Path, cli: Cli
+    project: Project, tmp_path: Path, cli: Cli, ssh_keys: SshKeys
 ) -> None:
     releases = project.root / "releases"
     old, new = releases / "1.0.0.yml", releases / "2.0.0.yml"
+    m1, m2 = load_manifest(old), load_manifest(new)
     staged = api.deploy(project, new, "staging", by="ops-demo")  # 2.0.0 passed staging; 1.0.0 never did
     _, report, _ = api.check_gates(project, new, "production", actor="ops-demo")
     failing = [r.name for r in report.failed]
     assert failing and "promoted_from" not in failing
-    overrides = [arg for name in failing for arg in ("--override", name)]
+
+    for gate in failing:  # the PO passes each of them for 1.0.0 on production: signed acts
+        given = cli(
+            "-C", project.root, "override", old, "--env", "production", "--gate", gate,
+            "--reason", "hotfix 1.0.0 tonight", "--key", ssh_keys.key("dewi"),
+        )  # fmt: skip
+        assert given.code == 0, given.err
+    signed = [e for e in project.ledger.entries(kind="act.signed", env="production")]
+    assert sorted(e.data["statement"]["gate"] for e in signed) == sorted(failing)
+    for act in signed:  # each names the release it was given for, and the PO's key signed it
+        assert (act.data["act"], act.data["principal"]) == ("override", "dewi")
+        assert (act.data["statement"]["version"], act.data["statement"]["sha256"]) == (
+            m1.version,
+            m1.artifact.sha256,
+        )
 
     blocked = cli(
         "-C", project.root, "--as", "ops-demo", "-o", "json", "deploy", old, "--env", "production",
-        *overrides, "--by", "dewi", "--reason", "hotfix 1.0.0 tonight",
+        "--key", ssh_keys.key("ops-demo"),
     )  # fmt: skip
     assert blocked.code == 3, blocked.err  # 1.0.0 is blocked: promoted_from cannot be overridden
     rows = [e for e in project.ledger.entries(kind="gate.override", env="production")]
     assert sorted(e.data["gate"] for e in rows) == sorted(failing)
+    assert {(e.data["by"], e.data["reason"]) for e in rows} == {("dewi", "hotfix 1.0.0 tonight")}
     run_id = rows[0].run_id
     assert run_id and {e.run_id for e in rows} == {run_id}
+    [deploy_act] = [e for e in project.ledger.entries(kind="act.signed") if e.data["act"] == "deploy"]
+    assert (deploy_act.run_id, deploy_act.data["principal"]) == (run_id, "ops-demo")
     # the same overrides given for 2.0.0 itself would pass it: they are the whole attack
-    _, with_them, _ = api.check_gates(
-        project, new, "production", actor="ops-demo",
-        overrides=api.parse_overrides(project, failing, "dewi", "hotfix 1.0.0 tonight"),
-    )  # fmt: skip
+    recorded = api.overrides_of_run(project, "production", run_id, m1.version, m1.artifact.sha256)
+    assert sorted({o.gate for o in recorded}) == sorted(failing)
+    _, with_them, _ = api.check_gates(project, new, "production", actor="ops-demo", overrides=recorded)
     assert with_them.passed
+    # ... but for 2.0.0 neither the signed overrides nor the run's records are found
+    assert api.overrides_of_run(project, "production", run_id, m2.version, m2.artifact.sha256) == []
 
-    done = ansible_playbook(project, new, {"relkit_run_id": run_id, "relkit_by": "ops-demo"})
+    done = ansible_playbook(
+        project, new, {"relkit_run_id": run_id, "relkit_key": str(ssh_keys.key("ops-demo"))}
+    )
     assert_failed_at_the_gate(done)
     assert_no_host_switched(tmp_path)
     last = list(project.ledger.entries(kind="gate.evaluated", env="production"))[-1]
     assert (last.run_id, last.data["version"], last.data["passed"]) == (run_id, "2.0.0", False)
     assert not [g for g in last.data["gates"] if g["overridden_by"]], "1.0.0's overrides applied to 2.0.0"
-    m1 = load_manifest(old)
     rows = [e for e in project.ledger.entries(kind="gate.override", env="production")]
     assert len(rows) == len(failing)
     for row in rows:  # each override names the release it was given for
@@ -252,7 +284,9 @@ def test_overrides_of_a_blocked_run_do_not_carry_over_to_another_release(
     [evaluated] = project.ledger.entries(kind="gate.evaluated", env="staging")
     assert (evaluated.run_id, evaluated.data["passed"]) == (staged.run_id, True)
     assert evaluated.data["pass_digest"] and "gate_pass" not in evaluated.data
-    assert api.ledger_verify(project).ok
+    verified = api.ledger_verify(project)  # the chain, and every signed act (overrides, the deploy)
+    # the overrides, the signed 1.0.0 deploy, and the play's signed 2.0.0 deploy
+    assert (verified.ok, verified.signed_acts) == (True, len(failing) + 2)
 
 
 def test_a_forged_pass_opens_no_gate_even_for_a_release_that_passes(project: Project, tmp_path: Path) -> None:
@@ -289,3 +323,29 @@ def test_the_play_deploys_only_the_release_its_gates_were_checked_for(
     assert_no_host_switched(tmp_path, "staging", ("stage1",))
     [evaluated] = project.ledger.entries(kind="gate.evaluated", env="staging")
     assert (evaluated.data["version"], evaluated.data["passed"]) == ("1.0.0", True)
+
+
+def test_a_plain_ansible_playbook_deploy_to_production_is_a_signed_act_too(
+    project: Project, tmp_path: Path, ssh_keys: SshKeys
+) -> None:
+    """Without relkit, a production deploy still needs the deployer's key (-e relkit_key=PATH):
+    a typed relkit_by proves nothing."""
+    manifest = project.root / "releases" / "2.0.0.yml"
+    done = ansible_playbook(project, manifest, {"relkit_by": "bob"})
+    assert_failed_at_the_gate(done, "must be signed by the person doing it")
+    done = ansible_playbook(project, manifest, {"relkit_by": "bob", "relkit_key": str(ssh_keys.key("sari"))})
+    assert_failed_at_the_gate(done, "'bob' is not the signer")
+    assert list(project.ledger.entries(kind="act.signed")) == []
+    assert list(project.ledger.entries(kind="gate.evaluated", env="production")) == []
+
+    done = ansible_playbook(project, manifest, {"relkit_key": str(ssh_keys.key("ops-demo"))})
+    assert_failed_at_the_gate(done)  # signed: now the gates speak (2.0.0 never passed staging)
+    assert_no_host_switched(tmp_path)
+    [act] = project.ledger.entries(kind="act.signed")
+    assert (act.data["act"], act.data["principal"], act.data["statement"]["version"]) == (
+        "deploy",
+        "ops-demo",
+        "2.0.0",
+    )
+    [evaluated] = project.ledger.entries(kind="gate.evaluated", env="production")
+    assert evaluated.run_id == act.run_id and evaluated.data["passed"] is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -108,6 +109,12 @@ def signature(
     kind: str = "approval",
     env: str = "",
     problem: str = "",
+    key: str | None = None,
+    follows: tuple[str, ...] = (),
 ) -> Signature:
-    """A checked approval/verification as the gatekeeper hands it to the gates."""
-    return Signature(role, by, at, valid, problem, kind, env)
+    """A checked approval/verification as the gatekeeper hands it to the gates: by default each
+    principal signs with a key of its own (``SHA256:key-of-<by>``), and the record's digest is
+    made from its fields (a PO approval names it in ``follows``)."""
+    key = f"SHA256:key-of-{by}" if key is None else key
+    digest = hashlib.sha256(f"{kind} {role} {by} {at.isoformat()} {env} {key} {follows}".encode()).hexdigest()
+    return Signature(role, by, at, valid, problem, kind, env, key, digest, follows)

@@ -34,7 +34,14 @@ PYTHON = sys.executable
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No RELKIT_* leakage from the caller's shell; wide, colourless terminal output."""
-    for name in ("RELKIT_PROJECT", "RELKIT_USER", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+    for name in (
+        "RELKIT_PROJECT",
+        "RELKIT_USER",
+        "RELKIT_KEY",
+        "FORCE_COLOR",
+        "TTY_COMPATIBLE",
+        "TTY_INTERACTIVE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RELKIT_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("COLUMNS", "240")
@@ -73,8 +80,9 @@ def example_project(tmp_path: Path) -> Path:
 
 # -- SSH signing keys (approvals) ----------------------------------------------------------
 
-SIGNERS = {"sari": "relkit-qa", "dewi": "relkit-po"}
-"""The example's signers and the namespace (role) each may sign for; ``mallory`` is not listed."""
+SIGNERS = {"sari": "relkit-qa", "dewi": "relkit-po", "ops-demo": "relkit-ops"}
+"""The example's signers and the namespace (role) each may sign for: its manifests' QA (sari),
+PO (dewi) and ops (ops-demo) owners; ``mallory`` is not listed."""
 
 
 class SshKeys:
@@ -108,8 +116,9 @@ class SshKeys:
 
 @pytest.fixture(scope="session")
 def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> SshKeys:
-    """Keys of sari (QA), dewi (PO) and mallory (nobody's), made once per test session."""
-    return SshKeys(tmp_path_factory.mktemp("keys"), ("sari", "dewi", "mallory"))
+    """Keys of sari (QA), dewi (PO), ops-demo (ops: signs deploys, rollbacks, unlocks) and mallory
+    (nobody's), made once per test session."""
+    return SshKeys(tmp_path_factory.mktemp("keys"), ("sari", "dewi", "ops-demo", "mallory"))
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ sari may sign for QA (namespace relkit-qa), dewi for PO (relkit-po); mallory is 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.support.factories import SHA_B, full_manifest_data
 from tests.support.fixtures import SshKeys
 
 NOW = datetime(2026, 11, 9, 10, 0, tzinfo=UTC)
+LATER = datetime(2026, 11, 9, 11, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -69,6 +71,13 @@ def _ssh_sign(key: Path, namespace: str, payload: dict[str, Any], tmp: Path) -> 
     data.write_bytes(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
     subprocess.run(["ssh-keygen", "-Y", "sign", "-q", "-f", str(key), "-n", namespace, str(data)], check=True)
     return Path(f"{data}.sig").read_text()
+
+
+def _fingerprint(keys: SshKeys, name: str) -> str:
+    done = subprocess.run(
+        ["ssh-keygen", "-l", "-f", f"{keys.key(name)}.pub"], capture_output=True, text=True, check=True
+    )
+    return done.stdout.split()[1]
 
 
 def _payload(manifest: Manifest, role: str, by: str, **overrides: Any) -> dict[str, Any]:
@@ -123,11 +132,28 @@ def test_sign_and_load_round_trip(manifest_path: Path, ssh_keys: SshKeys, allowe
 def test_record_holds_payload_and_ssh_signature(
     manifest_path: Path, ssh_keys: SshKeys, allowed: Path
 ) -> None:
-    path, _ = _sign(manifest_path, ssh_keys, allowed, "po", "dewi")
-    record = json.loads(path.read_text())
+    # a PO approval follows a QA approval now (it was signed alone before): its payload names
+    # the QA record's digest in ``follows``; a QA approval's payload is unchanged
+    qa_path, qa_sig = _sign(manifest_path, ssh_keys, allowed, "qa", "sari")
+    path, sig = _sign(manifest_path, ssh_keys, allowed, "po", "dewi", now=LATER)
+    qa_record, record = json.loads(qa_path.read_text()), json.loads(path.read_text())
     manifest = load_manifest(manifest_path)
-    assert record["payload"] == _payload(manifest, "po", "dewi")
+    assert qa_record["payload"] == _payload(manifest, "qa", "sari")
+    digest = approvals.record_digest(qa_record)
+    assert record["payload"] == _payload(manifest, "po", "dewi", at=LATER.isoformat(), follows=[digest])
     assert record["signature"].startswith("-----BEGIN SSH SIGNATURE-----")
+    canonical = json.dumps(qa_record, sort_keys=True, separators=(",", ":")).encode()
+    assert digest == qa_sig.digest == hashlib.sha256(canonical).hexdigest()
+    assert (sig.follows, sig.digest) == ((digest,), approvals.record_digest(record))
+
+
+def test_signature_names_the_signing_keys_fingerprint(
+    manifest_path: Path, ssh_keys: SshKeys, allowed: Path
+) -> None:
+    _, sig = _sign(manifest_path, ssh_keys, allowed, "qa", "sari")
+    [loaded] = _load(manifest_path, allowed)
+    assert sig.key == loaded.key == _fingerprint(ssh_keys, "sari")
+    assert sig.key.startswith("SHA256:")
 
 
 def test_qa_and_po_and_verification_all_load(manifest_path: Path, ssh_keys: SshKeys, allowed: Path) -> None:
@@ -169,13 +195,16 @@ def test_manifest_edited_after_approval(manifest_path: Path, ssh_keys: SshKeys, 
 
 
 def test_artifact_sha_changed_after_approval(manifest_path: Path, ssh_keys: SshKeys, allowed: Path) -> None:
-    _sign(manifest_path, ssh_keys, allowed, "po", "dewi")
+    _sign(manifest_path, ssh_keys, allowed, "qa", "sari")  # a PO approval follows a QA one now
+    _sign(manifest_path, ssh_keys, allowed, "po", "dewi", now=LATER)
     data = yaml.safe_load(manifest_path.read_text())
     data["artifact"]["sha256"] = SHA_B
     manifest_path.write_text(yaml.safe_dump(data))
-    [sig] = _load(manifest_path, allowed)
-    assert not sig.valid
-    assert "edited after" in sig.problem
+    loaded = _load(manifest_path, allowed)
+    assert sorted(s.role for s in loaded) == ["po", "qa"]
+    for sig in loaded:
+        assert not sig.valid
+        assert "edited after" in sig.problem
 
 
 def test_reformatting_the_manifest_keeps_the_approval(
@@ -302,10 +331,128 @@ def test_handmade_wrong_role_record_is_rejected(
         assert "signature rejected for sari as po" in sig.problem
 
 
-def test_signer_with_both_roles_may_sign_both(manifest_path: Path, ssh_keys: SshKeys, tmp_path: Path) -> None:
+def test_signer_with_both_roles_may_not_sign_both(
+    manifest_path: Path, ssh_keys: SshKeys, tmp_path: Path
+) -> None:
+    # was test_signer_with_both_roles_may_sign_both: sari, allowed for both namespaces, signed as
+    # PO and the record counted. ssh-keygen still accepts such a signature (the record is valid);
+    # relkit refuses to write it (she is not the PO owner; named PO owner too, she gave the QA
+    # approval it follows) and the gates refuse it (tests/security/test_approvals_bound.py)
     both = ssh_keys.allowed_signers(tmp_path / "both", {"sari": "relkit-qa,relkit-po"})
-    _sign(manifest_path, ssh_keys, both, "po", "sari")
-    assert [s.valid for s in _load(manifest_path, both)] == [True]
+    _sign(manifest_path, ssh_keys, both, "qa", "sari")
+    with pytest.raises(BadInput, match="refused: signed by sari, but the manifest names dewi as PO owner"):
+        _sign(manifest_path, ssh_keys, both, "po", "sari", now=LATER)
+    _edit(manifest_path, owners={**full_manifest_data()["owners"], "po": "sari"})
+    _sign(manifest_path, ssh_keys, both, "qa", "sari")  # the edit voided the first QA approval
+    with pytest.raises(BadInput, match="refused: sari gave both the QA and the PO approval"):
+        _sign(manifest_path, ssh_keys, both, "po", "sari", now=LATER)
+    manifest = load_manifest(manifest_path)
+    payload = _payload(manifest, "po", "sari")
+    record = {
+        "payload": payload,
+        "signature": _ssh_sign(ssh_keys.key("sari"), "relkit-po", payload, tmp_path),
+    }
+    assert approvals.verify_record(record, both, manifest).valid  # the signature as such is good
+
+
+def test_po_approval_needs_a_qa_approval_to_follow(
+    manifest_path: Path, ssh_keys: SshKeys, allowed: Path
+) -> None:
+    with pytest.raises(BadInput, match="refused: no valid QA approval of this manifest by its QA owner"):
+        _sign(manifest_path, ssh_keys, allowed, "po", "dewi")
+    assert not approvals.record_dir(manifest_path).exists()
+    _sign(manifest_path, ssh_keys, allowed, "qa", "sari")
+    _edit(manifest_path, rollback_plan="edited after QA approved")  # voids the QA approval
+    with pytest.raises(BadInput, match="refused: no valid QA approval"):
+        _sign(manifest_path, ssh_keys, allowed, "po", "dewi")
+
+
+def test_po_approval_follows_every_valid_qa_approval_of_the_qa_owner(
+    manifest_path: Path, ssh_keys: SshKeys, tmp_path: Path
+) -> None:
+    allowed = ssh_keys.allowed_signers(
+        tmp_path / "allowed", {"sari": "relkit-qa", "dewi": "relkit-po", "mallory": "relkit-qa"}
+    )
+    first, _ = _sign(manifest_path, ssh_keys, allowed, "qa", "sari")
+    again, _ = _sign(manifest_path, ssh_keys, allowed, "qa", "sari", now=NOW + timedelta(minutes=5))
+    manifest = load_manifest(manifest_path)
+    payload = _payload(manifest, "qa", "mallory")  # a valid signature, but not by the QA owner
+    folder = approvals.record_dir(manifest_path)
+    stray = {
+        "payload": payload,
+        "signature": _ssh_sign(ssh_keys.key("mallory"), "relkit-qa", payload, tmp_path),
+    }
+    (folder / "approval-qa-mallory.json").write_text(json.dumps(stray))
+    _, sig = _sign(manifest_path, ssh_keys, allowed, "po", "dewi", now=LATER)
+    assert set(sig.follows) == {approvals.record_digest(json.loads(p.read_text())) for p in (first, again)}
+
+
+def test_sign_refuses_one_key_for_both_roles(manifest_path: Path, ssh_keys: SshKeys, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.write_text(
+        f'sari namespaces="relkit-qa" {ssh_keys.public("sari")}\n'
+        f'dewi namespaces="relkit-po" {ssh_keys.public("sari")}\n'
+    )
+    _sign(manifest_path, ssh_keys, shared, "qa", "sari")
+    fingerprint = _fingerprint(ssh_keys, "sari")
+    with pytest.raises(BadInput) as info:
+        _sign(manifest_path, ssh_keys, shared, "po", "dewi", key="sari", now=LATER)
+    assert str(info.value) == (
+        f"refused: the QA approval by sari and the PO approval by dewi were signed with one key "
+        f"({fingerprint}): one key cannot fill two roles"
+    )
+    assert [s.role for s in _load(manifest_path, shared)] == ["qa"]
+
+
+def test_sign_refuses_a_signer_who_is_not_the_owner(
+    manifest_path: Path, ssh_keys: SshKeys, tmp_path: Path
+) -> None:
+    allowed = ssh_keys.allowed_signers(tmp_path / "allowed", {"mallory": "relkit-qa"})
+    with pytest.raises(
+        BadInput, match=r"refused: signed by mallory, but the manifest names sari as QA owner \(owners.qa\)"
+    ):
+        _sign(manifest_path, ssh_keys, allowed, "qa", "mallory")
+    assert not approvals.record_dir(manifest_path).exists()
+
+
+def test_sign_with_an_owner_group(manifest_path: Path, ssh_keys: SshKeys, tmp_path: Path) -> None:
+    allowed = ssh_keys.allowed_signers(tmp_path / "allowed", {"mallory": "relkit-qa", "dewi": "relkit-po"})
+    _edit(manifest_path, owners={**full_manifest_data()["owners"], "qa": "@qa-team"})
+    with pytest.raises(BadInput, match=r"approvals\.groups defines no 'qa-team'"):
+        _sign(manifest_path, ssh_keys, allowed, "qa", "mallory")
+    with pytest.raises(BadInput, match="signed by mallory, who is not in @qa-team, the manifest's QA owner"):
+        _sign(manifest_path, ssh_keys, allowed, "qa", "mallory", groups={"qa-team": ["sari"]})
+    team = {"qa-team": ["sari", "mallory"]}
+    _sign(manifest_path, ssh_keys, allowed, "qa", "mallory", groups=team)
+    _, po = _sign(manifest_path, ssh_keys, allowed, "po", "dewi", now=LATER, groups=team)
+    assert len(po.follows) == 1
+
+
+@pytest.mark.parametrize(
+    "follows",
+    [["x"], "a" * 64, [1], ["A" * 64], ["a" * 64] * 101],
+    ids=["short", "string", "int", "upper", "long"],
+)
+def test_malformed_follows_is_rejected(manifest_path: Path, allowed: Path, follows: Any) -> None:
+    manifest = load_manifest(manifest_path)
+    record = {"payload": _payload(manifest, "po", "dewi", follows=follows), "signature": ""}
+    sig = approvals.verify_record(record, allowed, manifest)
+    assert not sig.valid
+    assert sig.problem == "malformed record (follows: expected a list of sha256 digests)"
+
+
+def test_follows_in_a_qa_approval_is_rejected(
+    manifest_path: Path, ssh_keys: SshKeys, allowed: Path, tmp_path: Path
+) -> None:
+    manifest = load_manifest(manifest_path)
+    payload = _payload(manifest, "qa", "sari", follows=["a" * 64])
+    record = {
+        "payload": payload,
+        "signature": _ssh_sign(ssh_keys.key("sari"), "relkit-qa", payload, tmp_path),
+    }
+    sig = approvals.verify_record(record, allowed, manifest)
+    assert not sig.valid
+    assert sig.problem == "malformed record (follows: only a PO approval names QA approvals)"
 
 
 def test_sign_refuses_principal_not_in_allowed_signers(

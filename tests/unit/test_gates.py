@@ -86,7 +86,16 @@ def _health(at: datetime, status: str, env: str = "production") -> Entry:
     return entry("health.result", env=env, ts=_iso(at), status=status)
 
 
-APPROVED = (signature("qa", "sari", QA_AT), signature("po", "dewi", PO_AT))
+QA_SIGNED = signature("qa", "sari", QA_AT)
+APPROVED = (QA_SIGNED, signature("po", "dewi", PO_AT, follows=(QA_SIGNED.digest,)))
+"""QA's approval, then the PO's naming it (its record digest) in ``follows``."""
+
+
+def _po(at: datetime, *qa: Any, by: str = "dewi", **kw: Any) -> Any:
+    """A PO approval following the QA approvals ``qa``."""
+    return signature("po", by, at, follows=tuple(q.digest for q in qa), **kw)
+
+
 GREEN_HISTORY = (_prepare(), _notice(_utc(2026, 11, 8, 10, 0)), _smoke())
 
 
@@ -352,31 +361,114 @@ def test_approvals_verification_is_not_an_approval() -> None:
     assert not gates.approvals(_input(signatures=sigs)).passed
 
 
-def test_approvals_po_older_than_last_qa_does_not_count() -> None:
-    sigs = (
-        signature("qa", "sari", QA_AT),
-        signature("po", "dewi", QA_AT + timedelta(hours=1)),
-        signature("qa", "sari", QA_AT + timedelta(hours=2)),  # QA approved again, after the PO
-    )
-    result = gates.approvals(_input(signatures=sigs))
-    assert not result.passed
-    assert "older than QA approval by sari" in result.reason
-    assert result.remedy == "the PO approves again after QA"
+def test_approvals_new_qa_approval_needs_a_new_po_approval() -> None:
+    # was: a PO approval older than the last QA approval (by their stated times) did not count;
+    # now the order is the signature chain's: a QA approval no PO approval names needs a new one,
+    # whatever time either signer wrote
+    first = signature("qa", "sari", QA_AT)
+    for again_at in (QA_AT + timedelta(hours=2), QA_AT - timedelta(days=1)):  # after the PO, or backdated
+        again = signature("qa", "sari", again_at)
+        result = gates.approvals(_input(signatures=(first, _po(PO_AT, first), again)))
+        assert not result.passed
+        assert (
+            f"QA approval by sari ({again_at:%Y-%m-%d %H:%M}) is followed by no PO approval: "
+            "the PO approves again" in result.reason
+        )
+        assert result.remedy == "PO: relkit approve MANIFEST --role po --key KEY (after QA)"
+        assert gates.approvals(_input(signatures=(first, _po(PO_AT, first), again, _po(PO_AT, again)))).passed
 
 
 def test_approvals_po_before_any_qa_does_not_count() -> None:
-    sigs = (signature("po", "dewi", QA_AT - timedelta(minutes=1)), signature("qa", "sari", QA_AT))
-    assert not gates.approvals(_input(signatures=sigs)).passed
+    # was: a PO approval stated earlier than QA's did not count; a later stated time passed — the
+    # chosen-timestamp attack. Now a PO approval naming no QA record never counts, whatever its time.
+    qa = signature("qa", "sari", QA_AT)
+    for at in (QA_AT - timedelta(minutes=1), _utc(2030, 1, 1)):
+        result = gates.approvals(_input(signatures=(signature("po", "dewi", at), qa)))
+        assert not result.passed
+        assert "PO approval by dewi follows no valid QA approval of this manifest" in result.reason
+        assert "no valid PO approval after QA" in result.reason
+
+
+def test_approvals_po_following_an_invalid_or_unknown_qa_record_does_not_count() -> None:
+    void = signature("qa", "sari", QA_AT - timedelta(hours=1), valid=False, problem="edited after")
+    qa = signature("qa", "sari", QA_AT)
+    for followed in (void, signature("qa", "sari", QA_AT + timedelta(hours=5))):  # invalid, or not there
+        result = gates.approvals(_input(signatures=(void, qa, _po(PO_AT, followed))))
+        assert not result.passed
+        assert "PO approval by dewi follows no valid QA approval" in result.reason
 
 
 def test_approvals_newer_po_approval_counts() -> None:
-    sigs = (
-        signature("po", "dewi", QA_AT - timedelta(hours=1)),
-        signature("qa", "sari", QA_AT),
-        signature("po", "dewi", QA_AT + timedelta(hours=1)),
-    )
+    qa = signature("qa", "sari", QA_AT)
+    sigs = (signature("po", "dewi", QA_AT - timedelta(hours=1)), qa, _po(QA_AT + timedelta(hours=1), qa))
     result = gates.approvals(_input(signatures=sigs))
     assert result.passed
+    assert result.reason.startswith("QA: sari, then PO: dewi (not counted: PO approval by dewi follows no")
+
+
+def test_approvals_the_chain_decides_not_the_stated_times() -> None:
+    qa = signature("qa", "sari", QA_AT)
+    assert gates.approvals(_input(signatures=(qa, _po(QA_AT - timedelta(days=3), qa)))).passed
+
+
+@pytest.mark.parametrize("role", ["qa", "po"])
+def test_approvals_by_someone_not_the_owner_do_not_count(role: str) -> None:
+    qa = signature("qa", "mallory" if role == "qa" else "sari", QA_AT)
+    po = _po(PO_AT, qa, by="mallory" if role == "po" else "dewi")
+    result = gates.approvals(_input(signatures=(qa, po)))
+    assert not result.passed
+    owner, label = ("sari", "QA") if role == "qa" else ("dewi", "PO")
+    why = f"signed by mallory, but the manifest names {owner} as {label} owner"
+    assert f"{role} approval by mallory rejected: {why}" in result.reason
+    assert f"no valid {label} approval" in result.reason
+
+
+def test_approvals_of_a_manifest_without_the_owner() -> None:
+    owners = {"po": "dewi", "dev": "budi", "ops": "ops-demo", "comms": "rina"}
+    result = gates.approvals(_input(manifest=_manifest(owners=owners)))
+    assert not result.passed
+    assert "signed by sari, but the manifest names no QA owner (owners.qa)" in result.reason
+
+
+def test_approvals_owner_group() -> None:
+    manifest = _manifest(
+        owners={"po": "dewi", "dev": "budi", "qa": "@qa-team", "ops": "ops-demo", "comms": "rina"}
+    )
+    qa = signature("qa", "budi", QA_AT)
+    sigs = (qa, _po(PO_AT, qa))
+    assert gates.approvals(
+        _input(manifest=manifest, signatures=sigs, groups={"qa-team": ["sari", "budi"]})
+    ).passed
+    result = gates.approvals(_input(manifest=manifest, signatures=sigs, groups={"qa-team": ["sari"]}))
+    assert not result.passed
+    assert "signed by budi, who is not in @qa-team, the manifest's QA owner" in result.reason
+    result = gates.approvals(_input(manifest=manifest, signatures=sigs))
+    assert not result.passed
+    assert (
+        "the manifest names @qa-team as QA owner, but approvals.groups defines no 'qa-team'" in result.reason
+    )
+
+
+def test_approvals_one_principal_in_both_roles_fails() -> None:
+    both = {"po": "@leads", "dev": "budi", "qa": "@leads", "ops": "ops-demo", "comms": "rina"}
+    qa = signature("qa", "sari", QA_AT)
+    sigs = (qa, _po(PO_AT, qa, by="sari", key="SHA256:second-key-of-sari"))
+    result = gates.approvals(
+        _input(manifest=_manifest(owners=both), signatures=sigs, groups={"leads": ["sari"]})
+    )
+    assert not result.passed
+    assert "sari gave both the QA and the PO approval: one person cannot fill two roles" in result.reason
+    assert "different people with their own keys" in result.remedy
+
+
+def test_approvals_one_key_in_both_roles_fails() -> None:
+    qa = signature("qa", "sari", QA_AT, key="SHA256:shared")
+    result = gates.approvals(_input(signatures=(qa, _po(PO_AT, qa, key="SHA256:shared"))))
+    assert not result.passed
+    assert (
+        "the QA approval by sari and the PO approval by dewi were signed with one key (SHA256:shared): "
+        "one key cannot fill two roles" in result.reason
+    )
 
 
 # -- four_eyes ------------------------------------------------------------------------
@@ -401,6 +493,22 @@ def test_four_eyes_blocks_self_approval(approver: str) -> None:
 def test_four_eyes_invalid_signature_is_no_approval() -> None:
     sigs = (*APPROVED, signature("qa", "mallory", QA_AT, valid=False, problem="signature rejected"))
     assert gates.four_eyes(_input(actor="mallory", signatures=sigs)).passed
+
+
+@pytest.mark.parametrize("same", ["key", "principal"])
+def test_four_eyes_blocks_one_key_or_person_giving_both_approvals(same: str) -> None:
+    qa = signature("qa", "sari", QA_AT, key="SHA256:shared")
+    po = _po(PO_AT, qa, by="sari" if same == "principal" else "dewi", key="SHA256:shared")
+    result = gates.four_eyes(_input(actor="ops-demo", signatures=(qa, po)))
+    assert not result.passed
+    if same == "key":
+        assert "the QA approval by sari and the PO approval by dewi were signed with one key" in result.reason
+    else:
+        assert "sari gave both the QA and the PO approval" in result.reason
+    assert result.remedy
+    result = gates.four_eyes(_input(actor="sari", signatures=(qa, po)))
+    assert not result.passed
+    assert "self-approval" in result.reason
 
 
 def test_four_eyes_verification_is_not_an_approval() -> None:
@@ -738,6 +846,16 @@ def test_verified_invalid_signature_does_not_count() -> None:
 def test_verified_by_qa_role_does_not_count() -> None:
     sigs = (signature("qa", "sari", VERIFIED_AT, kind="verification", env="production"),)
     assert not gates.verified(_input(signatures=sigs)).passed
+
+
+def test_verified_by_someone_not_the_po_owner_does_not_count() -> None:
+    sigs = (signature("po", "mallory", VERIFIED_AT, kind="verification", env="production"),)
+    result = gates.verified(_input(signatures=sigs))
+    assert not result.passed
+    assert result.reason == (
+        "po verification by mallory rejected: signed by mallory, but the manifest names dewi as PO owner; "
+        "no valid PO verification for production"
+    )
 
 
 # -- monitoring_elapsed ---------------------------------------------------------------

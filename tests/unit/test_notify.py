@@ -545,7 +545,16 @@ def test_closing_a_release_sends_release_closed(
     )
     retro = tmp_path / "retro.md"
     retro.write_text("Went well: staged rollout.\n")
-    procedure.close(project, manifest, "production", retro, "dewi", now=since + timedelta(hours=25))
+    # closing production is the PO's signed act: who closed is the principal of dewi's key
+    procedure.close(
+        project,
+        manifest,
+        "production",
+        retro,
+        None,
+        now=since + timedelta(hours=25),
+        key=ssh_keys.key("dewi"),
+    )
     [request] = webhook.requests
     assert request["json"]["event"] == "release.closed"
     assert request["json"]["text"] == (

@@ -285,10 +285,23 @@ def test_rollback_unknown_env_lists_known(cli: Cli, example_project: Path) -> No
 
 
 def test_rollback_needs_by(cli: Cli, example_project: Path, state_dir: Path) -> None:
-    result = cli("-C", example_project, "rollback", "--env", "staging")
+    # staging need not be signed (policy.signed_acts: promoted): without --key, --by names who decided
+    result = cli("-C", example_project, "rollback", "--env", "staging", "--reason", "broken")
     assert result.code == 2
-    assert "--by" in result.err
+    assert "--by: name the person who decided the rollback (or sign it: --key)" in result.err
     assert not lock_path(state_dir, "staging").exists()
+    assert list(Ledger(state_dir / "ledger.db").entries()) == []
+
+
+def test_rollback_of_production_needs_a_key(cli: Cli, example_project: Path, state_dir: Path) -> None:
+    # production (promote_from) must be signed: a typed --by is not enough (exit 3)
+    result = cli(
+        "-C", example_project, "rollback", "--env", "production", "--by", "dewi", "--reason", "broken"
+    )
+    assert result.code == 3, result.err
+    assert "rollback on production must be signed" in result.err
+    assert "add --key" in result.err
+    assert not lock_path(state_dir, "production").exists()
     assert list(Ledger(state_dir / "ledger.db").entries()) == []
 
 
@@ -402,7 +415,7 @@ def test_ledger_verify_after_tampering(cli: Cli, example_project: Path, state_di
     getattr(ledger, "close", lambda: None)()
     ok = cli("-C", example_project, "-o", "json", "ledger", "verify")
     assert ok.code == 0
-    assert json.loads(ok.out) == {"ok": True, "checked": 3, "bad_seq": None, "problem": ""}
+    assert json.loads(ok.out) == {"ok": True, "checked": 3, "bad_seq": None, "problem": "", "signed_acts": 0}
     with closing(sqlite3.connect(state_dir / "ledger.db")) as conn:
         conn.execute("""UPDATE entries SET data = '{"n": 7}' WHERE seq = 2""")
         conn.commit()

@@ -1,0 +1,71 @@
+"""Signing acts for the use cases: when a signature is required, and signing one on record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from relkit import acts
+from relkit.errors import Unsigned
+from relkit.project import Project
+
+
+def required(project: Project, env: str) -> bool:
+    """True when acts on ``env`` must be signed (policy.signed_acts: promoted or all)."""
+    environment = project.environment(env)
+    return project.config.policy.signed_acts == "all" or environment.promote_from is not None
+
+
+def rollback_command(project: Project, env: str, by: str = "NAME", reason: str = "TEXT") -> str:
+    """The rollback command to suggest for ``env``: with ``--key`` where it must be signed."""
+    key = "--key KEY " if required(project, env) else ""
+    return f"relkit rollback --env {env} {key}--by {by} --reason {reason}"
+
+
+def allowed_signers(project: Project) -> Path:
+    """The project's allowed-signers file."""
+    return project.root / project.config.approvals.allowed_signers
+
+
+def sign(
+    project: Project,
+    act: str,
+    env: str,
+    key: Path,
+    claimed: str | None,
+    role: str | None = None,
+    **fields: Any,
+) -> acts.SignedAct:
+    """Sign ``act`` on ``env`` (with ``fields``: version, sha256, run id …) after the ledger's head."""
+    statement = {
+        "act": act,
+        "app": project.config.app,
+        "env": env,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "ledger_head": acts.head_of(project.ledger.entries()),
+        **fields,
+    }
+    return acts.sign(statement, role or acts.ACT_ROLES[act], key, allowed_signers(project), claimed)
+
+
+def sign_if_needed(
+    project: Project, act: str, env: str, key: Path | None, claimed: str | None, **fields: Any
+) -> acts.SignedAct | None:
+    """Sign when a key is given; refuse (exit 3) when the policy requires a signature and none is."""
+    if key is not None:
+        return sign(project, act, env, key, claimed, **fields)
+    if required(project, env):
+        role = acts.ACT_ROLES[act]
+        raise Unsigned(
+            f"{act} on {env} must be signed by the person doing it (policy.signed_acts: "
+            f"{project.config.policy.signed_acts}): add --key PATH (your SSH private key, or its .pub with "
+            f"the key in ssh-agent; or set RELKIT_KEY), a key allowed for {acts.namespace(role)} in "
+            f"{allowed_signers(project).name}"
+        )
+    return None
+
+
+def record(project: Project, signed: acts.SignedAct, run_id: str = "", env: str = "") -> None:
+    """Append the signed act to the ledger (``act.signed``)."""
+    project.ledger.append("act.signed", run_id=run_id, env=env, data=signed.record())
