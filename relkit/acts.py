@@ -69,7 +69,8 @@ class SignedAct:
         }
 
 
-def _keygen(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def keygen(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run ``ssh-keygen`` (signatures of approvals and acts); BadInput when it is not installed."""
     try:
         return subprocess.run(
             ["ssh-keygen", *args], input=stdin, capture_output=True, timeout=30, check=False
@@ -109,7 +110,7 @@ def sign(
     with tempfile.TemporaryDirectory(prefix="relkit-act-") as tmp:
         message = Path(tmp) / "statement"
         message.write_bytes(data)
-        signed = _keygen(["-Y", "sign", "-q", "-f", str(key), "-n", namespace(role), str(message)])
+        signed = keygen(["-Y", "sign", "-q", "-f", str(key), "-n", namespace(role), str(message)])
         sig_path = Path(tmp) / "statement.sig"
         if signed.returncode != 0 or not sig_path.is_file():
             detail = signed.stderr.decode(errors="replace").strip().splitlines()
@@ -117,7 +118,7 @@ def sign(
                 f"--key: ssh-keygen could not sign with {key}: {detail[-1] if detail else 'failed'}"
             )
         signature = sig_path.read_text()
-        found = _keygen(["-Y", "find-principals", "-s", str(sig_path), "-f", str(allowed_signers)])
+        found = keygen(["-Y", "find-principals", "-s", str(sig_path), "-f", str(allowed_signers)])
     candidates = found.stdout.decode(errors="replace").split() if found.returncode == 0 else []
     if claimed is not None and claimed not in candidates:
         raise BadInput(
@@ -147,7 +148,7 @@ def verify_signature(
     with tempfile.TemporaryDirectory(prefix="relkit-act-") as tmp:
         sig = Path(tmp) / "sig"
         sig.write_text(signature)
-        proc = _keygen(
+        proc = keygen(
             [
                 "-Y",
                 "verify",

@@ -16,13 +16,13 @@ import hashlib
 import json
 import re
 import stat
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from relkit.acts import keygen, namespace
 from relkit.errors import BadInput
 from relkit.gates import Signature, owner_problem, separation_problems
 from relkit.hostrules import atomic_write
@@ -39,11 +39,6 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 MAX_FOLLOWS = 100
 _GOOD = re.compile(r'^Good "[^"]*" signature for \S+ with \S+ key (\S+)$')
 """``ssh-keygen -Y verify``'s line for a good signature, naming the key's fingerprint."""
-
-
-def namespace(role: str) -> str:
-    """The ssh-keygen signature namespace of a role."""
-    return f"relkit-{role}"
 
 
 def manifest_digest(manifest: Manifest) -> str:
@@ -77,15 +72,6 @@ def _follows(payload: Mapping[str, Any]) -> tuple[str, ...] | None:
     if not all(isinstance(d, str) and _DIGEST.fullmatch(d) for d in value):
         return None
     return tuple(value)
-
-
-def _ssh_keygen(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(
-            ["ssh-keygen", *args], input=stdin, capture_output=True, timeout=30, check=False
-        )
-    except FileNotFoundError:
-        raise BadInput("ssh-keygen not found: install openssh-client") from None
 
 
 def check_principal(name: str) -> str:
@@ -125,7 +111,7 @@ def verify_record(record: dict[str, Any], allowed_signers: Path, manifest: Manif
     with tempfile.TemporaryDirectory(prefix="relkit-sig-") as tmp:
         sig = Path(tmp) / "sig"
         sig.write_text(str(record.get("signature", "")))
-        proc = _ssh_keygen(
+        proc = keygen(
             ["-Y", "verify", "-f", str(allowed_signers), "-I", by, "-n", namespace(role), "-s", str(sig)],
             stdin=_canonical(payload),
         )
@@ -233,7 +219,7 @@ def sign(
     with tempfile.TemporaryDirectory(prefix="relkit-sign-") as tmp:
         data = Path(tmp) / "payload"
         data.write_bytes(_canonical(payload))
-        proc = _ssh_keygen(["-Y", "sign", "-q", "-f", str(key), "-n", namespace(role), str(data)])
+        proc = keygen(["-Y", "sign", "-q", "-f", str(key), "-n", namespace(role), str(data)])
         if proc.returncode != 0:
             raise BadInput(f"--key: ssh-keygen could not sign with {key}: {proc.stderr.decode().strip()}")
         record = {"payload": payload, "signature": (Path(tmp) / "payload.sig").read_text()}

@@ -37,7 +37,7 @@ from relkit import api
 from relkit.loading import load_manifest
 from relkit.project import Project
 from tests.support.clirunner import Cli, make_cli
-from tests.support.fixtures import SshKeys
+from tests.support.fixtures import SshKeys, stop_app
 from tests.support.notifysinks import free_port
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
@@ -63,20 +63,7 @@ def project(local_staging: Project, tmp_path: Path, ssh_keys: SshKeys) -> Iterat
     inventory.write_text(yaml.safe_dump(data))
     yield local_staging
     for host in PROD_HOSTS:  # only an attack that got through started these
-        root = host_dir(tmp_path, host)
-        if (root / "shared" / "app.pid").exists():
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(root / "current" / "app.py"),
-                    "stop",
-                    "--pidfile",
-                    str(root / "shared" / "app.pid"),
-                ],
-                capture_output=True,
-                timeout=30,
-                check=False,
-            )
+        stop_app(host_dir(tmp_path, host))
 
 
 def host_dir(tmp_path: Path, host: str, env: str = "production") -> Path:

@@ -141,15 +141,19 @@ def local_staging(
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     with Project.load(example_project) as project:
         yield project
-    host = hosts / "staging" / "stage1"
-    if (host / "shared" / "app.pid").exists():
+    stop_app(hosts / "staging" / "stage1")
+
+
+def stop_app(deploy_path: Path) -> None:
+    """Stop the example app a test deployed under ``deploy_path``, if it runs."""
+    if (deploy_path / "shared" / "app.pid").exists():
         subprocess.run(
             [
                 sys.executable,
-                str(host / "current" / "app.py"),
+                str(deploy_path / "current" / "app.py"),
                 "stop",
                 "--pidfile",
-                str(host / "shared" / "app.pid"),
+                str(deploy_path / "shared" / "app.pid"),
             ],
             capture_output=True,
             timeout=30,
