@@ -459,7 +459,7 @@ class Policy(_Model):
     freezes: list[Freeze] = Field(default_factory=list)
     not_overridable: list[GateName] = Field(
         default_factory=lambda: ["artifact_checksum", "promoted_from"],
-        description="gates that --override cannot pass",
+        description="gates that relkit override cannot pass",
     )
     on_smoke_failure: Literal["rollback", "ask"] = Field(
         "rollback", description="smoke failed after a switch: roll back, or record that the PO decides"
