@@ -17,7 +17,7 @@ import json
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,14 +77,6 @@ def keygen(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedP
         )
     except FileNotFoundError:
         raise BadInput("ssh-keygen not found: install openssh-client") from None
-
-
-def head_of(entries: Iterable[Entry]) -> dict[str, Any]:
-    """The ledger head a statement follows: the last row's seq and hash (seq 0 when empty)."""
-    last = None
-    for last in entries:  # noqa: B007 - the last one is wanted
-        pass
-    return {"seq": last.seq, "hash": last.hash} if last else {"seq": 0, "hash": ""}
 
 
 def sign(

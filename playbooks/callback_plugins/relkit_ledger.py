@@ -29,7 +29,7 @@ class CallbackModule(CallbackBase):
 
     def __init__(self) -> None:
         super().__init__()
-        self.book = None
+        self.run = None
         self.outcomes: list = []
         self.playbook = ""
 
@@ -43,7 +43,7 @@ class CallbackModule(CallbackBase):
             os.environ.setdefault("RELKIT_RUN_ID", new_run_id())
 
     def v2_playbook_on_play_start(self, play) -> None:
-        if os.environ.get("RELKIT_CLI") or self.book is not None:
+        if os.environ.get("RELKIT_CLI") or self.run is not None:
             return
         extra = play.get_variable_manager().extra_vars
         project_dir = extra.get("relkit_project_dir") or os.environ.get("RELKIT_PROJECT")
@@ -59,11 +59,11 @@ class CallbackModule(CallbackBase):
             return
         action = self.playbook.removesuffix(".yml")
         by = api.identity(extra.get("relkit_by"))
-        self.book = api.Run(project, str(env), action, by, run_id=os.environ["RELKIT_RUN_ID"])
-        self.book.book.started(direct=True, playbook=self.playbook, manifest=extra.get("relkit_manifest"))
+        self.run = api.Run(project, str(env), action, by, run_id=os.environ["RELKIT_RUN_ID"])
+        self.run.book.started(direct=True, playbook=self.playbook, manifest=extra.get("relkit_manifest"))
 
     def _record(self, result, status: str) -> None:
-        if self.book is None:
+        if self.run is None:
             return
         from relkit.api import CALLBACK_EVENTS, outcome_of
 
@@ -79,7 +79,7 @@ class CallbackModule(CallbackBase):
         outcome = outcome_of(event)
         if outcome is not None:
             self.outcomes.append(outcome)
-            self.book.book.outcome(outcome)
+            self.run.book.outcome(outcome)
 
     def v2_runner_on_ok(self, result) -> None:
         self._record(result, "ok")
@@ -91,21 +91,21 @@ class CallbackModule(CallbackBase):
         self._record(result, "unreachable")
 
     def v2_playbook_on_stats(self, stats) -> None:
-        if self.book is None:
+        if self.run is None:
             return
         from relkit.api import PlayResult
 
         failed = any(stats.failures.values()) or any(stats.dark.values())
         result = PlayResult("failed" if failed else "successful", 2 if failed else 0, self.outcomes, Path("."))
-        self.book.book.switches(result)
+        self.run.book.switches(result)
         release = next(
             (o.result["ansible_facts"]["relkit_release"] for o in self.outcomes
              if "relkit_release" in (o.result.get("ansible_facts") or {})),
             {},
         )
-        if self.book.action == "deploy" and release.get("version"):
+        if self.run.action == "deploy" and release.get("version"):
             # hosts on this release the ledger does not know of (a killed or unrecorded run)
-            self.book.book.found_live(result, release["version"], release.get("sha256", ""))
+            self.run.book.found_live(result, release["version"], release.get("sha256", ""))
         if any(o.checks is not None for o in self.outcomes):
-            self.book.smoke(result, release.get("version"), release.get("sha256"))
-        self.book.finished(result.status, rc=result.rc, direct=True)
+            self.run.smoke(result, release.get("version"), release.get("sha256"))
+        self.run.finished(result.status, rc=result.rc, direct=True)

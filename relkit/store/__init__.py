@@ -36,6 +36,10 @@ class Store(Protocol):
         """Entries in order, optionally of one kind (``*`` wildcard) and environment."""
         ...
 
+    def head(self) -> tuple[int, str]:
+        """The last row's seq and hash (``(0, "")`` when empty): what a signed act follows."""
+        ...
+
     def verify(self) -> ChainCheck:
         """Check the whole hash chain."""
         ...

@@ -124,6 +124,13 @@ class Ledger:
         rows = self._connect().execute(sql + " ORDER BY seq", args).fetchall()
         yield from (_row_entry(row) for row in rows)
 
+    def head(self) -> tuple[int, str]:
+        """The last row's seq and hash; ``(0, "")`` for an empty ledger."""
+        if not self.path.exists():
+            return 0, ""
+        row = self._connect().execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, "")
+
     @property
     def head_path(self) -> Path:
         """Sidecar file holding the last row's seq and hash: removing tail rows shows."""

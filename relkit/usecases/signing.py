@@ -38,12 +38,13 @@ def sign(
     **fields: Any,
 ) -> acts.SignedAct:
     """Sign ``act`` on ``env`` (with ``fields``: version, sha256, run id …) after the ledger's head."""
+    seq, digest = project.ledger.head()
     statement = {
         "act": act,
         "app": project.config.app,
         "env": env,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "ledger_head": acts.head_of(project.ledger.entries()),
+        "ledger_head": {"seq": seq, "hash": digest},
         **fields,
     }
     return acts.sign(statement, role or acts.ACT_ROLES[act], key, allowed_signers(project), claimed)
