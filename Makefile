@@ -35,7 +35,7 @@ molecule: install
 lint: install
 	$(VENV)/bin/ruff check relkit tests bench examples molecule playbooks
 	$(VENV)/bin/mypy
-	cd playbooks && ANSIBLE_MODULE_UTILS=module_utils ../$(VENV)/bin/ansible-lint deploy.yml prepare.yml rollback.yml smoke.yml health.yml ../roles ../molecule
+	cd playbooks && ANSIBLE_MODULE_UTILS=module_utils ../$(VENV)/bin/ansible-lint deploy.yml prepare.yml rollback.yml smoke.yml health.yml witness.yml ../roles ../molecule
 
 bench: install
 	./.ci/system-deps

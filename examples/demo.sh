@@ -95,10 +95,19 @@ printf 'Went well: staged rollout. To improve: announce 24 h ahead.\n' > "$RELKI
 expect 3 relkit close "$R/2.0.0.yml" --env production --retro "$RELKIT_DEMO_ROOT/retro-2.0.0.md" \
   --key "$KEYS/dewi"
 
+step "who may sign is on record: rina's key added to allowed_signers counts once the signers admin signs it"
+printf 'rina namespaces="relkit-qa" %s\n' "$(cut -d' ' -f1,2 "$KEYS/rina.pub")" >> "$P/allowed_signers"
+expect 3 relkit gates "$R/2.0.0.yml" --env staging
+relkit signers update --key "$KEYS/dewi" --reason "demo: rina joins QA"
+relkit signers show
+
 step "status, data snapshots (taken before each switch, and at each rollback) and ledger (chain and signed acts)"
 relkit status
 relkit snapshots --env production
 relkit ledger verify
+
+step "the hosts witness the ledger: each switch on each host recorded the ledger head it followed"
+relkit ledger verify --witnesses production
 
 step "the release report of 2.0.0 (from the manifest and the ledger), Markdown and HTML"
 relkit report "$R/2.0.0.yml" --format md -o "$RELKIT_DEMO_ROOT/report-2.0.0.md"

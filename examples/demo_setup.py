@@ -3,8 +3,9 @@
 The copy differs from examples/project in what a live demo cannot have: the release
 windows are moved to "now" (in the manifests' own timezone), artifact paths point at the
 freshly built examples/webapp/dist, and throwaway SSH keys for the QA (sari, who also
-operates), the PO (dewi) and the operator (ops-demo) are generated with an allowed_signers file
-naming the roles (signature namespaces) each may sign for.
+operates), the PO (dewi, also the signers admin) and the operator (ops-demo) are generated with an
+allowed_signers file naming the roles (signature namespaces) each may sign for; rina, who joins
+QA during the demo, gets a key but is not in the file yet.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 HERE = Path(__file__).resolve().parent
-SIGNERS = {"sari": ("qa", "ops"), "dewi": ("po",), "ops-demo": ("ops",)}
+SIGNERS = {"sari": ("qa", "ops"), "dewi": ("po", "admin"), "ops-demo": ("ops",), "rina": ()}
 
 
 def main() -> None:
@@ -53,7 +54,8 @@ def main() -> None:
             subprocess.run(keygen, check=True)
         public = key.with_suffix(".pub").read_text().split()
         namespaces = ",".join(f"relkit-{role}" for role in roles)
-        lines.append(f'{name} namespaces="{namespaces}" {public[0]} {public[1]}')
+        if roles:
+            lines.append(f'{name} namespaces="{namespaces}" {public[0]} {public[1]}')
     (project / "allowed_signers").write_text("\n".join(lines) + "\n")
     print(project)
 

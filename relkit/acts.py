@@ -24,6 +24,7 @@ from typing import Any
 
 from relkit.chain import Entry
 from relkit.errors import BadInput
+from relkit.pins import ADMIN_ROLE, CHANGE_ACT
 
 ACT_ROLES: dict[str, str] = {
     "deploy": "ops",
@@ -31,6 +32,7 @@ ACT_ROLES: dict[str, str] = {
     "unlock": "ops",
     "override": "po",
     "close": "po",
+    CHANGE_ACT: ADMIN_ROLE,
 }
 """The role (signature namespace ``relkit-<role>``) each act needs by default."""
 
@@ -85,19 +87,20 @@ def sign(
     key: Path,
     allowed_signers: Path,
     claimed: str | None = None,
+    label: str | None = None,
 ) -> SignedAct:
     """Sign ``statement`` with ``key`` for ``role``; the signer is the key's principal.
 
     ``key`` is a private key file, or a public key whose private half is in ssh-agent.
     ``claimed`` (``--as``) must be that principal. Refused (BadInput): no such key, a key the
     allowed-signers file does not allow for the role, a principal other than the one claimed.
+    ``label`` names the allowed signers in messages (default: the file's path).
     """
+    label = label or str(allowed_signers)
     if not key.is_file():
         raise BadInput(f"--key: {key} is not a file (an SSH private key, or a public key in ssh-agent)")
     if not allowed_signers.is_file():
-        raise BadInput(
-            f"approvals.allowed_signers: {allowed_signers} not found; signed acts are checked against it"
-        )
+        raise BadInput(f"approvals.allowed_signers: {label} not found; signed acts are checked against it")
     data = canonical(statement)
     with tempfile.TemporaryDirectory(prefix="relkit-act-") as tmp:
         message = Path(tmp) / "statement"
@@ -114,7 +117,7 @@ def sign(
     candidates = found.stdout.decode(errors="replace").split() if found.returncode == 0 else []
     if claimed is not None and claimed not in candidates:
         raise BadInput(
-            f"--as: {claimed!r} is not the signer: {allowed_signers.name} gives this key to "
+            f"--as: {claimed!r} is not the signer: {label} gives this key to "
             f"{', '.join(candidates) or 'nobody'}"
         )
     checked = [
@@ -124,7 +127,7 @@ def sign(
     ]
     if not checked:
         raise BadInput(
-            f"--key: {key} is not allowed to sign as {role} ({namespace(role)}) in {allowed_signers}"
+            f"--key: {key} is not allowed to sign as {role} ({namespace(role)}) in {label}"
             + (f" (it belongs to {', '.join(candidates)})" if candidates else " (no principal has this key)")
         )
     if len(checked) > 1:
@@ -161,13 +164,22 @@ def verify_signature(
     return SignedAct(dict(statement), signature, principal, good.group(2), role)
 
 
-def check_recorded(entry: Entry, allowed_signers: Path, hashes: Mapping[int, str]) -> str:
+def check_recorded(
+    entry: Entry, allowed_signers: Path, hashes: Mapping[int, str], pinned_sha256: str | None = None
+) -> str:
     """Why an ``act.signed`` row does not hold ('' when it does): the signature against the
-    allowed signers, and the ledger row its statement follows still having the signed hash."""
+    allowed signers (``pinned_sha256``: the sha256 of the pin in force, which the statement
+    names), and the ledger row its statement follows still having the signed hash."""
     data = entry.data
     statement = data.get("statement")
     if not isinstance(statement, dict) or not isinstance(data.get("signature"), str):
         return "malformed signed act"
+    named = statement.get("signers")
+    if pinned_sha256 is not None and named is not None and named != pinned_sha256:
+        return (
+            f"signed under the allowed signers of sha256 {str(named)[:12]}…, but the pin in force "
+            f"then was {pinned_sha256[:12]}…"
+        )
     act = verify_signature(
         statement, data["signature"], str(data.get("principal")), str(data.get("role")), allowed_signers
     )

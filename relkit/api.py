@@ -78,12 +78,16 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.usecases.records import snapshots as snapshots
     from relkit.usecases.records import status as status
     from relkit.usecases.records import unlock as unlock
+    from relkit.usecases.records import witness_check as witness_check
     from relkit.usecases.reports import release_report as release_report
     from relkit.usecases.reports import write_file as write_file
     from relkit.usecases.rollback import rollback as rollback
     from relkit.usecases.runs import Run as Run
     from relkit.usecases.runs import RunReport as RunReport
     from relkit.usecases.runs import identity as identity
+    from relkit.usecases.signers import SignersView as SignersView
+    from relkit.usecases.signers import show as signers_show  # noqa: F401
+    from relkit.usecases.signers import update as signers_update  # noqa: F401
     from relkit.usecases.signing import record as record_signed_act  # noqa: F401
     from relkit.usecases.signing import sign_if_needed as sign_act_if_needed  # noqa: F401
 
@@ -154,6 +158,10 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "snapshots": ("relkit.usecases.records", "snapshots"),
     "status": ("relkit.usecases.records", "status"),
     "unlock": ("relkit.usecases.records", "unlock"),
+    "witness_check": ("relkit.usecases.records", "witness_check"),
+    "SignersView": ("relkit.usecases.signers", "SignersView"),
+    "signers_show": ("relkit.usecases.signers", "show"),
+    "signers_update": ("relkit.usecases.signers", "update"),
     "release_report": ("relkit.usecases.reports", "release_report"),
     "write_file": ("relkit.usecases.reports", "write_file"),
     "rollback": ("relkit.usecases.rollback", "rollback"),

@@ -179,6 +179,7 @@ def sign(
     env: str = "",
     now: datetime | None = None,
     groups: Mapping[str, Sequence[str]] | None = None,
+    label: str | None = None,
 ) -> tuple[Path, Signature]:
     """Sign the manifest's digest as ``by`` for ``role``; refuse what would not verify or count.
 
@@ -186,7 +187,7 @@ def sign(
     role (``owners.<role>``, or a member of the ``@group`` it names: ``groups``), a PO approval
     with no valid QA approval of the QA owner to follow, and an approval by the person or with
     the key of an approval of the other role. A PO approval's payload names (``follows``) the QA
-    approvals it follows.
+    approvals it follows. ``label`` names the allowed signers in messages (default: the path).
     """
     if role not in SIGNING_ROLES:
         raise BadInput(f"--role: expected one of {', '.join(SIGNING_ROLES)}, got {role!r}")
@@ -225,7 +226,7 @@ def sign(
         record = {"payload": payload, "signature": (Path(tmp) / "payload.sig").read_text()}
     checked = verify_record(record, allowed_signers, manifest)
     if not checked.valid:
-        raise BadInput(f"refused: {checked.problem} (check {allowed_signers} and --as)")
+        raise BadInput(f"refused: {checked.problem} (check {label or allowed_signers} and --as)")
     problem = owner_problem(manifest, role, by, groups)
     if problem:
         raise BadInput(f"refused: {problem} (owners.{role})")

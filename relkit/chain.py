@@ -57,6 +57,8 @@ class ChainCheck:
     problem: str = ""
     signed_acts: int = 0
     """Signed acts whose signatures were verified too (``relkit ledger verify``)."""
+    signer_pins: int = 0
+    """Pins of the allowed signers checked (``relkit ledger verify``)."""
 
 
 def verify(entries: Iterable[Entry]) -> ChainCheck:

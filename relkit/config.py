@@ -22,6 +22,8 @@ HostVar = Annotated[
     str,
     Field(pattern=r"^\{\{[^{}]+\}\}$", description="an Ansible host variable, e.g. {{ app_port }}"),
 ]
+
+
 def _short_segments(value: str) -> str:
     if any(len(part) > 64 for part in value.split("/")):
         raise ValueError("each path segment must be at most 64 characters")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from relkit import approvals, gates
+from relkit import approvals, gates, signers
 from relkit.artifacts import ArtifactFile, locate
 from relkit.errors import BadInput, RelkitError
 from relkit.gates import GateInput, GateReport, Override
@@ -87,7 +87,10 @@ def evaluate(
     manifest = load_manifest(manifest_path)
     cfg = project.config
     artifact = locate(manifest, manifest_path.resolve().parent, project.root / cfg.artifacts.cache_dir)
-    signatures = approvals.load(manifest_path, manifest, project.root / cfg.approvals.allowed_signers)
+    with signers.verifying(project) as verifier:  # the pinned signers (pinned now on first use)
+        signatures = approvals.load(manifest_path, manifest, verifier.file)
+    pin = signers.commit(project, verifier)
+    signers_problem = signers.problem(project, pin)
     history = [e for e in project.ledger.entries() if e.kind in HISTORY_KINDS]
     inp = GateInput(
         manifest=manifest,
@@ -106,6 +109,8 @@ def evaluate(
         requirements_digest=requirements_digest(manifest.requirements),
         retro=retro,
         groups=cfg.approvals.groups,
+        signers_problem=signers_problem,
+        signers_pin=pin.short if pin else "",
     )
     report = gates.evaluate(stage, inp, overrides=overrides)
     return Checked(manifest, report, artifact, tuple(overrides))

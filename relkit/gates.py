@@ -73,6 +73,10 @@ class GateInput:
     retro: str | None = None
     groups: Mapping[str, Sequence[str]] = field(default_factory=dict)
     """relkit.yml's ``approvals.groups``: an owner ``@name`` is any principal of group ``name``."""
+    signers_problem: str = ""
+    """Why the allowed-signers file is not the one pinned in the ledger ('' when it is)."""
+    signers_pin: str = ""
+    """The pinned allowed signers' sha256 (short), '' when nothing is pinned."""
 
     @property
     def production(self) -> bool:
@@ -153,6 +157,21 @@ def _entries(inp: GateInput, kind: str, env: str | None = None) -> list[Entry]:
 
 def _ts(entry: Entry) -> datetime:
     return datetime.fromisoformat(entry.ts)
+
+
+@gate("signers")
+def signers(inp: GateInput) -> Verdict:
+    """The allowed-signers file is the one pinned in the ledger (changed only by a signed act)."""
+    if inp.signers_problem:
+        return (
+            False,
+            inp.signers_problem,
+            "a signers admin (relkit-admin in the pinned file) signs the change: relkit signers update "
+            "--key KEY; or put the pinned file back: relkit signers show --pinned > FILE",
+        )
+    if inp.signers_pin:
+        return True, f"allowed signers as pinned in the ledger (sha256 {inp.signers_pin}…)", ""
+    return True, "no allowed-signers file (nothing is signed)", ""
 
 
 @gate("manifest_valid")
@@ -526,7 +545,11 @@ def retrospective(inp: GateInput) -> Verdict:
     return False, "no retrospective note", "relkit close MANIFEST --retro FILE"
 
 
+ALWAYS = ("signers",)
+"""Gates of every stage, whatever the policy, that no override passes."""
+
 SOP_PRODUCTION = [
+    "signers",
     "manifest_valid",
     "plan_complete",
     "artifact_checksum",
@@ -540,19 +563,19 @@ SOP_PRODUCTION = [
     "promoted_from",
 ]
 DEFAULT = {
-    "prepare": ["manifest_valid", "plan_complete"],
-    "deploy": ["manifest_valid", "plan_complete", "artifact_checksum"],
-    "close": ["verified", "monitoring_elapsed", "retrospective"],
+    "prepare": ["signers", "manifest_valid", "plan_complete"],
+    "deploy": ["signers", "manifest_valid", "plan_complete", "artifact_checksum"],
+    "close": ["signers", "verified", "monitoring_elapsed", "retrospective"],
 }
 
 
 def gates_for(stage: str, env: str, promote_from: str | None, policy: Policy) -> list[str]:
-    """The gates of a stage: ``policy.gates['stage:env']``, else ``['stage']``, else the SOP default."""
+    """The gates of a stage: ``policy.gates['stage:env']``, else ``['stage']``, else the SOP default;
+    the :data:`ALWAYS` gates first in every case."""
     configured: Mapping[str, list[str]] = policy.gates
-    if f"{stage}:{env}" in configured:
-        return list(configured[f"{stage}:{env}"])
-    if stage in configured:
-        return list(configured[stage])
+    chosen = configured.get(f"{stage}:{env}", configured.get(stage))
+    if chosen is not None:
+        return [*ALWAYS, *(g for g in chosen if g not in ALWAYS)]
     if stage == "deploy" and promote_from:
         return list(SOP_PRODUCTION)
     return list(DEFAULT[stage])
@@ -573,7 +596,7 @@ def evaluate(
     results = []
     for name in chosen:
         result = GATES[name](inp)
-        if not result.passed and name in by_gate:
+        if not result.passed and name in by_gate and name not in ALWAYS:
             o = by_gate[name]
             result = GateResult(name, True, result.reason, result.remedy, o.by, o.reason)
         results.append(result)

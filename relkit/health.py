@@ -19,6 +19,7 @@ from relkit.results import PlayResult
 RANK = HEALTH_RANK
 """Status -> rank: the relkit_health module's own (module_utils/relkit_rules.py)."""
 
+
 @dataclass
 class HostHealth:
     """One host's health: its status, live version and one result per check."""
@@ -226,5 +227,3 @@ def prometheus_text(
             lines += [f"# HELP {name} {PROM_HELP[name]}", f"# TYPE {name} gauge"]
             lines += [name + row for row in rows]
     return "\n".join(lines) + "\n"
-
-

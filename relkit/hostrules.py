@@ -48,6 +48,7 @@ PG_HOSTS: str = rules.PG_HOSTS
 LAYOUT_DIRS: tuple[str, ...] = rules.LAYOUT_DIRS
 RESERVED: tuple[str, ...] = rules.RESERVED
 LOCK: str = rules.LOCK
+HISTORY_KEEP: int = rules.HISTORY_KEEP
 
 
 def is_safe_name(value: object) -> bool:

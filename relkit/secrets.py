@@ -522,8 +522,11 @@ _VaultYamlLoader.add_multi_constructor("!", _construct_other)
 def inventory_files(inventory: Path) -> list[Path]:
     """Files Ansible reads variables from for this inventory source: the file (or every file
     under the directory) and the group_vars/ and host_vars/ beside it."""
-    roots = [inventory] if inventory.is_dir() else [inventory, inventory.parent / "group_vars",
-                                                     inventory.parent / "host_vars"]
+    roots = (
+        [inventory]
+        if inventory.is_dir()
+        else [inventory, inventory.parent / "group_vars", inventory.parent / "host_vars"]
+    )
     found: list[Path] = []
     for root in roots:
         if root.is_file():

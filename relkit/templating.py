@@ -37,4 +37,3 @@ def environment(project_root: Path | None, strict: bool = False) -> SandboxedEnv
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-

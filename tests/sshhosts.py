@@ -292,9 +292,7 @@ class SshHost:
             *options, f"root@{self.address}", cmd,
         ]  # fmt: skip
 
-    def ssh(
-        self, cmd: str, timeout: float = 30, *, check: bool = False
-    ) -> subprocess.CompletedProcess[str]:
+    def ssh(self, cmd: str, timeout: float = 30, *, check: bool = False) -> subprocess.CompletedProcess[str]:
         """Run a shell command on the host over real ssh as root (no multiplexing).
 
         Returns the completed process (text stdout/stderr; rc 255 means ssh itself
@@ -310,8 +308,7 @@ class SshHost:
         )
         if check and result.returncode:
             raise SshHostError(
-                f"ssh {self.name} {cmd!r} exited {result.returncode}:\n"
-                f"{result.stdout}{result.stderr}"
+                f"ssh {self.name} {cmd!r} exited {result.returncode}:\n{result.stdout}{result.stderr}"
             )
         return result
 
@@ -329,9 +326,7 @@ class SshHost:
         if self.running:
             return
         if port_open(self.address):
-            raise SshHostError(
-                f"{self.name}: {self.address}:{SSH_PORT} is taken by another process"
-            )
+            raise SshHostError(f"{self.name}: {self.address}:{SSH_PORT} is taken by another process")
         self._launch()
         self._await_ready(time.monotonic() + START_TIMEOUT)
 
@@ -509,9 +504,7 @@ class SshHostPool:
         self.private_home = private_home
         for hidden in self._shadowed():
             if self.workdir == hidden or hidden in self.workdir.parents:
-                raise SshHostError(
-                    f"workdir {self.workdir} must not be under {hidden}: hosts hide it"
-                )
+                raise SshHostError(f"workdir {self.workdir} must not be under {hidden}: hosts hide it")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix
         self.client_key = self.workdir / "client_key"
@@ -536,9 +529,7 @@ class SshHostPool:
                 _keygen(root / "hostkey", name)
                 address = _reserve_address(octet)
                 octet = int(address.rsplit(".", 1)[1]) + 1
-                host = SshHost(
-                    name, address, root, self.client_key, self.control_dir, None, private_home
-                )
+                host = SshHost(name, address, root, self.client_key, self.control_dir, None, private_home)
                 self.hosts.append(host)
                 self._write_config(host)
         except BaseException:
@@ -718,8 +709,7 @@ KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org
             "own_control_dir": self._own_control_dir,
             "mounts_before": sorted(self._mounts_before),
             "hosts": [
-                {"name": h.name, "address": h.address, "pid": h.pid, "opt": str(h.opt)}
-                for h in self.hosts
+                {"name": h.name, "address": h.address, "pid": h.pid, "opt": str(h.opt)} for h in self.hosts
             ],
         }
         (self.workdir / _STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")

@@ -48,7 +48,9 @@ class ActionModule(ActionBase):
         try:
             from relkit import api
         except ImportError as exc:
-            raise AnsibleActionFail(f"relkit is not importable by this Ansible ({exc}): install relkit") from exc
+            raise AnsibleActionFail(
+                f"relkit is not importable by this Ansible ({exc}): install relkit"
+            ) from exc
         if not args.get("manifest") or not args.get("env") or not args.get("project_dir"):
             raise AnsibleActionFail(
                 "deploys are gated: pass -e relkit_manifest=PATH -e relkit_env=ENV "
@@ -80,7 +82,9 @@ class ActionModule(ActionBase):
             if signed is not None:
                 api.record_signed_act(project, signed, run_id, args["env"])
             actor = signed.principal if signed else api.identity(args.get("actor") or None)
-            overrides = api.overrides_of_run(project, args["env"], run_id, m.version, m.artifact.sha256, actor)
+            overrides = api.overrides_of_run(
+                project, args["env"], run_id, m.version, m.artifact.sha256, actor
+            )
             checked = api.evaluate_gates(
                 project,
                 manifest,
@@ -111,10 +115,12 @@ class ActionModule(ActionBase):
         m = checked.manifest
         self._same_release(task_vars, m.version, m.artifact.sha256)
         release = {"version": m.version, "sha256": m.artifact.sha256, "artifact": str(checked.artifact.path)}
+        seq, head = project.ledger.head()
         result["ansible_facts"] = {
             "relkit_release": release,
             "relkit_run_id": run_id,
             "relkit_by": actor,
+            "relkit_ledger_head": f"{seq}:{head}",  # the hosts' histories keep it: witnesses
         }
         result["changed"] = False
         return result

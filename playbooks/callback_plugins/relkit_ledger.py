@@ -96,11 +96,16 @@ class CallbackModule(CallbackBase):
         from relkit.api import PlayResult
 
         failed = any(stats.failures.values()) or any(stats.dark.values())
-        result = PlayResult("failed" if failed else "successful", 2 if failed else 0, self.outcomes, Path("."))
+        result = PlayResult(
+            "failed" if failed else "successful", 2 if failed else 0, self.outcomes, Path(".")
+        )
         self.run.book.switches(result)
         release = next(
-            (o.result["ansible_facts"]["relkit_release"] for o in self.outcomes
-             if "relkit_release" in (o.result.get("ansible_facts") or {})),
+            (
+                o.result["ansible_facts"]["relkit_release"]
+                for o in self.outcomes
+                if "relkit_release" in (o.result.get("ansible_facts") or {})
+            ),
             {},
         )
         if self.run.action == "deploy" and release.get("version"):

@@ -61,9 +61,7 @@ def main():
     try:
         changed = make_layout(root)
     except OSError as exc:
-        module.fail_json(
-            msg="cannot create the layout under %s: %s" % (root, exc), shortfalls=[str(exc)]
-        )
+        module.fail_json(msg="cannot create the layout under %s: %s" % (root, exc), shortfalls=[str(exc)])
     distribution, major = os_release()
     host = {
         "os": distribution,
@@ -85,18 +83,14 @@ def main():
                 "%s %s" % (s.get("distribution"), "/".join(map(str, s.get("versions") or ["any"])))
                 for s in p["os"]
             )
-            shortfalls.append(
-                "os: %s %s is not supported (supported: %s)" % (distribution, major, allowed)
-            )
+            shortfalls.append("os: %s %s is not supported (supported: %s)" % (distribution, major, allowed))
     for key, have_key, unit in (
         ("cpu", "cpu", ""),
         ("ram_mb", "ram_mb", " MiB"),
         ("disk_mb", "free_disk_mb", " MiB"),
     ):
         if p[key] and host[have_key] < p[key]:
-            shortfalls.append(
-                "%s: needs %d%s, host has %d%s" % (key, p[key], unit, host[have_key], unit)
-            )
+            shortfalls.append("%s: needs %d%s, host has %d%s" % (key, p[key], unit, host[have_key], unit))
     if shortfalls:
         module.fail_json(
             msg="host does not meet the release's requirements: " + "; ".join(shortfalls),

@@ -13,6 +13,8 @@ description:
   - C(activate) switches C(current) atomically (a new symlink renamed over the old),
     restarts the service, records host history and applies retention.
   - C(rollback) is C(activate) of the named release, or of the previous one in host history.
+  - C(history) reads the host history (every switch, with the run and the ledger head it
+    witnessed) and changes nothing: C(relkit ledger verify --witnesses).
     With C(expected_live), a host that a rollback already moved off that release (a killed
     run's, finished on the host after the controller died) is reported, not rolled back again.
   - With C(data), C(activate) stops the old release, snapshots the data into
@@ -20,7 +22,7 @@ description:
     C(rollback) stops the live release, saves the data as it stands (an at-rollback
     snapshot), restores the snapshot of the data as the target release left it, then switches.
 options:
-  state: {type: str, required: true, choices: [probe, install, activate, rollback]}
+  state: {type: str, required: true, choices: [probe, install, activate, rollback, history]}
   deploy_path: {type: path, required: true}
   version: {type: str}
   sha256: {type: str}
@@ -32,6 +34,10 @@ options:
   keep_releases: {type: int, default: 5}
   run_id: {type: str, default: ""}
   by: {type: str, default: ""}
+  ledger_head:
+    type: str
+    default: ""
+    description: the controller's ledger head (seq:sha256) when the run began; the host history keeps it (a witness)
   smoke:
     type: dict
     description: checks (list), timeout, interval; run right after activate/rollback, in the same call
@@ -78,6 +84,7 @@ from ansible.module_utils.relkit_layout import MARKER, current_version, live_sta
 from ansible.module_utils.relkit_rules import (
     CURRENT,
     HISTORY,
+    HISTORY_KEEP,
     INCOMING,
     LOCK,
     RELEASES,
@@ -110,7 +117,6 @@ from ansible.module_utils.relkit_snapshots import verify as verify_snapshot
 DEFAULT_MAX_UNPACKED_MB = 2048  # relkit.yml artifacts.max_unpacked_mb
 DEFAULT_MAX_MEMBERS = 100000  # relkit.yml artifacts.max_members
 HOST_LOCK_WAIT = 600  # seconds a call waits for another relkit operation on the same deploy path
-HISTORY_KEEP = 200
 
 
 class ReleaseError(Exception):
@@ -304,14 +310,17 @@ class Unpacker:
         source = None
         if member.issym():
             if self.resolve(parts[:-1], member.linkname) is None:
-                raise ArchiveRefused(member.name, "symlink to %r resolves outside the release" % member.linkname)
+                raise ArchiveRefused(
+                    member.name, "symlink to %r resolves outside the release" % member.linkname
+                )
         elif member.islnk():
             source = member_parts(member, member.linkname, "hardlink target", HARDLINK_NOTE)
             for depth in range(1, len(source)):
                 if self.made.get(source[:depth], ("dir",))[0] == "symlink":
                     raise ArchiveRefused(
                         member.name,
-                        "hardlink to %r goes through the symlink %r" % (member.linkname, "/".join(source[:depth])),
+                        "hardlink to %r goes through the symlink %r"
+                        % (member.linkname, "/".join(source[:depth])),
                     )
             if self.made.get(source) != ("file",):
                 raise ArchiveRefused(
@@ -405,9 +414,7 @@ def install(p):
     actual = sha256_file(upload)
     if actual != sha:
         os.unlink(upload)
-        raise ReleaseError(
-            "artifact sha256 %s does not match manifest %s; removed it" % (actual, sha)
-        )
+        raise ReleaseError("artifact sha256 %s does not match manifest %s; removed it" % (actual, sha))
     staging = os.path.join(root, RELEASES, ".partial-%s-%d" % (version, os.getpid()))
     for name in os.listdir(os.path.join(root, RELEASES)):
         if name.startswith(".partial-"):
@@ -422,15 +429,11 @@ def install(p):
         link_shared(root, staging, p["shared"])
         atomic_write(
             os.path.join(staging, MARKER),
-            json.dumps(
-                {"version": version, "sha256": sha, "installed_at": now(), "run_id": p["run_id"]}
-            ),
+            json.dumps({"version": version, "sha256": sha, "installed_at": now(), "run_id": p["run_id"]}),
         )
         if os.path.lexists(final):
             if current_version(root) == version:
-                raise ReleaseError(
-                    "live release %s is incomplete; refusing to replace it" % version
-                )
+                raise ReleaseError("live release %s is incomplete; refusing to replace it" % version)
             remove_tree(final)
         os.rename(staging, final)
         fsync_dir(os.path.dirname(final))
@@ -487,8 +490,7 @@ def run_service(root, command, version, timeout, extra_env=None):
         log.close()
     if proc.returncode != 0:
         raise ReleaseError(
-            "service command exited %d: %s (see %s/.relkit/service.log)"
-            % (proc.returncode, command, root)
+            "service command exited %d: %s (see %s/.relkit/service.log)" % (proc.returncode, command, root)
         )
 
 
@@ -537,8 +539,12 @@ def previous_version(root, current):
     rolled_back = {r.get("previous") for r in history if r.get("action") == "rollback"}
     for record in reversed(history):
         version = record.get("version")
-        if version and version != current and version not in rolled_back \
-                and read_marker(os.path.join(root, RELEASES, version)):
+        if (
+            version
+            and version != current
+            and version not in rolled_back
+            and read_marker(os.path.join(root, RELEASES, version))
+        ):
             return version
     return None
 
@@ -657,7 +663,11 @@ def rolled_back_already(root, live, expected, version):
     if not expected or not live or live == expected or version not in (None, "", live):
         return None
     last = (read_history(root) or [None])[-1]
-    if last and (last.get("action"), last.get("previous"), last.get("version")) == ("rollback", expected, live):
+    if last and (last.get("action"), last.get("previous"), last.get("version")) == (
+        "rollback",
+        expected,
+        live,
+    ):
         return last
     return None
 
@@ -705,7 +715,11 @@ def activate(p, action):
     root = p["deploy_path"]
     make_layout(root)
     live = current_version(root)
-    found = rolled_back_already(root, live, p.get("expected_live"), p["version"]) if action == "rollback" else None
+    found = (
+        rolled_back_already(root, live, p.get("expected_live"), p["version"])
+        if action == "rollback"
+        else None
+    )
     if found:
         return found_rollback(p, root, live, found)
     version = p["version"] or (previous_version(root, live) if action == "rollback" else None)
@@ -716,8 +730,7 @@ def activate(p, action):
         raise ReleaseError("release %s is not installed completely on this host" % version)
     if action == "deploy" and p["sha256"] and marker.get("sha256") != p["sha256"]:
         raise ReleaseError(
-            "release %s on host has sha256 %s, not %s"
-            % (version, marker.get("sha256"), p["sha256"])
+            "release %s on host has sha256 %s, not %s" % (version, marker.get("sha256"), p["sha256"])
         )
     result = {
         "version": version,
@@ -753,6 +766,7 @@ def activate(p, action):
             "action": action,
             "by": p["by"],
             "run_id": p["run_id"],
+            "ledger_head": p["ledger_head"],
             "sha256": marker.get("sha256"),
             "snapshot": result.get("snapshot", result.get("at_rollback", {})).get("id"),
             "restored": result.get("restored", {}).get("id"),
@@ -805,7 +819,13 @@ def host_lock(p, wait=HOST_LOCK_WAIT):
                     % (path, wait, holder or "holder unknown")
                 )
             time.sleep(0.05)
-    holder = {"pid": os.getpid(), "state": p["state"], "version": p["version"], "run_id": p.get("run_id"), "since": now()}
+    holder = {
+        "pid": os.getpid(),
+        "state": p["state"],
+        "version": p["version"],
+        "run_id": p.get("run_id"),
+        "since": now(),
+    }
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
@@ -818,7 +838,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(
-                type="str", required=True, choices=["probe", "install", "activate", "rollback"]
+                type="str", required=True, choices=["probe", "install", "activate", "rollback", "history"]
             ),
             deploy_path=dict(type="path", required=True),
             version=dict(type="str"),
@@ -831,6 +851,7 @@ def main():
             keep_releases=dict(type="int", default=5),
             run_id=dict(type="str", default=""),
             by=dict(type="str", default=""),
+            ledger_head=dict(type="str", default=""),
             smoke=dict(type="dict"),
             migrate=dict(type="str"),
             migrate_hosts=dict(type="str", default="all", choices=["all", "first"]),
@@ -855,6 +876,10 @@ def main():
         module.fail_json(msg="unsafe version %r" % p["version"])
     if not os.path.isabs(p["deploy_path"]):
         module.fail_json(msg="deploy_path must be absolute")
+    if p["state"] == "history":  # read only: no lock, no layout (history is replaced atomically)
+        module.exit_json(
+            changed=False, relkit={"state": "history", "history": read_history(p["deploy_path"])}
+        )
     handlers = {
         "probe": probe,
         "install": install,

@@ -49,9 +49,7 @@ def check_http(check, timeout):
 
 def check_port(check, timeout):
     try:
-        with socket.create_connection(
-            (check.get("host") or "127.0.0.1", int(check["port"])), timeout
-        ):
+        with socket.create_connection((check.get("host") or "127.0.0.1", int(check["port"])), timeout):
             return True, "port %s open" % check["port"]
     except OSError as exc:
         return False, "port %s: %s" % (check["port"], exc)
@@ -109,6 +107,4 @@ def run_checks(checks, timeout, interval, chdir=None):
 
 def failure_message(results):
     """One line naming each failed check and why."""
-    return "smoke failed: " + "; ".join(
-        "%s: %s" % (r["name"], r["detail"]) for r in results if not r["ok"]
-    )
+    return "smoke failed: " + "; ".join("%s: %s" % (r["name"], r["detail"]) for r in results if not r["ok"])

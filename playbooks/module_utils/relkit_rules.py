@@ -68,7 +68,9 @@ def atomic_write(path, data, mode=None, replace=True):
     tmp = os.path.join(folder, ".%s.tmp-%d-%s" % (name, os.getpid(), secrets.token_hex(4)))
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600 if mode is not None else 0o666)
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600 if mode is not None else 0o666
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -108,7 +110,9 @@ MARKER = ".relkit-release.json"
 LOCK = STATE + "/lock"
 """flock(2)ed by every relkit operation on the deploy path."""
 HISTORY = STATE + "/history.jsonl"
-"""One line per switch of current."""
+"""One line per switch of current: the run, the release and the ledger head it witnessed."""
+HISTORY_KEEP = 200
+"""Lines a host's history keeps (older switches are dropped, and cannot be witnessed)."""
 LAYOUT_DIRS = (RELEASES, SHARED, SNAPSHOTS, STATE, INCOMING)
 """The directories relkit creates under a deploy path (parents first)."""
 RESERVED = (RELEASES, SNAPSHOTS, STATE, CURRENT)

@@ -31,6 +31,7 @@ from relkit.cli import (
     report,
     rollback,
     schema,
+    signers,
     snapshots,
     status,
     unlock,
@@ -75,6 +76,7 @@ COMMANDS = (
 for _command in COMMANDS:
     app.command(help=sys.modules[_command.__module__].HELP)(_command)
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(signers.app, name="signers")
 
 
 @app.callback(invoke_without_command=True)

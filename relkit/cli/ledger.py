@@ -8,7 +8,7 @@ import typer
 
 from relkit import api
 from relkit.cli.options import example, state
-from relkit.cli.output import entries_table
+from relkit.cli.output import entries_table, escape
 
 HELP = "Show or verify the ledger." + example("relkit ledger verify")
 
@@ -33,15 +33,41 @@ def show(
 
 @app.command(
     "verify",
-    help="Verify the hash chain (exit 0, or 1 naming the first bad row)." + example("relkit ledger verify"),
+    help="Verify the hash chain, the pinned signers and every signed act (exit 0, or 1 naming the first "
+    "bad row). With --witnesses ENV, also compare the ledger with what each host of ENV recorded at its "
+    "switches (exit 1 when a host contradicts it: a deleted, truncated or rewritten ledger, a switch "
+    "missing on either side, a forged smoke result; 5 when a host could not be read)."
+    + example("relkit ledger verify --witnesses production"),
 )
-def verify(ctx: typer.Context) -> None:
+def verify(
+    ctx: typer.Context,
+    witnesses: Annotated[
+        str | None,
+        typer.Option("--witnesses", "-w", help="also check the ledger against this environment's hosts"),
+    ] = None,
+) -> None:
     st = state(ctx)
+    out = st.output
     check = api.ledger_verify(st.project())
-    st.output.emit(check.__dict__)
+    found = api.witness_check(st.project(), witnesses) if witnesses and check.ok else None
+    out.emit({**check.__dict__, "witnesses": found.to_dict() if found else None})
     if not check.ok:
-        st.output.err.print(f"[bold red]ledger broken[/] at row {check.bad_seq}: {check.problem}")
+        out.err.print(f"[bold red]ledger broken[/] at row {check.bad_seq}: {check.problem}")
         raise typer.Exit(1)
-    if not st.output.json:
+    if not out.json:
         signed = f", {check.signed_acts} signed acts verified" if check.signed_acts else ""
-        st.output.out.print(f"[green]ledger ok[/]: {check.checked} rows, chain intact{signed}")
+        pins = f", {check.signer_pins} pins of the allowed signers" if check.signer_pins else ""
+        out.out.print(f"[green]ledger ok[/]: {check.checked} rows, chain intact{signed}{pins}")
+    if found is None:
+        return
+    for problem in found.problems:
+        out.err.print(f"[bold red]witness[/]: {escape(problem)}", highlight=False)
+    for host in found.unreachable:
+        out.err.print(f"[yellow]not checked[/]: {escape(host)} could not be read")
+    if found.problems:
+        raise typer.Exit(1)
+    if not out.json:
+        seen = ", ".join(f"{h} ({n})" for h, n in found.hosts.items()) or "none"
+        out.out.print(f"[green]witnesses agree[/] on {witnesses}: switches checked per host: {seen}")
+    if found.unreachable:
+        raise typer.Exit(5)

@@ -7,9 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relkit import acts, gatekeeper
+from relkit import acts, gatekeeper, signers
 from relkit.errors import BadInput
-from relkit.gates import GATES, GateReport, Override
+from relkit.gates import ALWAYS, GATES, GateReport, Override
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest
 from relkit.project import Project
@@ -64,8 +64,9 @@ def override(
     policy = project.config.policy
     if gate not in GATES:
         raise BadInput(f"--gate: unknown gate {gate!r} (known: {', '.join(sorted(GATES))})")
-    if gate in policy.not_overridable:
-        raise BadInput(f"--gate: gate {gate!r} cannot be overridden (policy.not_overridable)")
+    if gate in policy.not_overridable or gate in ALWAYS:
+        why = "policy.not_overridable" if gate in policy.not_overridable else "no override passes it"
+        raise BadInput(f"--gate: gate {gate!r} cannot be overridden ({why})")
     if not reason.strip():
         raise BadInput("--reason: say why the gate is overridden")
     refusals = []
@@ -99,21 +100,26 @@ def standing_overrides(
 ) -> list[Override]:
     """The signed overrides recorded for this release on ``env`` whose signatures verify, less
     any a deployer gave for their own four-eyes or approvals gate."""
-    roles = set(project.config.policy.override_roles)
+    roles: set[str] = set(project.config.policy.override_roles)
+    with signers.verifying(project, first_use=False) as verifier:
+        return _verified_overrides(project, env, (version, sha256), deployer, roles, verifier.file)
+
+
+def _verified_overrides(
+    project: Project, env: str, release: tuple[str, str], deployer: str, roles: set[str], allowed: Path
+) -> list[Override]:
     found = []
     for entry in project.ledger.entries(kind="act.signed", env=env):
         data, statement = entry.data, entry.data.get("statement") or {}
         if data.get("act") != "override" or data.get("role") not in roles:
             continue
-        release = (statement.get("env"), statement.get("version"), statement.get("sha256"))
-        if release != (env, version, sha256):
+        if (statement.get("env"), statement.get("version"), statement.get("sha256")) != (env, *release):
             continue
         principal = str(data.get("principal"))
         if statement.get("gate") in SELF_OVERRIDE_FORBIDDEN and principal == deployer:
             continue
         signature, role = str(data.get("signature")), str(data.get("role"))
-        signers = signing.allowed_signers(project)
-        if acts.verify_signature(statement, signature, principal, role, signers) is None:
+        if acts.verify_signature(statement, signature, principal, role, allowed) is None:
             continue
         found.append(Override(str(statement["gate"]), principal, str(statement.get("reason", ""))))
     return found

@@ -16,6 +16,9 @@ from relkit.usecases.recording import OutcomeSink
 PROJECT_VARS = {"deploy_path", "shared", "service", "smoke", "retention", "artifacts", "data", "secrets"}
 """The relkit.yml sections every play receives as ``relkit_project`` (artifacts: the hosts' unpack limits)."""
 
+NO_SECRETS = frozenset({"prepare.yml", "witness.yml"})
+"""Plays that run no service command or check, so need none of relkit.yml's secrets."""
+
 TEMPLATED_VARS = frozenset({"relkit_project", "relkit_health"})
 """Extra vars written by the project (relkit.yml): their ``{{ host_var }}`` strings are templated
 per host. Every other extra var (manifest, arguments, ledger) reaches the play as data."""
@@ -49,10 +52,11 @@ def run_play(
     """Run ``playbook`` on ``env``; ``gate_pass`` tells its relkit_gate task this run's gates passed."""
     cfg = project.config
     inventory = project.inventory(env)
-    if playbook != "prepare.yml":
+    if playbook not in NO_SECRETS:
         require_secrets(project)
     # vault values, secret variables, notification/data credentials: never in any output
     redactor = relkit_secrets.for_play(cfg, project.root, inventory)
+    seq, head = project.ledger.head()  # each host's history keeps it at a switch: a witness
     request = PlayRequest(
         playbook=playbook,
         inventory=inventory,
@@ -63,6 +67,7 @@ def run_play(
             "relkit_env": env,
             "relkit_run_id": run_id,
             "relkit_by": by,
+            "relkit_ledger_head": f"{seq}:{head}",
             **extravars,
         },
         forks=cfg.ansible.forks,

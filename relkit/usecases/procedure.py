@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relkit import approvals, gatekeeper
+from relkit import approvals, gatekeeper, signers
 from relkit.errors import BadInput, GateBlocked
 from relkit.gates import GateReport
 from relkit.loading import load_manifest, read_text
@@ -44,19 +44,21 @@ def _sign(
     now: datetime | None,
 ) -> Signed:
     manifest = load_manifest(manifest_path)
-    allowed = project.root / project.config.approvals.allowed_signers
-    path, sig = approvals.sign(
-        manifest_path,
-        manifest,
-        kind=kind,
-        role=role,
-        by=by,
-        key=key,
-        allowed_signers=allowed,
-        env=env,
-        now=now,
-        groups=project.config.approvals.groups,
-    )
+    with signers.verifying(project) as verifier:
+        path, sig = approvals.sign(
+            manifest_path,
+            manifest,
+            kind=kind,
+            role=role,
+            by=by,
+            key=key,
+            allowed_signers=verifier.file,
+            env=env,
+            now=now,
+            groups=project.config.approvals.groups,
+            label=verifier.label,
+        )
+        signers.commit(project, verifier)
     project.ledger.append(
         f"{kind}.recorded" if kind == "approval" else "release.verified",
         env=env,

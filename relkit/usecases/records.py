@@ -6,14 +6,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from relkit import acts
+from relkit import acts, pins, signers, witness
 from relkit.chain import ChainCheck, Entry
-from relkit.errors import BadInput
+from relkit.errors import BadInput, PlayFailed
+from relkit.hostrules import new_run_id
 from relkit.project import Project
 from relkit.snapshots import SnapshotRow, list_snapshots
 from relkit.status import InterruptedRun, LiveRelease, interrupted_runs, live_releases
 from relkit.store import Holder
 from relkit.usecases import signing
+from relkit.usecases.playing import run_play
+from relkit.usecases.recording import OutcomeSink, quiet
+from relkit.usecases.runs import identity
 
 
 @dataclass
@@ -54,19 +58,49 @@ def ledger_entries(project: Project, kind: str | None = None, env: str | None = 
 
 
 def ledger_verify(project: Project) -> ChainCheck:
-    """Verify the ledger's hash chain, then every signed act in it: its signature against the
-    allowed-signers file, and that the row it signed as the ledger head was not rewritten."""
+    """Verify the ledger's hash chain, then the signers on record and every signed act: each pin
+    of the allowed signers after the first follows a change signed by an admin of the pin before;
+    each act's signature holds against the pin in force when it was made, and the row it signed
+    as the ledger head was not rewritten. Names the first row that fails."""
     check = project.ledger.verify()
     if not check.ok:
         return check
     entries = list(project.ledger.entries())
     hashes = {e.seq: e.hash for e in entries}
-    signers = signing.allowed_signers(project)
-    signed = [e for e in entries if e.kind == "act.signed"]
-    for entry in signed:
-        if problem := acts.check_recorded(entry, signers, hashes):
-            return ChainCheck(False, check.checked, entry.seq, f"signed act: {problem}")
-    return replace(check, signed_acts=len(signed))
+    in_force: pins.Pin | None = None
+    changes: list[dict[str, Any]] = []
+    signed = pinned = 0
+    with signers.pin_files(project) as file_of:
+        for entry in entries:
+            if entry.kind == pins.PINNED:
+                if problem := pins.pin_problem(entry, in_force, changes):
+                    return ChainCheck(False, check.checked, entry.seq, f"signers pin: {problem}")
+                in_force, changes, pinned = pins.pin_of(entry), [], pinned + 1
+            elif entry.kind == "act.signed":
+                sha = in_force.sha256 if in_force else None
+                if problem := acts.check_recorded(entry, file_of(in_force), hashes, sha):
+                    return ChainCheck(False, check.checked, entry.seq, f"signed act: {problem}")
+                signed += 1
+                if (entry.data.get("act"), entry.data.get("role")) == (pins.CHANGE_ACT, pins.ADMIN_ROLE):
+                    changes.append(entry.data["statement"])
+    return replace(check, signed_acts=signed, signer_pins=pinned)
+
+
+def witness_check(project: Project, env: str, progress: OutcomeSink = quiet) -> witness.WitnessCheck:
+    """Read every host's history of ``env`` (one read-only module call per host) and compare what
+    the hosts witnessed with the ledger (:mod:`relkit.witness`). Nothing is written anywhere."""
+    project.environment(env)
+    result = run_play(project, env, new_run_id(), identity(), "witness.yml", {}, progress)
+    histories = {
+        host: list(release.raw.get("history") or [])
+        for host, release in result.releases().items()
+        if release.state == "history" and host not in result.bad_hosts
+    }
+    if not histories and not result.bad_hosts:
+        raise PlayFailed(f"no host of {env} reported its history:\n{result.failure_summary()}")
+    check = witness.check(env, list(project.ledger.entries()), histories)
+    check.unreachable = list(result.bad_hosts)
+    return check
 
 
 def unlock(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relkit import acts
+from relkit import acts, signers
 from relkit.errors import Unsigned
 from relkit.project import Project
 
@@ -23,11 +23,6 @@ def rollback_command(project: Project, env: str, by: str = "NAME", reason: str =
     return f"relkit rollback --env {env} {key}--by {by} --reason {reason}"
 
 
-def allowed_signers(project: Project) -> Path:
-    """The project's allowed-signers file."""
-    return project.root / project.config.approvals.allowed_signers
-
-
 def sign(
     project: Project,
     act: str,
@@ -37,17 +32,23 @@ def sign(
     role: str | None = None,
     **fields: Any,
 ) -> acts.SignedAct:
-    """Sign ``act`` on ``env`` (with ``fields``: version, sha256, run id …) after the ledger's head."""
-    seq, digest = project.ledger.head()
-    statement = {
-        "act": act,
-        "app": project.config.app,
-        "env": env,
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "ledger_head": {"seq": seq, "hash": digest},
-        **fields,
-    }
-    return acts.sign(statement, role or acts.ACT_ROLES[act], key, allowed_signers(project), claimed)
+    """Sign ``act`` on ``env`` (with ``fields``: version, sha256, run id …) after the ledger's head,
+    as a signer of the pinned allowed signers (pinned now on first use), which it names."""
+    with signers.verifying(project) as verifier:
+        seq, digest = project.ledger.head()
+        statement = {
+            "act": act,
+            "app": project.config.app,
+            "env": env,
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "ledger_head": {"seq": seq, "hash": digest},
+            "signers": verifier.pin.sha256 if verifier.pin else None,
+            **fields,
+        }
+        role = role or acts.ACT_ROLES[act]
+        signed = acts.sign(statement, role, key, verifier.file, claimed, verifier.label)
+        signers.commit(project, verifier)
+        return signed
 
 
 def sign_if_needed(
@@ -62,7 +63,7 @@ def sign_if_needed(
             f"{act} on {env} must be signed by the person doing it (policy.signed_acts: "
             f"{project.config.policy.signed_acts}): add --key PATH (your SSH private key, or its .pub with "
             f"the key in ssh-agent; or set RELKIT_KEY), a key allowed for {acts.namespace(role)} in "
-            f"{allowed_signers(project).name}"
+            f"{signers.name(project)}"
         )
     return None
 

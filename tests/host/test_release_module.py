@@ -35,9 +35,18 @@ def make_tar(path: Path, files: dict[str, bytes], links: dict[str, str] | None =
 
 def params(root: Path, **extra: object) -> dict[str, object]:
     base = {
-        "deploy_path": str(root), "version": None, "sha256": None, "upload": None, "shared": ["data"],
-        "start": None, "stop": None, "service_timeout": 10, "keep_releases": 3, "run_id": "r1",
-        "by": "tester", "smoke": None,
+        "deploy_path": str(root),
+        "version": None,
+        "sha256": None,
+        "upload": None,
+        "shared": ["data"],
+        "start": None,
+        "stop": None,
+        "service_timeout": 10,
+        "keep_releases": 3,
+        "run_id": "r1",
+        "by": "tester",
+        "smoke": None,
     }
     base.update(extra)
     return base

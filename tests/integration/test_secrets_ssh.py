@@ -57,9 +57,18 @@ class Canaries:
 def vault_encrypt_string(name: str, value: str, password_file: Path) -> str:
     """``name: !vault |...`` from ``ansible-vault encrypt_string`` (value on stdin, not argv)."""
     done = subprocess.run(
-        [str(BIN / "ansible-vault"), "encrypt_string", "--vault-password-file", str(password_file),
-         "--stdin-name", name],
-        input=value, capture_output=True, text=True, check=True,
+        [
+            str(BIN / "ansible-vault"),
+            "encrypt_string",
+            "--vault-password-file",
+            str(password_file),
+            "--stdin-name",
+            name,
+        ],
+        input=value,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout
 
@@ -67,7 +76,8 @@ def vault_encrypt_string(name: str, value: str, password_file: Path) -> str:
 def vault_encrypt_file(path: Path, password_file: Path) -> None:
     subprocess.run(
         [str(BIN / "ansible-vault"), "encrypt", "--vault-password-file", str(password_file), str(path)],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     )
 
 
@@ -83,11 +93,11 @@ def secret_config(hook_url: str) -> dict:
     reach = (
         "env=$(tr '\\0' '\\n' < /proc/$(cat shared/app.pid)/environ) && "
         "echo \"$env\" | grep -qxF 'APP_SECRET={{ app_secret }}' && "
-        "echo \"$env\" | grep -qxF 'API_KEY={{ relkit_secrets." + API_KEY_VAR + " }}' && "
+        'echo "$env" | grep -qxF \'API_KEY={{ relkit_secrets.' + API_KEY_VAR + " }}' && "
         "echo \"$env\" | grep -qxF 'VAULT_FILE_TOKEN={{ vault_file_token }}' "
         "|| { echo 'the app lacks its secrets'; exit 1; }; "
-        "case \"$(readlink current)\" in *3.0.0) "
-        "echo \"leak {{ app_secret }} {{ relkit_secrets." + API_KEY_VAR + " }} {{ vault_file_token }}\"; "
+        'case "$(readlink current)" in *3.0.0) '
+        'echo "leak {{ app_secret }} {{ relkit_secrets.' + API_KEY_VAR + ' }} {{ vault_file_token }}"; '
         "exit 1;; esac"
     )
     smoke = dict(base["smoke"])
@@ -136,7 +146,9 @@ def hits(paths: list[Path], canaries: Canaries) -> dict[str, list[str]]:
 
 
 def test_no_secret_reaches_ledger_artifacts_output_reports_or_host_files(
-    ssh_pool_factory, tmp_path: Path, webhook: Hook  # noqa: F811 - the fixture imported above
+    ssh_pool_factory,
+    tmp_path: Path,
+    webhook: Hook,  # noqa: F811 - the fixture imported above
 ) -> None:
     pool = ssh_pool_factory(2)
     hosts: list[SshHost] = pool.hosts
@@ -149,8 +161,13 @@ def test_no_secret_reaches_ledger_artifacts_output_reports_or_host_files(
     outputs = tmp_path / "outputs"
     outputs.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELKIT_")}
-    env |= {API_KEY_VAR: canaries.env_secret, HOOK_TOKEN_VAR: canaries.hook_token, "RELKIT_USER": "ops",
-            "COLUMNS": "200", "NO_COLOR": "1"}
+    env |= {
+        API_KEY_VAR: canaries.env_secret,
+        HOOK_TOKEN_VAR: canaries.hook_token,
+        "RELKIT_USER": "ops",
+        "COLUMNS": "200",
+        "NO_COLOR": "1",
+    }
     # not declared anywhere, but it carries a secret value: relkit keeps it from the plays too
     env["IT_DATABASE_URL"] = f"postgres://app:{canaries.env_secret}@db.example/app"
     runs: list[tuple[str, int]] = []
@@ -158,7 +175,11 @@ def test_no_secret_reaches_ledger_artifacts_output_reports_or_host_files(
     def relkit(label: str, fmt: str, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [sys.executable, "-m", "relkit", "--project", str(root), "--output", fmt, *args],
-            env=env, capture_output=True, text=True, timeout=900, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
         )
         (outputs / f"{len(runs):02d}-{label}.{fmt}.out").write_text(done.stdout)
         (outputs / f"{len(runs):02d}-{label}.{fmt}.err").write_text(done.stderr)
@@ -195,8 +216,17 @@ def test_no_secret_reaches_ledger_artifacts_output_reports_or_host_files(
     assert f"leak {REDACTED} {REDACTED} {REDACTED}" in failure["message"]
 
     back = relkit(
-        "rollback", "json", "rollback", "--env", "staging", "--to", "1.0.0", "--by", "alice",
-        "--reason", "drill",
+        "rollback",
+        "json",
+        "rollback",
+        "--env",
+        "staging",
+        "--to",
+        "1.0.0",
+        "--by",
+        "alice",
+        "--reason",
+        "drill",
     )
     assert back.returncode == 0, back.stderr + back.stdout
     assert json.loads(back.stdout)["rolled_back"] == {"web1": "1.0.0", "web2": "1.0.0"}
@@ -259,8 +289,10 @@ def test_modules_mask_secret_values_under_plain_ansible_playbook(tmp_path: Path)
     inventory.write_text(
         "all:\n  hosts:\n    local1:\n      ansible_connection: local\n"
         f"      ansible_python_interpreter: {sys.executable}\n  vars:\n"
-        + "".join(f"    {line}\n" for line in vault_encrypt_string(
-            "app_secret", canaries.vault_inline, password_file).splitlines())
+        + "".join(
+            f"    {line}\n"
+            for line in vault_encrypt_string("app_secret", canaries.vault_inline, password_file).splitlines()
+        )
     )
     (tmp_path / "group_vars" / "all").mkdir(parents=True)
     whole = tmp_path / "group_vars" / "all" / "vault.yml"
@@ -274,17 +306,33 @@ def test_modules_mask_secret_values_under_plain_ansible_playbook(tmp_path: Path)
         "      relkit_smoke:\n"
         "        checks:\n"
         "          - name: leak\n"
-        f"            command: \"{leak}\"\n"
+        f'            command: "{leak}"\n'
         "        timeout: 0.5\n"
         "        secrets: \"{{ query('relkit_secret_values', 'PLAIN_KEY') }}\"\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RELKIT_", "ANSIBLE_"))}
-    env |= {"ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"), "PLAIN_KEY": canaries.env_secret,
-            "ANSIBLE_NOCOLOR": "1", "PATH": f"{BIN}:{env.get('PATH', '')}"}
+    env |= {
+        "ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"),
+        "PLAIN_KEY": canaries.env_secret,
+        "ANSIBLE_NOCOLOR": "1",
+        "PATH": f"{BIN}:{env.get('PATH', '')}",
+    }
     done = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-vvv", "-i", str(inventory), "--vault-password-file",
-         str(password_file), str(playbook)],
-        env=env, cwd=PLAYBOOKS, capture_output=True, text=True, timeout=300, check=False,
+        [
+            str(BIN / "ansible-playbook"),
+            "-vvv",
+            "-i",
+            str(inventory),
+            "--vault-password-file",
+            str(password_file),
+            str(playbook),
+        ],
+        env=env,
+        cwd=PLAYBOOKS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 2, output  # the check failed, as it should

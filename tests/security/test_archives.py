@@ -118,9 +118,18 @@ def test_the_no_filter_host_is_simulated(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def params(root: Path, **extra: object) -> dict[str, object]:
     base: dict[str, object] = {
-        "deploy_path": str(root), "version": None, "sha256": None, "upload": None, "shared": ["data"],
-        "start": None, "stop": None, "service_timeout": 10, "keep_releases": 3, "run_id": "r1",
-        "by": "tester", "smoke": None,
+        "deploy_path": str(root),
+        "version": None,
+        "sha256": None,
+        "upload": None,
+        "shared": ["data"],
+        "start": None,
+        "stop": None,
+        "service_timeout": 10,
+        "keep_releases": 3,
+        "run_id": "r1",
+        "by": "tester",
+        "smoke": None,
     }
     base.update(extra)
     return base

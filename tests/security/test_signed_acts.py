@@ -18,7 +18,7 @@ import pytest
 
 from relkit.chain import GENESIS, Entry, seal
 from relkit.project import Project
-from relkit.usecases import procedure
+from relkit.usecases import procedure, signers
 from tests.support.clirunner import Cli, make_cli
 from tests.support.fixtures import SshKeys
 
@@ -32,12 +32,12 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> SshKeys:
 
 @pytest.fixture
 def project(example_project: Path, keys: SshKeys) -> Project:
-    """The example project: sari may sign as QA and as ops, dewi as PO, ops-demo as ops; bob
-    is nobody's. Both approvals of 2.0.0 given by their owners."""
+    """The example project: sari may sign as QA and as ops, dewi as PO (and signers admin),
+    ops-demo as ops; bob is nobody's. Both approvals of 2.0.0 given by their owners."""
     loaded = Project.load(example_project)
     keys.allowed_signers(
         loaded.root / loaded.config.approvals.allowed_signers,
-        {"sari": "relkit-qa,relkit-ops", "dewi": "relkit-po", "ops-demo": "relkit-ops"},
+        {"sari": "relkit-qa,relkit-ops", "dewi": "relkit-po,relkit-admin", "ops-demo": "relkit-ops"},
     )
     manifest = loaded.root / "releases" / "2.0.0.yml"
     procedure.approve(loaded, manifest, "qa", keys.key("sari"), "sari")
@@ -117,8 +117,13 @@ def test_an_approver_cannot_override_four_eyes_for_herself(
 ) -> None:
     keys.allowed_signers(  # sari may also override (an approver and a PO-role signer)
         project.root / project.config.approvals.allowed_signers,
-        {"sari": "relkit-qa,relkit-ops,relkit-po", "dewi": "relkit-po", "ops-demo": "relkit-ops"},
+        {
+            "sari": "relkit-qa,relkit-ops,relkit-po",
+            "dewi": "relkit-po,relkit-admin",
+            "ops-demo": "relkit-ops",
+        },
     )
+    signers.update(project, keys.key("dewi"), None, "sari may override")  # the admin signs the change
     manifest = project.root / "releases" / "2.0.0.yml"
     done = cli(
         "-C", project.root, "override", manifest, "--env", "production", "--gate", "four_eyes",

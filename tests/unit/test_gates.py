@@ -944,11 +944,12 @@ def test_retrospective_present() -> None:
 @pytest.mark.parametrize("env", ["staging", "production"])
 def test_gates_for_prepare_default(env: str) -> None:
     upstream = "staging" if env == "production" else None
-    assert gates_for("prepare", env, upstream, Policy()) == ["manifest_valid", "plan_complete"]
+    assert gates_for("prepare", env, upstream, Policy()) == ["signers", "manifest_valid", "plan_complete"]
 
 
 def test_gates_for_deploy_without_upstream() -> None:
     assert gates_for("deploy", "staging", None, Policy()) == [
+        "signers",
         "manifest_valid",
         "plan_complete",
         "artifact_checksum",
@@ -961,27 +962,27 @@ def test_gates_for_deploy_with_upstream_is_the_whole_sop() -> None:
 
 
 def test_gates_for_close_default() -> None:
-    expected = ["verified", "monitoring_elapsed", "retrospective"]
+    expected = ["signers", "verified", "monitoring_elapsed", "retrospective"]
     assert gates_for("close", "production", "staging", Policy()) == expected
     assert gates_for("close", "staging", None, Policy()) == expected
 
 
 def test_gates_for_policy_replaces_a_stage_for_every_env() -> None:
     policy = Policy(gates={"deploy": ["manifest_valid", "window"]})
-    assert gates_for("deploy", "staging", None, policy) == ["manifest_valid", "window"]
-    assert gates_for("deploy", "production", "staging", policy) == ["manifest_valid", "window"]
+    assert gates_for("deploy", "staging", None, policy) == ["signers", "manifest_valid", "window"]
+    assert gates_for("deploy", "production", "staging", policy) == ["signers", "manifest_valid", "window"]
     assert gates_for("prepare", "production", "staging", policy) == DEFAULT["prepare"]
 
 
 def test_gates_for_stage_env_wins_over_stage() -> None:
     policy = Policy(gates={"deploy": ["manifest_valid"], "deploy:production": ["approvals", "window"]})
-    assert gates_for("deploy", "production", "staging", policy) == ["approvals", "window"]
-    assert gates_for("deploy", "staging", None, policy) == ["manifest_valid"]
+    assert gates_for("deploy", "production", "staging", policy) == ["signers", "approvals", "window"]
+    assert gates_for("deploy", "staging", None, policy) == ["signers", "manifest_valid"]
 
 
 def test_gates_for_stage_env_only_touches_that_env() -> None:
     policy = Policy(gates={"deploy:production": ["approvals"]})
-    assert gates_for("deploy", "production", "staging", policy) == ["approvals"]
+    assert gates_for("deploy", "production", "staging", policy) == ["signers", "approvals"]
     assert gates_for("deploy", "staging", None, policy) == DEFAULT["deploy"]
 
 
@@ -989,7 +990,7 @@ def test_gates_for_returns_a_copy() -> None:
     policy = Policy(gates={"deploy": ["manifest_valid"]})
     gates_for("deploy", "staging", None, policy).append("window")
     gates_for("deploy", "production", "staging", Policy()).clear()
-    assert gates_for("deploy", "staging", None, policy) == ["manifest_valid"]
+    assert gates_for("deploy", "staging", None, policy) == ["signers", "manifest_valid"]
     assert gates_for("deploy", "production", "staging", Policy()) == SOP_PRODUCTION
 
 
@@ -1011,7 +1012,7 @@ def test_default_policy_forbids_overriding_checksum_and_promotion() -> None:
 
 def test_evaluate_prepare_runs_plan_gates_only() -> None:
     report = evaluate("prepare", _input(artifact_sha256=None, signatures=(), history=()))
-    assert [r.name for r in report.results] == ["manifest_valid", "plan_complete"]
+    assert [r.name for r in report.results] == ["signers", "manifest_valid", "plan_complete"]
     assert report.passed
 
 
@@ -1038,7 +1039,7 @@ def test_evaluate_deploy_production_collects_every_failure() -> None:
 def test_evaluate_uses_policy_gates() -> None:
     inp = _input(policy=Policy(gates={"deploy:production": ["manifest_valid", "retrospective"]}))
     report = evaluate("deploy", inp)
-    assert [r.name for r in report.results] == ["manifest_valid", "retrospective"]
+    assert [r.name for r in report.results] == ["signers", "manifest_valid", "retrospective"]
     assert [r.name for r in report.failed] == ["retrospective"]
 
 

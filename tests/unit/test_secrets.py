@@ -133,15 +133,24 @@ def test_secret_env_names_cover_secrets_notifications_and_data_passwords() -> No
             "channels": {
                 "chat": {"type": "webhook", "url_env": "HOOK_URL", "token_env": "HOOK_TOKEN"},
                 "mail": {
-                    "type": "email", "host": "smtp", "from": "a@b.c", "to": ["d@e.f"],
-                    "user": "u", "password_env": "SMTP_PW",
+                    "type": "email",
+                    "host": "smtp",
+                    "from": "a@b.c",
+                    "to": ["d@e.f"],
+                    "user": "u",
+                    "password_env": "SMTP_PW",
                 },
             }
         },
         data=[{"name": "db", "kind": "postgresql", "database": "shop", "password_env": "PG_PW"}],
     )
     assert relkit_secrets.secret_env_names(cfg) == (
-        "API_TOKEN", "APP_KEY", "HOOK_TOKEN", "HOOK_URL", "PG_PW", "SMTP_PW"
+        "API_TOKEN",
+        "APP_KEY",
+        "HOOK_TOKEN",
+        "HOOK_URL",
+        "PG_PW",
+        "SMTP_PW",
     )
     environ = {"APP_KEY": "k3y-value", "HOOK_TOKEN": "t0ken-value", "PG_PW": "", "OTHER": "not-secret"}
     assert sorted(relkit_secrets.env_values(cfg, environ)) == ["k3y-value", "t0ken-value"]
@@ -150,9 +159,14 @@ def test_secret_env_names_cover_secrets_notifications_and_data_passwords() -> No
 
 @pytest.mark.parametrize(
     ("names", "problem"),
-    [(["PATH"], "PATH"), (["ANSIBLE_CONFIG"], "ANSIBLE_CONFIG"), (["RELKIT_CLI"], "RELKIT_CLI"),
-     (["RELKIT_SECRETS_TOKEN"], "RELKIT_SECRETS_TOKEN"), (["A_KEY", "A_KEY"], "listed twice"),
-     (["1BAD"], "secrets.0")],
+    [
+        (["PATH"], "PATH"),
+        (["ANSIBLE_CONFIG"], "ANSIBLE_CONFIG"),
+        (["RELKIT_CLI"], "RELKIT_CLI"),
+        (["RELKIT_SECRETS_TOKEN"], "RELKIT_SECRETS_TOKEN"),
+        (["A_KEY", "A_KEY"], "listed twice"),
+        (["1BAD"], "secrets.0"),
+    ],
 )
 def test_config_refuses_secrets_the_play_needs_or_bad_names(names: list[str], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
@@ -260,4 +274,4 @@ def test_terminal_and_json_output_are_redacted(capsys: pytest.CaptureFixture[str
     out, err = capsys.readouterr()
     assert secret not in out and secret not in err
     assert out.count(REDACTED) == 4 and err.count(REDACTED) == 1
-    assert json.loads(out[out.index("{"):])["message"] == f"smoke failed: {REDACTED}"
+    assert json.loads(out[out.index("{") :])["message"] == f"smoke failed: {REDACTED}"

@@ -165,7 +165,10 @@ def test_a_closed_release_shows_as_closed_until_the_next_switch() -> None:
     closed = live_releases([e(1, "host.switched", version="2.0.0"), e(2, "release.closed", version="2.0.0")])
     assert closed["production"]["web1"].closed.startswith("2026-11-22")
     reopened = live_releases(
-        [e(1, "host.switched", version="2.0.0"), e(2, "release.closed", version="2.0.0"),
-         e(3, "host.switched", version="2.1.0")]
+        [
+            e(1, "host.switched", version="2.0.0"),
+            e(2, "release.closed", version="2.0.0"),
+            e(3, "host.switched", version="2.1.0"),
+        ]
     )
     assert reopened["production"]["web1"].closed == ""

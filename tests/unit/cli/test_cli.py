@@ -203,7 +203,12 @@ def test_gates_staging_pass(cli: Cli, example_project: Path, manifest: Path) -> 
     assert result.code == 0
     report = json.loads(result.out)
     assert report["passed"] is True
-    assert [g["name"] for g in report["gates"]] == ["manifest_valid", "plan_complete", "artifact_checksum"]
+    assert [g["name"] for g in report["gates"]] == [
+        "signers",
+        "manifest_valid",
+        "plan_complete",
+        "artifact_checksum",
+    ]
 
 
 def test_gates_production_promoted_after_staging_smoke(
@@ -252,7 +257,11 @@ def test_gates_prepare_stage_ignores_artifact(cli: Cli, example_project: Path, m
     (example_project.parent / "webapp" / "dist" / "webapp-2.0.0.tar.gz").unlink()
     result = cli("-C", example_project, "-o", "json", "gates", manifest, "-e", "production", "-s", "prepare")
     assert result.code == 0
-    assert [g["name"] for g in json.loads(result.out)["gates"]] == ["manifest_valid", "plan_complete"]
+    assert [g["name"] for g in json.loads(result.out)["gates"]] == [
+        "signers",
+        "manifest_valid",
+        "plan_complete",
+    ]
 
 
 def test_gates_unknown_stage(cli: Cli, example_project: Path, manifest: Path) -> None:
@@ -415,7 +424,8 @@ def test_ledger_verify_after_tampering(cli: Cli, example_project: Path, state_di
     getattr(ledger, "close", lambda: None)()
     ok = cli("-C", example_project, "-o", "json", "ledger", "verify")
     assert ok.code == 0
-    assert json.loads(ok.out) == {"ok": True, "checked": 3, "bad_seq": None, "problem": "", "signed_acts": 0}
+    expected = {"ok": True, "checked": 3, "bad_seq": None, "problem": "", "signed_acts": 0, "signer_pins": 0}
+    assert json.loads(ok.out) == expected
     with closing(sqlite3.connect(state_dir / "ledger.db")) as conn:
         conn.execute("""UPDATE entries SET data = '{"n": 7}' WHERE seq = 2""")
         conn.commit()

@@ -252,7 +252,7 @@ def test_gates_production_json_reasons(cli: Cli, project: Project, manifest: Pat
 def test_gates_staging_default(cli: Cli, project: Project, manifest: Path) -> None:
     result = cli("-C", project.root, "-o", "json", "gates", manifest, "--env", "staging")
     assert result.code == 0, result.out
-    assert list(_gates(result)) == ["manifest_valid", "plan_complete", "artifact_checksum"]
+    assert list(_gates(result)) == ["signers", "manifest_valid", "plan_complete", "artifact_checksum"]
 
 
 def test_gates_after_approvals(cli: Cli, project: Project, manifest: Path, ssh_keys: SshKeys) -> None:
@@ -534,7 +534,7 @@ def test_close_refused_without_verification_and_monitoring(
     result = _close(cli, project, manifest, ssh_keys, _retro(tmp_path), json_out=True)
     assert result.code == 3
     gates = _gates(result)
-    assert list(gates) == ["verified", "monitoring_elapsed", "retrospective"]
+    assert list(gates) == ["signers", "verified", "monitoring_elapsed", "retrospective"]
     assert gates["verified"]["passed"] is False
     assert gates["monitoring_elapsed"]["passed"] is False
     assert gates["retrospective"]["passed"] is True
