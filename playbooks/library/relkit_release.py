@@ -766,7 +766,7 @@ def activate(p, action):
             "action": action,
             "by": p["by"],
             "run_id": p["run_id"],
-            "ledger_head": p["ledger_head"],
+            "ledger_head": p.get("ledger_head") or "",
             "sha256": marker.get("sha256"),
             "snapshot": result.get("snapshot", result.get("at_rollback", {})).get("id"),
             "restored": result.get("restored", {}).get("id"),
