@@ -14,7 +14,7 @@ description:
     restarts the service, records host history and applies retention.
   - C(rollback) is C(activate) of the named release, or of the previous one in host history.
   - C(history) reads the host history (every switch, with the run and the ledger head it
-    witnessed) and changes nothing: C(relkit ledger verify --witnesses).
+    witnessed) and changes nothing (for C(relkit ledger verify --witnesses)).
     With C(expected_live), a host that a rollback already moved off that release (a killed
     run's, finished on the host after the controller died) is reported, not rolled back again.
   - With C(data), C(activate) stops the old release, snapshots the data into
