@@ -145,6 +145,8 @@ class HostView:
     deploy_path: str | None
     smoke: list[SmokeItem]
     in_inventory: bool = True
+    commands: dict[str, str | None] = field(default_factory=dict)
+    """relkit.yml's service commands that use host variables, rendered for this host."""
 
 
 @dataclass(frozen=True)
@@ -492,10 +494,11 @@ def build_report(
         prepared=kinds("prepare.result"),
         install=_install(config, envs, manifest_ref),
         configuration={
+            "commands": [
+                {"what": what, "command": command, "per_host": _templated(command)}
+                for what, command in _service_commands(config).items()
+            ],
             "shared": list(config.shared),
-            "stop": config.service.stop or "",
-            "migrate": config.service.migrate or "",
-            "start": config.service.start,
             "keep_releases": config.retention.keep_releases,
         },
         data={
@@ -836,8 +839,8 @@ def _policy(config: ProjectConfig, envs: list[str]) -> dict[str, Any]:
             }
             for env in envs
         ],
-        "notice_lead_hours": p.notice_lead_hours,
-        "monitoring_hours": p.monitoring_hours,
+        "notice_lead_hours": f"{p.notice_lead_hours:g}",
+        "monitoring_hours": f"{p.monitoring_hours:g}",
         "on_smoke_failure": p.on_smoke_failure,
         "on_partial_failure": p.on_partial_failure,
         "on_critical": config.health.on_critical,
@@ -881,6 +884,11 @@ def _host_views(
                     values.get("connection"),
                     values.get("deploy_path"),
                     [_smoke_item(c, values) for c in config.smoke.checks],
+                    commands={
+                        what: values.get(f"service.{what}")
+                        for what, command in _service_commands(config).items()
+                        if _templated(command)
+                    },
                 )
             )
         for host in seen.get(env, []):
@@ -904,7 +912,22 @@ def host_strings(config: ProjectConfig) -> dict[str, str]:
     }
     for check in config.smoke.checks:
         strings[f"smoke.{check.name}"] = _smoke_target(check)
+    for what, command in _service_commands(config).items():
+        if _templated(command):
+            strings[f"service.{what}"] = command
     return strings
+
+
+def _service_commands(config: ProjectConfig) -> dict[str, str]:
+    """The service commands relkit.yml sets, in the order a deploy runs them."""
+    service = config.service
+    commands = {"stop": service.stop, "migrate": service.migrate, "start": service.start}
+    return {what: command for what, command in commands.items() if command}
+
+
+def _templated(text: str) -> bool:
+    """True when ``text`` uses host variables (rendered per host, never shown raw)."""
+    return "{{" in text or "{%" in text
 
 
 def _smoke_target(check: SmokeCheck) -> str:
@@ -920,7 +943,7 @@ def _smoke_item(check: SmokeCheck, rendered: Mapping[str, str | None] | None) ->
     when it uses no host variable; None when it does and the host's value is not known."""
     raw = _smoke_target(check)
     target: str | None = raw
-    if "{{" in raw or "{%" in raw:
+    if _templated(raw):
         target = rendered.get(f"smoke.{check.name}") if rendered is not None else None
     if check.http is not None:
         expect = f"HTTP {check.status}" + (f", contains {check.contains!r}" if check.contains else "")

@@ -292,12 +292,11 @@ EN: dict[str, Any] = {
     "step_rollback": "Rollback plan: switch back and restore data",
     "step_report": "Write this report",
     "configuration_intro": (
-        "The service commands run on each host in its deploy path (relkit.yml; host variables are "
-        "filled in per host by the plays):"
+        "The service commands run on each host in its deploy path (relkit.yml); a command that uses "
+        "host variables is shown as each host runs it:"
     ),
-    "svc_stop": "Stop command",
-    "svc_migrate": "Migrate command",
-    "svc_start": "Start command",
+    "commands": {"stop": "Stop command", "migrate": "Migrate command", "start": "Start command"},
+    "see_configuration": "see {section}",
     "shared": "Shared paths (kept across releases)",
     "keep_releases": "Releases kept per host",
     "addresses_intro": (
@@ -740,12 +739,11 @@ ID: dict[str, Any] = {
     "step_rollback": "Rencana rollback: kembali ke rilis sebelumnya dan memulihkan data",
     "step_report": "Menulis laporan ini",
     "configuration_intro": (
-        "Perintah layanan yang dijalankan di setiap host, di deploy path-nya (relkit.yml; variabel host "
-        "diisi per host oleh play):"
+        "Perintah layanan yang dijalankan di setiap host, di deploy path-nya (relkit.yml); perintah yang "
+        "memakai variabel host ditampilkan sebagaimana dijalankan di setiap host:"
     ),
-    "svc_stop": "Perintah stop",
-    "svc_migrate": "Perintah migrasi",
-    "svc_start": "Perintah start",
+    "commands": {"stop": "Perintah stop", "migrate": "Perintah migrasi", "start": "Perintah start"},
+    "see_configuration": "lihat {section}",
     "shared": "Direktori bersama (dipertahankan antar rilis)",
     "keep_releases": "Rilis yang disimpan per host",
     "addresses_intro": (

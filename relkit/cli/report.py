@@ -89,7 +89,7 @@ def output_format(fmt: str | None, out: Path | None) -> str:
             " (for machine output write the global option before the command: relkit --output json report …)"
         )
         raise api.BadInput(
-            f"--out: {out.name}: relkit writes Markdown (.md) or HTML (.html); name the file with one "
+            f"--out: {out}: relkit writes Markdown (.md) or HTML (.html); name the file with one "
             f"of those extensions" + (hint if out.name in ("json", "text") else "")
         )
     if fmt is not None and fmt != by_suffix:
