@@ -71,11 +71,16 @@ EN: dict[str, Any] = {
     },
     "switched_in": "last switched in {when}",
     "withdrawn_title": "This release was rolled back",
-    "withdrawn": "On {env} at {when}, {how} rollback decided by {by}: {reason}.",
+    "withdrawn": "On {env} at {when}, manual rollback decided by {by}: {reason}.",
+    "withdrawn_auto": "On {env} at {when}, automatic rollback by relkit's policy (run of {by}): {reason}.",
     "restored_title": "This release was brought back by a rollback",
-    "restored": "On {env} at {when}, {how} rollback of {replaced} by {by} brought it back: {reason}.",
-    "automatic_word": "automatic",
-    "manual_word": "manual",
+    "restored": (
+        "On {env} at {when}, the manual rollback of {replaced} decided by {by} brought it back: {reason}."
+    ),
+    "restored_auto": (
+        "On {env} at {when}, the automatic rollback of {replaced} (relkit's policy, run of {by}) brought it "
+        "back: {reason}."
+    ),
     "hosts_moved": "Hosts switched",
     "run_result": "Run",
     "never_rolled_back": "This release was never rolled back.",
@@ -507,11 +512,19 @@ ID: dict[str, Any] = {
     },
     "switched_in": "terakhir dipasang {when}",
     "withdrawn_title": "Rilis ini di-rollback",
-    "withdrawn": "Di {env} pada {when}, rollback {how} diputuskan oleh {by}: {reason}.",
+    "withdrawn": "Di {env} pada {when}, rollback manual diputuskan oleh {by}: {reason}.",
+    "withdrawn_auto": (
+        "Di {env} pada {when}, rollback otomatis oleh kebijakan relkit (pelaksanaan {by}): {reason}."
+    ),
     "restored_title": "Rilis ini dikembalikan oleh rollback",
-    "restored": "Di {env} pada {when}, rollback {how} dari {replaced} oleh {by} mengembalikannya: {reason}.",
-    "automatic_word": "otomatis",
-    "manual_word": "manual",
+    "restored": (
+        "Di {env} pada {when}, rollback manual dari {replaced} yang diputuskan oleh {by} mengembalikannya: "
+        "{reason}."
+    ),
+    "restored_auto": (
+        "Di {env} pada {when}, rollback otomatis dari {replaced} (kebijakan relkit, pelaksanaan {by}) "
+        "mengembalikannya: {reason}."
+    ),
     "hosts_moved": "Host yang dialihkan",
     "run_result": "Pelaksanaan",
     "never_rolled_back": "Rilis ini tidak pernah di-rollback.",

@@ -66,7 +66,7 @@ def render_report(report: Report, fmt: str, lang: str, project_root: Path | None
     return template.render(r=report, L=labels, lang=lang)
 
 
-MARKS = {"met": "✔", "not_met": "✘", "pending": "⧗", "na": "—"}
+MARKS = {"met": "✔", "not_met": "✘", "pending": "○", "na": "—"}
 """The sign of a criterion's or a stage's state (with its word: never a colour alone)."""
 
 _MD_SPECIAL = re.compile(r"([`*_\[\]~&|<>])")

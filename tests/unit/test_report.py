@@ -545,7 +545,8 @@ def test_the_outcome_comes_first_per_environment(history: History) -> None:
                 ", manual rollback decided by dewi: login broken. Hosts switched: prod1 → 1.0.0, "
                 "prod2 → 1.0.0. Run: successful.",
                 ", manual rollback decided by dewi: login broken. Hosts switched: —. Run: ROLLBACK FAILED.",
-                ", automatic rollback of 3.0.0 by ops-demo brought it back: deploy failed on stage1. "
+                ", the automatic rollback of 3.0.0 (relkit's policy, run of ops-demo) brought it back: "
+                "deploy failed on stage1. "
                 "Hosts switched: stage1 → 2.0.0.",
                 ": **ROLLBACK FAILED** (prod1: cannot restore snapshot; prod2: cannot restore snapshot)",
             ],
@@ -556,7 +557,8 @@ def test_the_outcome_comes_first_per_environment(history: History) -> None:
                 "**Status rilis:** ditutup pada ",
                 "| production | DI-ROLLBACK (terakhir dipasang ",
                 ", rollback manual diputuskan oleh dewi: login broken.",
-                ", rollback otomatis dari 3.0.0 oleh ops-demo mengembalikannya: deploy failed on stage1.",
+                ", rollback otomatis dari 3.0.0 (kebijakan relkit, pelaksanaan ops-demo) mengembalikannya: "
+                "deploy failed on stage1.",
                 ": **ROLLBACK GAGAL**",
             ],
         ),
