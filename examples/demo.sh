@@ -113,6 +113,9 @@ step "the release report of 2.0.0 (from the manifest and the ledger), Markdown a
 relkit report "$R/2.0.0.yml" --format md -o "$RELKIT_DEMO_ROOT/report-2.0.0.md"
 relkit report "$R/2.0.0.yml" --format html -o "$RELKIT_DEMO_ROOT/report-2.0.0.html"
 relkit report "$R/2.0.0.yml" --format html --lang id -o "$RELKIT_DEMO_ROOT/laporan-2.0.0.html"
+step "the report of 3.0.0 (rolled back on staging, refused by production) opens with the outcome"
+relkit report "$R/3.0.0.yml" --out "$RELKIT_DEMO_ROOT/report-3.0.0.md"
+sed -n '/^## Outcome$/,/^## Contents$/p' "$RELKIT_DEMO_ROOT/report-3.0.0.md" | sed '$d'
 
 step "where things are"
 echo "  hosts (deploy paths):  $RELKIT_DEMO_ROOT/{staging,production}/<host>"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relkit.errors import BadInput
-from relkit.report import Report, describe
+from relkit.report import Fact, Report, describe
 from relkit.report_labels import LABELS, LANGS
 from relkit.templating import environment
 
@@ -42,36 +42,52 @@ def render_report(report: Report, fmt: str, lang: str, project_root: Path | None
     check_options(fmt, lang)
     labels = LABELS[lang]
     env = environment(project_root, strict=True)
-    raw = md_cell if fmt == "md" else str  # a value without a label is shown as it is, escaped
-    env.filters["w"] = lambda value: labels["words"].get(str(value)) or raw(value)
+    # Markdown: every value a person typed, and every label filled with such values, escaped
+    # here; HTML: autoescaped by the template engine on output
+    text = md_cell if fmt == "md" else str
+
+    def say(label: str, **values: object) -> str:
+        return text(label.format(**values))
+
+    def note(fact: Fact) -> str:
+        return text(labels["notes"][fact.note].format(**fact.args)) if fact.note else ""
+
+    env.filters["w"] = lambda value: labels["words"].get(str(value)) or text(value)
     env.filters["describe"] = lambda row: describe(row, labels)
     env.filters["cell"] = md_cell
     env.filters["md"] = md_cell
     env.filters["md_line"] = md_line
     env.filters["code"] = md_code
     env.filters["yesno"] = lambda value: "—" if value is None else labels["yes" if value else "no"]
+    env.filters["say"] = say
+    env.filters["note"] = note
+    env.filters["mark"] = lambda state: f"{MARKS[state]} {labels['states'][state]}"
     template = env.get_template(f"report.{fmt}.j2")
     return template.render(r=report, L=labels, lang=lang)
 
 
-_MD_SPECIAL = re.compile(r"([`*_\[\]~&|])")
+MARKS = {"met": "✔", "not_met": "✘", "pending": "○", "na": "—"}
+"""The sign of a criterion's or a stage's state (with its word: never a colour alone)."""
+
+_MD_SPECIAL = re.compile(r"([`*_\[\]~&|<>])")
 _MD_BLOCK_START = re.compile(r"[#>+=-]")
 _MD_LIST_NUMBER = re.compile(r"(\d{1,9})([.)])")
 
 
 def _md_escape(text: str) -> str:
-    """``text`` on one line, shown as typed: what Markdown would read as emphasis, code, a link
-    or an entity backslash-escaped, ``<`` written ``&lt;`` (no raw HTML, no autolink)."""
+    """``text`` on one line, shown as typed: what Markdown would read as emphasis, code, a link,
+    an entity, raw HTML or an autolink backslash-escaped (``<script>`` is ``\\<script\\>``: no
+    HTML entity in Markdown output)."""
     text = " ".join(text.split()).replace("\\", "\\\\")
-    return _MD_SPECIAL.sub(r"\\\1", text).replace("<", "&lt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def md_cell(value: object) -> str:
     """A value safe in Markdown inline text and table cells (filters ``cell`` and ``md``).
 
     One line (newlines and runs of white space become one space: no forged heading, list or
-    table row), pipes, backslashes and Markdown's inline syntax escaped, ``<`` as ``&lt;``;
-    ``—`` for nothing.
+    table row), pipes, backslashes and Markdown's inline syntax (angle brackets, ampersand,
+    brackets, emphasis, strike-through, backticks) backslash-escaped; ``—`` for nothing.
     """
     text = "—" if value is None or value == "" else str(value)
     return _md_escape(text)

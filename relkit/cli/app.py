@@ -86,7 +86,14 @@ def _global(
         Path | None,
         typer.Option("--project", "-C", help="relkit.yml or its directory [env RELKIT_PROJECT]"),
     ] = None,
-    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="text or json; may also follow the command as --output (-o there is the command's own)",
+        ),
+    ] = "text",
     actor: Annotated[str | None, typer.Option("--as", help="who acts [env RELKIT_USER, else login]")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="never prompt (CI)")] = False,
     version: Annotated[bool, typer.Option("--version", help="show relkit's version")] = False,
@@ -99,16 +106,19 @@ def _global(
         print(ctx.get_help())
         raise typer.Exit(0)
     if output not in ("text", "json"):
-        raise api.BadInput(f"--output: expected 'text' or 'json', got {output!r}")
+        hint = " (to write the report to a file: relkit report MANIFEST --out FILE)" if "." in output else ""
+        raise api.BadInput(f"--output: expected 'text' or 'json', got {output!r}{hint}")
     state = ctx.ensure_object(State)
     state.project_path, state.output, state.actor = project, Output(output), actor
 
 
-GLOBAL_ANYWHERE = {"--as": 1, "--project": 1, "-C": 1, "--yes": 0, "-y": 0}
+GLOBAL_ANYWHERE = {"--as": 1, "--project": 1, "-C": 1, "--yes": 0, "-y": 0, "--output": 1}
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
-    """Accept ``--as``, ``--project/-C``, ``--yes`` after the command too: ``relkit approve M --as sari``."""
+    """Accept ``--as``, ``--project/-C``, ``--yes`` and ``--output`` after the command too:
+    ``relkit approve M --as sari``. Not ``-o``: after a command it is that command's own
+    (``relkit report M -o report.html`` is ``--out``)."""
     front, rest, i = [], [], 0
     while i < len(argv):
         arg = argv[i]

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from relkit.engines import hostvars
 from relkit.errors import BadInput
 from relkit.hostrules import atomic_write
 from relkit.loading import file_kind, load_manifest
 from relkit.project import Project
-from relkit.report import build_report
+from relkit.report import HostFacts, build_report, host_strings
 from relkit.report_render import Written, check_options, render_report
-from relkit.secrets import redact_text
+from relkit.secrets import redact_text, secret_env_names
 from relkit.usecases.playing import register_secrets
 
 
 def release_report(
-    project: Project, manifest_path: Path, fmt: str = "md", lang: str = "en", now: datetime | None = None
+    project: Project,
+    manifest_path: Path,
+    fmt: str = "md",
+    lang: str = "en",
+    now: datetime | None = None,
+    hosts: Mapping[str, HostFacts] | None = None,
 ) -> Written:
-    """Build and render the report of the release ``manifest_path`` describes."""
+    """Build and render the report of the release ``manifest_path`` describes.
+
+    The hosts of each environment (address, deploy path, smoke targets) are read from its
+    inventory with Ansible (:func:`environment_hosts`) unless ``hosts`` gives them.
+    """
     check_options(fmt, lang)
     register_secrets(project)
     manifest = load_manifest(manifest_path)
@@ -30,12 +41,45 @@ def release_report(
         manifest,
         project.config,
         entries,
-        manifest_ref=str(manifest_path),
+        manifest_ref=manifest_ref(project, manifest_path),
         generated_at=now or datetime.now(UTC),
         chain=project.ledger.verify(),
+        hosts=environment_hosts(project) if hosts is None else hosts,
     )
     text = redact_text(render_report(report, fmt, lang, project.root))  # no secret in a report
     return Written(report, text, fmt, lang)
+
+
+def manifest_ref(project: Project, manifest_path: Path) -> str:
+    """How the report names the manifest: relative to the project (``releases/2.0.0.yml``), else
+    its file name: never a path of the controller that writes the report."""
+    path = manifest_path.resolve()
+    try:
+        return path.relative_to(project.root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def environment_hosts(project: Project) -> dict[str, HostFacts]:
+    """Each environment's hosts as its inventory gives them now, with relkit.yml's strings (the
+    deploy path, the smoke targets) rendered per host; an environment whose inventory cannot be
+    read says why."""
+    config = project.config
+    strings = host_strings(config)
+    jobs: dict[str, hostvars.Job] = {}
+    missing: dict[str, str] = {}
+    for env in config.environments:
+        try:
+            inventory = project.inventory(env)
+        except BadInput as exc:
+            missing[env] = str(exc)
+            continue
+        jobs[env] = hostvars.Job(
+            inventory, strings, {"relkit_project": config.model_dump(include={"deploy_path"})}
+        )
+    rendered = hostvars.render(jobs, hidden_env=secret_env_names(config))
+    facts = {env: HostFacts(r.hosts, r.error) for env, r in rendered.items()}
+    return {**facts, **{env: HostFacts({}, problem) for env, problem in missing.items()}}
 
 
 def write_file(path: Path, text: str) -> None:

@@ -181,7 +181,7 @@ def _markdown_renderer() -> MarkdownIt:
 
 
 class _Html(HTMLParser):
-    """The tags, link targets and h1/h2 headings of an HTML page."""
+    """The tags, link targets and headings of an HTML page."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -193,7 +193,7 @@ class _Html(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         self.hrefs += [v or "" for k, v in attrs if k in ("href", "src")]
-        if tag in ("h1", "h2"):
+        if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
             self._in = tag
             self.headings.append("")
 
@@ -213,19 +213,36 @@ def _assert_safe_html(page: str, what: str) -> None:
     assert not [h for h in seen.hrefs if not h.startswith(("#", "https://", "http://"))], seen.hrefs
     h2 = [h for h in seen.headings if "Approvals" in h]
     assert len(h2) == 1 and "(verified)" not in h2[0], f"{what}: injected heading: {seen.headings}"
-    assert len(seen.headings) == 1 + len(SECTIONS) + (1 if "<nav" in page else 0), seen.headings
+    # the title, the report's sections and the contents: no heading from user text
+    assert len([h for h in seen.headings if h]) == 1 + len(SECTIONS) + 1 + _subheadings(page), seen.headings
+
+
+def _subheadings(page: str) -> int:
+    """The h5 headings of the HTML report's own (lists and tables inside its sections)."""
+    return page.count("<h5>")
+
+
+def _expected_md_headings() -> list[str]:
+    """The Markdown report's headings after its title: the outcome, the contents, seed 003's
+    sections (as deep as their numbers) and the appendices."""
+    words = LABELS["en"]
+    out = []
+    for s in SECTIONS:
+        number = f"Appendix {s.number} " if s.appendix else f"{s.number} " if s.number else ""
+        out.append(f"{'#' * (s.level + 1)} {number}{words['sections'][s.key]}")
+        if s.key == "outcome":
+            out.append(f"## {words['contents']}")
+    return out
 
 
 def test_markdown_report_escapes_user_text(hostile_project: tuple[Project, Path]) -> None:
     project, path = hostile_project
     text = release_report(project, path, "md").text
-    assert "<script" not in text and "<img" not in text and "<javascript:" not in text
+    assert not re.search(r"(?<!\\)<", text), "a raw < (an HTML tag or an autolink)"
+    assert not re.search(r"(?<!\\)&(lt|gt|amp|quot|#\d+);", text), "an HTML entity in Markdown"
     assert not re.search(r"(?<!\\)\]\(javascript:", text), "a Markdown link to javascript:"
-    headings = [line for line in text.splitlines() if line.startswith(("# ", "## "))]
-    assert headings == [
-        headings[0],
-        *(f"## {i} {LABELS['en']['sections'][n]}" for i, n in enumerate(SECTIONS, 1)),
-    ]
+    headings = [line for line in text.splitlines() if line.startswith("#")]
+    assert headings == [headings[0], *_expected_md_headings()]
     assert not [line for line in text.splitlines() if re.match(r"\s*(> )?\[.*\]:", line)], "a link definition"
     # rendered by a permissive CommonMark renderer: no tag, no javascript: link, no extra heading
     page = _markdown_renderer().render(text)
@@ -347,7 +364,9 @@ def test_report_refuses_to_replace_a_device(cli: Cli, example_project: Path, dev
     manifest = example_project / "releases" / "1.0.0.yml"
     done = cli("-C", example_project, "report", manifest, "-o", dev_full)
     assert done.code == 2, done.err
-    assert "/dev/full" in done.err and "not a regular file" in done.err, done.err
+    # refused for its name (a report file ends in .md or .html); through a link named *.md the
+    # device itself is refused (test_report_refuses_other_non_regular_targets)
+    assert "--out: /dev/full: relkit writes Markdown (.md) or HTML (.html)" in done.err, done.err
     info = dev_full.lstat()
     assert stat.S_ISCHR(info.st_mode) and info.st_rdev == os.makedev(1, 7)
 
