@@ -41,7 +41,9 @@ def test_a_deploy_path_that_does_not_exist_is_bad_input_and_never_counts_as_crit
     assert list(project.ledger.entries(kind="health.result")) == []
     assert list(project.ledger.entries(kind="decision.*")) == [], "no automatic rollback, no decision asked"
     assert api.status(project).live["staging"]["stage1"].version == "2.0.0"
-    ends = [e.data for e in project.ledger.entries(kind="run.finished") if e.data.get("status") == "bad_input"]
+    ends = [
+        e.data for e in project.ledger.entries(kind="run.finished") if e.data.get("status") == "bad_input"
+    ]
     assert len(ends) == 4 and ends[0]["problems"] == {"stage1": f"deploy path {missing} does not exist"}
 
     monkeypatch.setenv("RELKIT_DEMO_ROOT", str(tmp_path / "hosts"))  # configured again
