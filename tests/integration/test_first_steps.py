@@ -173,6 +173,7 @@ def test_the_readme_tour_runs_as_written(
     assert proc.stdout.count(">>> [") == len(commands), output
 
     [root] = temp.glob("relkit-tour.*")
+    assert not list(root.glob("*/*/shared/app.pid")), "the tour's last line stopped its apps"
     project_dir = root / "project"
     config = yaml.safe_load((project_dir / "relkit.yml").read_text())
     assert config["state_dir"] == str(root / "state"), "the copy names its own state directory"
