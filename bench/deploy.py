@@ -4,20 +4,28 @@ Prints: full deploy time, redeploy of the same release (the quick check over SSH
 ``--full-play`` the whole play), rollback time, the ratio of ``relkit deploy`` to the
 same playbook run by plain ``ansible-playbook`` in the same run, and what signing the deploy
 with the deployer's SSH key (``--key``) adds.
+The artifacts are the bundled example app's (about 10 KiB); ``--artifact-mb N`` pads each with
+N MiB of incompressible files (64 KiB each) to time a heavier app.
 Run as root from the repo root: ``make bench`` or ``.venv/bin/python bench/deploy.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
+
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -53,6 +61,33 @@ def raw_ansible(project: Path, env: dict[str, str], version: str) -> float:
     return timed(argv, raw_env, cwd=REPO / "playbooks")
 
 
+PAD_FILE = 64 * 1024
+
+
+def pad_artifacts(project: Path, mb: int) -> int:
+    """Rewrite each release's artifact with ``mb`` MiB of incompressible files under padding/ (a
+    different filler per release, as real releases differ) and its manifest's sha256; returns the
+    padded size in bytes of the last artifact."""
+    size = 0
+    for manifest_path in sorted((project / "releases").glob("*.yml")):
+        manifest = yaml.safe_load(manifest_path.read_text())
+        source = Path(manifest["artifact"]["path"])
+        padded = source.with_name(source.name.replace(".tar.gz", f"-pad{mb}.tar.gz"))
+        filler = random.Random(manifest["version"])
+        with tarfile.open(source) as original, tarfile.open(padded, "w:gz", compresslevel=1) as out:
+            for member in original.getmembers():
+                out.addfile(member, original.extractfile(member) if member.isfile() else None)
+            for index in range(mb * 1024 * 1024 // PAD_FILE):
+                info = tarfile.TarInfo(f"padding/{index // 256:03d}/filler-{index:05d}.bin")
+                info.size, info.mode = PAD_FILE, 0o644
+                out.addfile(info, io.BytesIO(filler.randbytes(PAD_FILE)))
+        sha256 = hashlib.sha256(padded.read_bytes()).hexdigest()
+        manifest["artifact"] = {"path": str(padded), "sha256": sha256}
+        manifest_path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        size = padded.stat().st_size
+    return size
+
+
 def signing_key(work: Path, project: Path) -> Path:
     """A throwaway ed25519 key allowed to sign deploys (relkit-ops) as principal ``bench``."""
     key = work / "bench-key"
@@ -67,8 +102,18 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3, help="repetitions; medians are printed")
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
+    parser.add_argument(
+        "--artifact-mb",
+        type=int,
+        default=0,
+        metavar="N",
+        help="pad each artifact with N MiB of incompressible files (a heavier app); default 0: the example's",
+    )
     args = parser.parse_args()
+    if not 0 <= args.artifact_mb <= 2000:
+        parser.error("--artifact-mb: expected 0 to 2000 (MiB)")
     work = Path(tempfile.mkdtemp(prefix="relkit-bench-"))
+    artifact_bytes = 0
     figures: dict[str, list[float]] = {
         "deploy": [],
         "redeploy": [],
@@ -81,6 +126,9 @@ def main() -> None:
     try:
         with SshHostPool(work / "hosts", args.hosts) as pool:
             project = write_project(work / "project", {"staging": pool.hosts})
+            artifact_bytes = pad_artifacts(project, args.artifact_mb) if args.artifact_mb else 0
+            if not artifact_bytes:
+                artifact_bytes = (project / "dist" / "webapp-2.0.0.tar.gz").stat().st_size
             key = signing_key(work, project)
             env = dict(os.environ, RELKIT_PROJECT=str(project), RELKIT_USER="bench")
             relkit = [str(RELKIT), "--output", "json"]
@@ -145,6 +193,7 @@ def main() -> None:
     result = {
         "hosts": args.hosts,
         "rounds": args.rounds,
+        "artifact_mb": round(artifact_bytes / 2**20, 2),
         "full_deploy_s": round(med["deploy"], 2),
         "redeploy_s": round(med["redeploy"], 2),
         "redeploy_ratio": round(med["redeploy"] / med["deploy"], 2),
@@ -159,7 +208,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"relkit deploy benchmark: {args.hosts} SSH hosts, median of {args.rounds} rounds")
+    print(
+        f"relkit deploy benchmark: {args.hosts} SSH hosts, median of {args.rounds} rounds, "
+        f"artifact {result['artifact_mb']} MiB compressed"
+    )
     print(
         f"  full deploy (upload+unpack+switch+restart+smoke) {result['full_deploy_s']:6.2f} s   target < 7 s"
     )

@@ -6,8 +6,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-export RELKIT_DEMO_ROOT="${RELKIT_DEMO_ROOT:-$(mktemp -d /tmp/relkit-demo.XXXXXX)}"
-export RELKIT_STATE_DIR="$RELKIT_DEMO_ROOT/state"
+# The project copy (examples/demo_setup.py) names its own state directory and deploy paths under
+# RELKIT_DEMO_ROOT: the commands printed at the end work from any shell, with no variable set.
+RELKIT_DEMO_ROOT="${RELKIT_DEMO_ROOT:-$(mktemp -d /tmp/relkit-demo.XXXXXX)}"
+RELKIT_DEMO_ROOT=$(cd "$RELKIT_DEMO_ROOT" && pwd)
+unset RELKIT_STATE_DIR RELKIT_PROJECT
 export RELKIT_USER="${RELKIT_USER:-ops-demo}"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 expect() { want=$1; shift; rc=0; "$@" || rc=$?; [ "$rc" -eq "$want" ] || { echo "expected exit $want, got $rc: $*" >&2; exit 1; }; }
@@ -118,11 +121,21 @@ relkit report "$R/3.0.0.yml" --out "$RELKIT_DEMO_ROOT/report-3.0.0.md"
 sed -n '/^## Outcome$/,/^## Contents$/p' "$RELKIT_DEMO_ROOT/report-3.0.0.md" | sed '$d'
 
 step "where things are"
+BIN="$(cd "$(dirname "$VENV/bin/relkit")" && pwd)/relkit"
 echo "  hosts (deploy paths):  $RELKIT_DEMO_ROOT/{staging,production}/<host>"
 echo "  project copy:          $P  (approvals beside the manifests in releases/*.approvals/)"
-echo "  ledger (SQLite):       $RELKIT_STATE_DIR/ledger.db   (relkit -C $P ledger show)"
-echo "  run artifacts/logs:    $RELKIT_STATE_DIR/runs/"
+echo "  ledger (SQLite):       $RELKIT_DEMO_ROOT/state/ledger.db  (state_dir in the copy's relkit.yml)"
+echo "  run artifacts/logs:    $RELKIT_DEMO_ROOT/state/runs/"
 echo "  app logs:              $RELKIT_DEMO_ROOT/<env>/<host>/shared/log/app.log"
 echo "  release report 2.0.0:  $RELKIT_DEMO_ROOT/report-2.0.0.md"
 echo "                         $RELKIT_DEMO_ROOT/report-2.0.0.html  (Bahasa Indonesia: laporan-2.0.0.html)"
-echo "  (the demo apps are stopped on exit; RELKIT_DEMO_ROOT=... re-runs in the same place)"
+echo "  signing keys:          $KEYS/{sari,dewi,ops-demo}  (QA, PO, ops; throwaway)"
+echo
+echo "Look around (from any shell, as printed; relkit is $BIN):"
+echo "  $BIN -C $P status"
+echo "  $BIN -C $P ledger show --kind 'host.*'"
+echo "  $BIN -C $P ledger verify"
+echo "  $BIN -C $P snapshots --env production"
+echo "The demo's apps are stopped on exit: 'relkit health' there now reports them down. The README's"
+echo "tour deploys again in a fresh copy of its own. RELKIT_DEMO_ROOT=$RELKIT_DEMO_ROOT make demo"
+echo "re-runs the demo in the same place."

@@ -41,9 +41,21 @@ _GOOD = re.compile(r'^Good "[^"]*" signature for \S+ with \S+ key (\S+)$')
 """``ssh-keygen -Y verify``'s line for a good signature, naming the key's fingerprint."""
 
 
+LATER_FIELDS: dict[tuple[str, str], object] = {
+    ("artifact", "provenance"): "build",
+    ("artifact", "source"): None,
+}
+"""Manifest fields added after approvals were first signed, with their defaults: left out of the
+digest while at the default, so approvals signed before they existed stay valid."""
+
+
 def manifest_digest(manifest: Manifest) -> str:
     """sha256 of the manifest's canonical JSON: any edit, artifact sha256 included, changes it."""
-    canonical = json.dumps(manifest.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = manifest.model_dump(mode="json")
+    for (section, key), default in LATER_FIELDS.items():
+        if data[section].get(key, default) == default:
+            data[section].pop(key, None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

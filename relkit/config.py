@@ -11,7 +11,15 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from relkit.hostrules import HEALTH_KINDS, PG_DEFAULTS, PG_HOSTS, RESERVED, SMOKE_KINDS
 from relkit.names import SafeName
@@ -44,6 +52,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+Provenance = Literal["build_info", "signed", "either"]
+"""The proof an environment requires of where an artifact comes from (the ``artifact_checksum`` gate)."""
+
+
 class Environment(_Model):
     """One environment: where its inventory is and what it is promoted from."""
 
@@ -54,6 +66,21 @@ class Environment(_Model):
         None,
         description="environment whose smoke test this artifact must have passed first",
     )
+    provenance: Provenance | None = Field(
+        None,
+        description="the proof of the artifact's origin this environment requires (needs promote_from); "
+        "default: policy.provenance",
+    )
+
+    @field_validator("provenance")
+    @classmethod
+    def _promoted_only(cls, value: Provenance | None, info: ValidationInfo) -> Provenance | None:
+        if value is not None and not info.data.get("promote_from"):
+            raise ValueError(
+                "only an environment with promote_from checks the artifact's provenance: "
+                "remove provenance or add promote_from"
+            )
+        return value
 
 
 class Service(_Model):
@@ -459,6 +486,14 @@ class Policy(_Model):
     notice_lead_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 24
     monitoring_hours: Annotated[float, Field(ge=24, le=48)] = 24
     freezes: list[Freeze] = Field(default_factory=list)
+    provenance: Provenance = Field(
+        "build_info",
+        description="what proves an artifact's origin on environments with promote_from: build_info (its "
+        "artifacts.build_info names code_freeze.commit), signed (the QA and PO approvals of the manifest, "
+        "which sign its artifact sha256 and code_freeze: for third-party artifacts), or either (build info "
+        "for artifact.provenance: build, the approvals for third_party); environments.<env>.provenance "
+        "overrides it",
+    )
     not_overridable: list[GateName] = Field(
         default_factory=lambda: ["artifact_checksum", "promoted_from"],
         description="gates that relkit override cannot pass",

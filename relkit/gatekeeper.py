@@ -111,6 +111,8 @@ def evaluate(
         groups=cfg.approvals.groups,
         signers_problem=signers_problem,
         signers_pin=pin.short if pin else "",
+        provenance=environment.provenance or cfg.policy.provenance,
+        build_info=cfg.artifacts.build_info,
     )
     report = gates.evaluate(stage, inp, overrides=overrides)
     return Checked(manifest, report, artifact, tuple(overrides))

@@ -77,6 +77,11 @@ class GateInput:
     """Why the allowed-signers file is not the one pinned in the ledger ('' when it is)."""
     signers_pin: str = ""
     """The pinned allowed signers' sha256 (short), '' when nothing is pinned."""
+    provenance: str = "build_info"
+    """The proof of the artifact's origin this environment requires: build_info, signed or either
+    (``environments.<env>.provenance``, else ``policy.provenance``)."""
+    build_info: str = "relkit-build.json"
+    """relkit.yml's ``artifacts.build_info``: the build-info file's name at the artifact's root."""
 
     @property
     def production(self) -> bool:
@@ -207,7 +212,9 @@ def plan_complete(inp: GateInput) -> Verdict:
 
 @gate("artifact_checksum")
 def artifact_checksum(inp: GateInput) -> Verdict:
-    """The artifact exists and its sha256 is the manifest's; for production, built from the frozen commit."""
+    """The artifact exists and its sha256 is the manifest's; for production, its origin is proven
+    as the environment requires (``policy.provenance``): built from the frozen commit (build info),
+    or attested by the QA and PO approvals of the manifest (a third-party artifact)."""
     want = inp.manifest.artifact.sha256
     if inp.artifact_sha256 is None:
         return False, inp.artifact_problem or "artifact not available", "build or fetch the artifact"
@@ -227,19 +234,62 @@ def artifact_checksum(inp: GateInput) -> Verdict:
             "record code_freeze.commit and time (SOP 4.2.3)",
         )
     built = inp.artifact_commit
-    if not built:
-        return (
-            False,
-            "the artifact does not say which commit it was built from",
-            "embed build info in the build",
-        )
-    if len(built) < 7 or not (built.startswith(freeze.commit) or freeze.commit.startswith(built)):
+    if built and not _same_commit(built, freeze.commit):
         return (
             False,
             f"artifact built from {built[:12]}, code freeze is {freeze.commit[:12]}",
             "build the artifact from the frozen commit",
         )
+    third_party = inp.manifest.artifact.provenance == "third_party"
+    if inp.provenance == "signed" or (inp.provenance == "either" and third_party):
+        return _signed_provenance(inp, want, freeze.commit)
+    if third_party:
+        return (
+            False,
+            f"artifact.provenance is third_party (no build info), but {inp.env} requires build info "
+            "(policy.provenance: build_info)",
+            f"a third-party artifact is proven by the QA and PO approvals of its manifest: set "
+            f"environments.{inp.env}.provenance (or policy.provenance) to signed or either in relkit.yml",
+        )
+    if not built:
+        return (
+            False,
+            f"the artifact does not say which commit it was built from (no {inp.build_info} with a "
+            '"commit" at its root)',
+            f'embed build info in the build: {inp.build_info} at the artifact\'s root, {{"commit": "<sha>"}}'
+            "; an artifact you did not build: artifact.provenance: third_party in the manifest and "
+            f"policy.provenance: either (or signed) for {inp.env}",
+        )
     return True, f"sha256 {want[:12]}… matches; built from frozen commit {freeze.commit[:12]}", ""
+
+
+def _same_commit(built: str, frozen: str) -> bool:
+    """One names the other (a prefix of at least 7 hex digits)."""
+    return len(built) >= 7 and (built.startswith(frozen) or frozen.startswith(built))
+
+
+def _signed_provenance(inp: GateInput, sha256: str, commit: str) -> Verdict:
+    """The QA and PO owners' valid approvals of this manifest: they sign its artifact sha256,
+    provenance, source and code freeze."""
+    qa, _ = _owned(inp, "qa")
+    po, _ = _owned(inp, "po")
+    origin = "third-party artifact" if inp.manifest.artifact.provenance == "third_party" else "artifact"
+    source = f" from {inp.manifest.artifact.source}" if inp.manifest.artifact.source else ""
+    if not (qa and po):
+        missing = " and ".join(r for r, found in (("QA", qa), ("PO", po)) if not found)
+        return (
+            False,
+            f"sha256 {sha256[:12]}… matches; the {origin}'s provenance (policy.provenance: {inp.provenance}) "
+            f"is proven by the QA and PO approvals of this manifest: no valid {missing} approval yet",
+            "QA then PO: relkit approve MANIFEST --role qa|po --key KEY (they sign the artifact sha256 "
+            "and code_freeze)",
+        )
+    return (
+        True,
+        f"sha256 {sha256[:12]}… matches; {origin}{source} attested by the signed approvals of QA "
+        f"({qa[-1].by}) and PO ({po[-1].by}) for code freeze {commit[:12]}",
+        "",
+    )
 
 
 @gate("test_evidence")

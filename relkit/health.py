@@ -6,6 +6,7 @@ The use case that runs the checks, records them and applies the policy is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +16,9 @@ from relkit.chain import Entry
 from relkit.config import Health, ProjectConfig
 from relkit.hostrules import HEALTH_RANK
 from relkit.results import PlayResult
+
+_UNDEFINED = re.compile(r"is undefined|undefined variable", re.IGNORECASE)
+"""How Ansible says a template named a variable it does not have (the module never ran)."""
 
 RANK = HEALTH_RANK
 """Status -> rank: the relkit_health module's own (module_utils/relkit_rules.py)."""
@@ -126,6 +130,21 @@ def host_health(result: PlayResult, hosts: Iterable[str] = ()) -> dict[str, Host
             found[o.host] = HostHealth(o.host, "critical", None, [], f"{o.status}: {o.msg}")
     for host in hosts:
         found.setdefault(host, HostHealth(host, "critical", None, [], "no health result (host not reached)"))
+    return dict(sorted(found.items()))
+
+
+def config_problems(result: PlayResult) -> dict[str, str]:
+    """Per host, why the health checks could not run there because of the configuration: its
+    deploy path does not exist (the inventory's ``relkit_deploy_path`` points elsewhere, a
+    variable it uses is unset, or nothing was deployed there), or a variable of the task is
+    undefined. These are not health results: nothing about the live release was learnt."""
+    found: dict[str, str] = {}
+    for o in result.outcomes:
+        missing = o.result.get("deploy_path_missing")
+        if missing:
+            found[o.host] = f"deploy path {missing} does not exist"
+        elif o.status == "failed" and o.health is None and _UNDEFINED.search(o.msg):
+            found.setdefault(o.host, o.msg.splitlines()[0][:300] if o.msg else "undefined variable")
     return dict(sorted(found.items()))
 
 

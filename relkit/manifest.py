@@ -33,6 +33,18 @@ class Artifact(_Model):
         None, description="artifact URL (downloaded by the controller)"
     )
     sha256: Sha256
+    provenance: Literal["build", "third_party"] = Field(
+        "build",
+        description="build: built by your pipeline from code_freeze.commit, with build info inside "
+        "(relkit.yml artifacts.build_info); third_party: published by someone else, without build info: "
+        "the QA and PO approvals of this manifest (which sign its sha256 and code_freeze) prove it, "
+        "where relkit.yml's policy.provenance allows (signed or either)",
+    )
+    source: Annotated[str, Field(min_length=1, max_length=2000)] | None = Field(
+        None,
+        description="where a third-party artifact was published (release page or download URL), for the "
+        "record: signed with the manifest",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Artifact:

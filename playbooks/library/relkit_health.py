@@ -30,8 +30,12 @@ options:
 RETURN = r"""
 health:
   description: status (ok|warning|critical), version (live release), checks (one result each)
-  returned: always
+  returned: when the deploy path exists
   type: dict
+deploy_path_missing:
+  description: the deploy path, when it does not exist (a configuration error, not a health result)
+  returned: failure
+  type: str
 """
 
 import datetime
@@ -219,9 +223,11 @@ def main():
     if not os.path.isabs(root):
         module.fail_json(msg="deploy_path must be absolute")
     if not os.path.isdir(root):
+        # Not a health result: the inventory points elsewhere, or nothing was deployed here.
         module.fail_json(
-            msg="deploy path %s does not exist: nothing deployed here" % root,
-            health={"status": "critical", "version": None, "checks": []},
+            msg="deploy path %s does not exist: nothing deployed here, or the inventory's "
+            "relkit_deploy_path points elsewhere" % root,
+            deploy_path_missing=root,
         )
     try:
         health = run_health(root, p["checks"], p["timeout"], save=not module.check_mode)

@@ -21,6 +21,7 @@ from relkit.config import Health
 from relkit.errors import BadInput, Locked, PlayFailed, RelkitError
 from relkit.health import (
     HealthReport,
+    config_problems,
     critical_streak,
     decide,
     evidence,
@@ -157,6 +158,10 @@ def check_health(
     if not result.outcomes:
         run.finished("failed", rc=result.rc)
         raise PlayFailed(f"health play on {env} reached no host:\n{result.failure_summary()}", report)
+    misconfigured = config_problems(result)
+    if misconfigured:
+        run.finished("bad_input", rc=result.rc, problems=misconfigured)
+        raise BadInput(_misconfigured(env, misconfigured))
     report.hosts = host_health(result)
     report.status = overall(report.hosts.values())
     # A deploy that began (or came and went) while we checked makes these results meaningless.
@@ -213,6 +218,18 @@ def check_health(
         write_prom_file(prom_file, prometheus_text(report, live, datetime.now(UTC), active))
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _misconfigured(env: str, problems: dict[str, str]) -> str:
+    """The exit-2 message of a health run the configuration kept from checking anything."""
+    lines = [f"health {env}: the checks could not run (a configuration error, not a health result):"]
+    lines += [f"  {host}: {problem}" for host, problem in problems.items()]
+    lines.append(
+        "Nothing was recorded as a health result and nothing counts toward health.on_critical. Check "
+        f"the inventory of {env} (relkit_deploy_path, else relkit.yml deploy_path) and the variables "
+        "and environment it reads; a host nothing was deployed to yet has no deploy path."
+    )
+    return "\n".join(lines)
 
 
 def _notify_critical(

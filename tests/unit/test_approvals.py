@@ -585,3 +585,31 @@ def test_manifest_digest_changes_with_any_field() -> None:
     base = approvals.manifest_digest(Manifest.model_validate(full_manifest_data()))
     for change in ({"version": "1.2.4"}, {"rollback_plan": "other"}, {"changes": []}):
         assert approvals.manifest_digest(Manifest.model_validate(full_manifest_data(**change))) != base
+
+
+def test_manifest_digest_of_a_manifest_without_provenance_is_what_earlier_releases_signed() -> None:
+    """artifact.provenance and artifact.source came later: at their defaults they stay out of the
+    digest, so approvals signed before they existed still hold (the value relkit signed then)."""
+    manifest = Manifest.model_validate(full_manifest_data())
+    assert (
+        approvals.manifest_digest(manifest)
+        == "e75a614a595b446f62a61bfbdf06c05a3ca3ac479b9dea2beb403e586f6ac98c"
+    )
+    explicit = full_manifest_data()
+    explicit["artifact"] = {**explicit["artifact"], "provenance": "build"}
+    assert approvals.manifest_digest(Manifest.model_validate(explicit)) == approvals.manifest_digest(manifest)
+
+
+def test_manifest_digest_covers_provenance_and_source() -> None:
+    data = full_manifest_data()
+    third = {**data["artifact"], "provenance": "third_party"}
+    digests = {
+        approvals.manifest_digest(Manifest.model_validate(full_manifest_data(artifact=artifact)))
+        for artifact in (
+            data["artifact"],
+            third,
+            {**third, "source": "https://downloads.example.org/a.tar.gz"},
+            {**third, "source": "https://mirror.example.net/a.tar.gz"},
+        )
+    }
+    assert len(digests) == 4

@@ -193,3 +193,30 @@ def test_retention_bounds(keep: int) -> None:
 def test_service_timeout_bounds(timeout: float) -> None:
     problems = problems_of(ProjectConfig, config_data(service={"start": "x", "timeout": timeout}))
     assert [p.split(":")[0] for p in problems] == ["service.timeout"]
+
+
+# -- provenance: what proves an artifact's origin -------------------------------------------
+
+
+def test_provenance_defaults_to_build_info_and_may_be_set_per_promoted_environment() -> None:
+    assert validate_data(ProjectConfig, config_data(), "relkit.yml").policy.provenance == "build_info"
+    envs = {"staging": {"inventory": "s"}, "production": {"inventory": "p", "promote_from": "staging"}}
+    envs["production"]["provenance"] = "signed"
+    config = validate_data(
+        ProjectConfig, config_data(environments=envs, policy={"provenance": "either"}), "r"
+    )
+    assert (config.policy.provenance, config.environments["production"].provenance) == ("either", "signed")
+    assert config.environments["staging"].provenance is None
+
+
+def test_provenance_on_an_environment_without_promote_from_is_named() -> None:
+    envs = {"staging": {"inventory": "s", "provenance": "signed"}}
+    assert problems_of(ProjectConfig, config_data(environments=envs)) == [
+        "environments.staging.provenance: only an environment with promote_from checks the artifact's "
+        "provenance: remove provenance or add promote_from"
+    ]
+
+
+def test_unknown_provenance_is_named() -> None:
+    [problem] = problems_of(ProjectConfig, config_data(policy={"provenance": "trust-me"}))
+    assert problem.startswith("policy.provenance: Input should be 'build_info', 'signed' or 'either'")

@@ -268,6 +268,97 @@ def test_artifact_checksum_production_short_freeze_matches_full_build_hash() -> 
     assert gates.artifact_checksum(_input(manifest=short, artifact_commit=FREEZE_COMMIT)).passed
 
 
+# -- artifact_checksum: provenance (build info, or the signed approvals) -------------------
+
+UPSTREAM = "https://downloads.example.org/webapp-1.2.3.tar.gz"
+THIRD_PARTY = _manifest(
+    artifact={
+        "path": "dist/webapp-1.2.3.tar.gz",
+        "sha256": SHA_A,
+        "provenance": "third_party",
+        "source": UPSTREAM,
+    }
+)
+
+
+def test_artifact_without_build_info_names_the_file_and_the_way_for_an_artifact_you_did_not_build() -> None:
+    result = gates.artifact_checksum(_input(artifact_commit=None, build_info="release.json"))
+    assert not result.passed
+    assert result.reason == (
+        "the artifact does not say which commit it was built from "
+        '(no release.json with a "commit" at its root)'
+    )
+    assert 'release.json at the artifact\'s root, {"commit": "<sha>"}' in result.remedy
+    assert (
+        "artifact.provenance: third_party" in result.remedy and "policy.provenance: either" in result.remedy
+    )
+
+
+@pytest.mark.parametrize("proof", ["build_info", "either", "signed"])
+def test_an_artifact_built_from_another_commit_is_refused_whatever_the_proof(proof: str) -> None:
+    other = "c3e9f02b6d8a1c4e7f9b2d5a8c0e3f6b9d1a4c03"
+    for manifest in (MANIFEST, THIRD_PARTY):
+        result = gates.artifact_checksum(_input(manifest=manifest, artifact_commit=other, provenance=proof))
+        assert not result.passed and f"artifact built from {other[:12]}" in result.reason
+
+
+def test_a_third_party_artifact_is_refused_where_build_info_is_required() -> None:
+    result = gates.artifact_checksum(_input(manifest=THIRD_PARTY, artifact_commit=None))
+    assert not result.passed
+    assert result.reason == (
+        "artifact.provenance is third_party (no build info), but production requires build info "
+        "(policy.provenance: build_info)"
+    )
+    assert "environments.production.provenance (or policy.provenance) to signed or either" in result.remedy
+
+
+@pytest.mark.parametrize("proof", ["signed", "either"])
+def test_a_third_party_artifact_is_proven_by_the_qa_and_po_approvals(proof: str) -> None:
+    result = gates.artifact_checksum(_input(manifest=THIRD_PARTY, artifact_commit=None, provenance=proof))
+    assert result.passed
+    assert result.reason == (
+        f"sha256 {SHA_A[:12]}… matches; third-party artifact from {UPSTREAM} attested by the signed "
+        f"approvals of QA (sari) and PO (dewi) for code freeze {FREEZE_COMMIT[:12]}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("signatures", "missing"),
+    [
+        ((), "QA and PO"),
+        ((QA_SIGNED,), "PO"),
+        ((signature("qa", "mallory", QA_AT), signature("po", "dewi", PO_AT)), "QA"),  # not the QA owner
+        ((signature("qa", "sari", QA_AT, valid=False), APPROVED[1]), "QA"),
+    ],
+    ids=["none", "qa-only", "qa-not-the-owner", "qa-invalid"],
+)
+def test_signed_provenance_waits_for_valid_approvals_of_the_owners(signatures: Any, missing: str) -> None:
+    result = gates.artifact_checksum(
+        _input(manifest=THIRD_PARTY, artifact_commit=None, provenance="signed", signatures=signatures)
+    )
+    assert not result.passed
+    assert result.reason.endswith(f"no valid {missing} approval yet")
+    assert "relkit approve MANIFEST --role qa|po" in result.remedy
+
+
+def test_signed_provenance_also_proves_an_artifact_of_your_own_build() -> None:
+    assert gates.artifact_checksum(_input(artifact_commit=None, provenance="signed")).passed
+    assert not gates.artifact_checksum(
+        _input(artifact_commit=None, provenance="signed", signatures=())
+    ).passed
+
+
+def test_either_takes_build_info_for_a_built_artifact() -> None:
+    result = gates.artifact_checksum(_input(provenance="either", signatures=()))
+    assert result.passed and "built from frozen commit" in result.reason
+    assert not gates.artifact_checksum(_input(provenance="either", artifact_commit=None)).passed
+
+
+def test_staging_checks_no_provenance() -> None:
+    result = gates.artifact_checksum(_staging(manifest=THIRD_PARTY, artifact_commit=None, signatures=()))
+    assert result.passed and result.reason == f"sha256 {SHA_A[:12]}… matches"
+
+
 def test_artifact_checksum_production_short_hash_of_other_commit_fails() -> None:
     assert not gates.artifact_checksum(_input(artifact_commit="c3e9f02")).passed
 

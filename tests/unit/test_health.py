@@ -181,6 +181,28 @@ def test_host_health_from_play_outcomes() -> None:
     assert health.overall([]) == "ok"
 
 
+def test_config_problems_are_not_health_results() -> None:
+    crit = {"status": "critical", "version": "2.0.0", "checks": [{"name": "health", "status": "critical"}]}
+    result = PlayResult(
+        "failed",
+        2,
+        [
+            _outcome("web1", "failed", {"deploy_path_missing": "/srv/x/web1"}, "deploy path /srv/x/web1 ..."),
+            _outcome("web2", "failed", {}, "Task failed: 'demo_root' is undefined\nmore"),
+            _outcome("web3", "failed", {"health": crit}, "critical: health"),
+            _outcome("web4", "unreachable", {}, "ssh: connect timed out"),
+            _outcome("web5", "failed", {}, "module failure"),
+        ],
+        Path("/nonexistent"),
+    )
+    assert health.config_problems(result) == {
+        "web1": "deploy path /srv/x/web1 does not exist",
+        "web2": "Task failed: 'demo_root' is undefined",
+    }
+    healthy = PlayResult("successful", 0, [_outcome("web1", "ok", {"health": crit})], Path("/nonexistent"))
+    assert health.config_problems(healthy) == {}
+
+
 # -- Prometheus textfile -------------------------------------------------------------------
 
 
