@@ -204,7 +204,8 @@ class Health(_Model):
 
 
 class Retention(_Model):
-    """How many complete releases each host keeps (never the live one or the previous)."""
+    """How many complete releases each host keeps (never the live one, the one it replaced, nor
+    the one a rollback would go to)."""
 
     keep_releases: Annotated[int, Field(ge=2, le=100)] = 5
 

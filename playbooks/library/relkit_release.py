@@ -13,11 +13,13 @@ description:
   - C(activate) switches C(current) atomically (a new symlink renamed over the old),
     restarts the service, records host history, smoke-tests and applies retention.
     Between C(stop) and the switch, the ports the service listens on (C(ports), else those of
-    the C(port) smoke checks on this host's addresses) must be free: a port still held (a
+    the C(port) smoke checks on this host's addresses) must be free; a port still held (a
     lost pidfile, an app left running) fails the call naming the holder, and nothing is switched.
-  - C(rollback) is C(activate) of the named release, or of the previous one in host history.
+  - C(rollback) is C(activate) of the named release, or of the release live before the
+    current one, skipping releases rolled back from (or failing their smoke test) since they
+    were last good (relkit_rules.rollback_target).
   - C(history) reads the host history (every switch, with the run and the ledger head it
-    witnessed) and changes nothing: C(relkit ledger verify --witnesses).
+    witnessed) and changes nothing (for C(relkit ledger verify --witnesses)).
     With C(expected_live), a host that a rollback already moved off that release (a killed
     run's, finished on the host after the controller died) is reported, not rolled back again.
   - With C(data), C(activate) stops the old release, snapshots the data into
