@@ -593,10 +593,10 @@ def guarded_ports(p, live):
         raise ReleaseError("%s; nothing was changed" % exc)
 
 
-def require_free_ports(p, root, found, live, version, action, result):
+def require_free_ports(p, root, ports, live, version, action, result):
     """After ``stop``, before anything else changes: every guarded port free (waiting up to
     ``service_timeout`` for the old process to let go), else fail naming who holds it."""
-    held = wait_free(found, p["service_timeout"], root) if found else []
+    held = wait_free(ports, p["service_timeout"], root) if ports else []
     if not held:
         return
     result["ports_held"] = held
@@ -775,9 +775,9 @@ def found_rollback(p, root, live, record):
 
 def restart(p, root, live, result):
     """Restart the live release and smoke-test it (retried until the smoke timeout)."""
-    found = guarded_ports(p, live)
+    ports = guarded_ports(p, live)
     run_service(root, p["stop"], live, p["service_timeout"])
-    require_free_ports(p, root, found, live, live, "restart", result)
+    require_free_ports(p, root, ports, live, live, "restart", result)
     run_service(root, p["start"], live, p["service_timeout"])
     result["restarted"] = True
     smoke(root, p["smoke"], result)
