@@ -83,11 +83,38 @@ class Environment(_Model):
         return value
 
 
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ServicePort(_Model):
+    """A port the app listens on, on one address of the host (a bare port: any address)."""
+
+    port: Port | HostVar
+    host: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        None, description="the address the app binds (e.g. {{ app_bind }}); none: any address"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_port(cls, value: object) -> object:
+        """``8080`` or ``"{{ app_port }}"`` stands for ``{port: ...}``."""
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            return {"port": value}
+        return value
+
+
 class Service(_Model):
     """Shell commands run on each host, in the deploy path, after a switch."""
 
     start: Command
     stop: Command | None = None
+    ports: list[ServicePort] | None = Field(
+        None,
+        max_length=100,
+        description="ports the app listens on (a port, or {port, host}): after stop, before start, "
+        "they must be free, else the switch fails naming the process holding one; default: "
+        "the ports of the port smoke checks on the host's own addresses; []: none",
+    )
     migrate: Command | None = Field(
         None,
         description="run before the switch, after the data snapshot, in the deploy path; "
@@ -204,7 +231,8 @@ class Health(_Model):
 
 
 class Retention(_Model):
-    """How many complete releases each host keeps (never the live one or the previous)."""
+    """How many complete releases each host keeps (never the live one, the one it replaced, nor
+    the one a rollback would go to)."""
 
     keep_releases: Annotated[int, Field(ge=2, le=100)] = 5
 

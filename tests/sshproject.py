@@ -7,6 +7,8 @@ Every host runs the example web app bound to its own loopback address on APP_POR
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +95,35 @@ def write_project(
         manifest["artifact"]["path"] = str(artifacts[version])
         (releases / f"{version}.yml").write_text(yaml.safe_dump(manifest, sort_keys=False))
     return root
+
+
+def add_release(root: Path, version: str, base: str = "2.0.0") -> Path:
+    """Build a healthy ``version`` of the example app on top of ``base`` (its code and schema), the
+    way examples/build_artifacts.py builds the others, into ``root/dist``; write its manifest
+    ``root/releases/<version>.yml`` (``base``'s, renamed) and return it."""
+    work = root / "build" / version
+    skip = shutil.ignore_patterns("dist", "__pycache__", "*.pyc")
+    shutil.copytree(REPO / "examples" / "webapp", work / "webapp", ignore=skip, dirs_exist_ok=True)
+    shutil.copy(REPO / "examples" / "build_artifacts.py", work / "build_artifacts.py")
+    layer = work / "webapp" / "versions" / version
+    layer.mkdir(parents=True, exist_ok=True)
+    (layer / "VERSION").write_text(version + "\n")
+    commit = (version.replace(".", "") * 40)[:40]
+    meta = {"version": version, "base": base, "features": ["authors"], "healthy": True, "commit": commit}
+    (layer / "release.json").write_text(json.dumps(meta))
+    built = subprocess.run(
+        [sys.executable, str(work / "build_artifacts.py"), "--out", str(work / "dist")],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    sha = next(
+        line.split()[0] for line in built.stdout.splitlines() if line.endswith(f"webapp-{version}.tar.gz")
+    )
+    manifest = yaml.safe_load((root / "releases" / f"{base}.yml").read_text())
+    manifest["version"] = version
+    manifest["artifact"] = {"path": str(work / "dist" / f"webapp-{version}.tar.gz"), "sha256": sha}
+    manifest["code_freeze"]["commit"] = commit
+    path = root / "releases" / f"{version}.yml"
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return path

@@ -11,8 +11,13 @@ description:
   - C(install) verifies an uploaded artifact, unpacks it beside the live release, links
     shared paths and marks it complete, renaming it into C(releases/<version>) last.
   - C(activate) switches C(current) atomically (a new symlink renamed over the old),
-    restarts the service, records host history and applies retention.
-  - C(rollback) is C(activate) of the named release, or of the previous one in host history.
+    restarts the service, records host history, smoke-tests and applies retention.
+    Between C(stop) and the switch, the ports the service listens on (C(ports), else those of
+    the C(port) smoke checks on this host's addresses) must be free; a port still held (a
+    lost pidfile, an app left running) fails the call naming the holder, and nothing is switched.
+  - C(rollback) is C(activate) of the named release, or of the release live before the
+    current one, skipping releases rolled back from (or failing their smoke test) since they
+    were last good (relkit_rules.rollback_target).
   - C(history) reads the host history (every switch, with the run and the ledger head it
     witnessed) and changes nothing (for C(relkit ledger verify --witnesses)).
     With C(expected_live), a host that a rollback already moved off that release (a killed
@@ -30,6 +35,11 @@ options:
   shared: {type: list, elements: str, default: []}
   start: {type: str, description: service start command}
   stop: {type: str, description: service stop command}
+  ports:
+    type: list
+    description: >-
+      relkit.yml service.ports - ports (or {port, host}) that must be free before start;
+      unset - the port smoke checks' ports on this host's addresses; [] - none
   service_timeout: {type: float, default: 60}
   keep_releases: {type: int, default: 5}
   run_id: {type: str, default: ""}
@@ -81,6 +91,8 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.relkit_checks import failure_message, hide, run_checks
 from ansible.module_utils.relkit_layout import MARKER, current_version, live_state, read_marker
+from ansible.module_utils.relkit_ports import PortError, wait_free
+from ansible.module_utils.relkit_ports import guards as port_guards
 from ansible.module_utils.relkit_rules import (
     CURRENT,
     HISTORY,
@@ -89,12 +101,15 @@ from ansible.module_utils.relkit_rules import (
     LOCK,
     RELEASES,
     SHARED,
+    SMOKE_FAILED,
+    SMOKE_PASSED,
     STATE,
     atomic_write,
     command_env,
     free_mb,
     is_safe_name,
     make_layout,
+    rollback_target,
     sha256_file,
 )
 from ansible.module_utils.relkit_snapshots import (
@@ -506,10 +521,28 @@ def read_history(root):
         return []
 
 
-def append_history(root, record):
-    lines = [json.dumps(r, sort_keys=True) for r in read_history(root)[-(HISTORY_KEEP - 1) :]]
-    lines.append(json.dumps(record, sort_keys=True))
+def write_history(root, records):
+    lines = [json.dumps(r, sort_keys=True) for r in records[-HISTORY_KEEP:]]
     atomic_write(history_path(root), "\n".join(lines) + "\n")
+
+
+def append_history(root, record):
+    write_history(root, read_history(root) + [record])
+
+
+SWITCH_KEYS = ("at", "run_id", "version", "action")
+
+
+def mark_smoke(root, record, outcome):
+    """Set ``smoke`` (passed/failed) on the history line of the switch ``record`` (the file is
+    rewritten atomically: a reader sees the line without it or with it)."""
+    history = read_history(root)
+    key = tuple(record.get(k) for k in SWITCH_KEYS)
+    for line in reversed(history):
+        if tuple(line.get(k) for k in SWITCH_KEYS) == key:
+            line["smoke"] = outcome
+            write_history(root, history)
+            return
 
 
 def complete_releases(root):
@@ -523,6 +556,7 @@ def complete_releases(root):
 
 
 def prune(root, keep, protect):
+    """Remove the oldest installed complete releases beyond ``keep``, never one in ``protect``."""
     releases = complete_releases(root)
     removed = []
     for name in releases[: max(0, len(releases) - keep)]:
@@ -533,20 +567,61 @@ def prune(root, keep, protect):
 
 
 def previous_version(root, current):
-    """The release to go back to: the newest complete one in history other than the live one,
-    skipping releases that were themselves rolled back (known bad)."""
-    history = read_history(root)
-    rolled_back = {r.get("previous") for r in history if r.get("action") == "rollback"}
-    for record in reversed(history):
-        version = record.get("version")
-        if (
-            version
-            and version != current
-            and version not in rolled_back
-            and read_marker(os.path.join(root, RELEASES, version))
-        ):
-            return version
-    return None
+    """The release a rollback without a version goes to (relkit_rules.rollback_target): the
+    release live before ``current``, skipping those rolled back from (or that failed their
+    smoke test) since they were last good; installed completely."""
+    return rollback_target(read_history(root), current, set(complete_releases(root)))
+
+
+def retain(p, root, version, live, result):
+    """Retention after a switch that passed its smoke test: never the live release, the one it
+    replaced, nor the release a rollback from it would go to; snapshots follow their releases."""
+    protect = {version, live, previous_version(root, version)}
+    result["pruned"] = prune(root, p["keep_releases"], protect)
+    taken = {result[k]["id"] for k in ("snapshot", "at_rollback") if k in result}
+    result["pruned_snapshots"] = prune_snapshots(root, complete_releases(root), taken)
+
+
+def guarded_ports(p, live):
+    """What must be free before ``start`` (relkit_ports.guards). Without a ``stop`` command a
+    live release keeps running (``start`` must replace it, e.g. systemctl restart): no guard."""
+    if live and not p.get("stop"):
+        return []
+    try:
+        return port_guards(p.get("ports"), (p.get("smoke") or {}).get("checks"))
+    except PortError as exc:
+        raise ReleaseError("%s; nothing was changed" % exc)
+
+
+def require_free_ports(p, root, ports, live, version, action, result):
+    """After ``stop``, before anything else changes: every guarded port free (waiting up to
+    ``service_timeout`` for the old process to let go), else fail naming who holds it."""
+    held = wait_free(ports, p["service_timeout"], root) if ports else []
+    if not held:
+        return
+    result["ports_held"] = held
+    stopped = "after stop" if live and p.get("stop") else "before start (no release was live: no stop ran)"
+    ran = " (its stop command ran)" if live and p.get("stop") else ""
+    if action == "restart":
+        where = "%s stays current and is not started again%s" % (live, ran)
+        then = "then deploy %s again (or roll back)" % live
+    else:
+        where = (
+            "nothing was switched: current is still %s%s" % (live, ran) if live else "nothing was switched"
+        )
+        then = "then run the %s again" % action
+    hint = ""
+    if any("(smoke check " in line for line in held):
+        hint = (
+            " (relkit.yml service.ports names the ports the app itself listens on; by default "
+            "those of the port smoke checks; [] checks none)"
+        )
+    raise ReleaseError(
+        "%s cannot listen: ports it needs are still in use %s: %s; %s. Free them (stop that "
+        "process, or make service.stop stop it), %s%s"
+        % (version, stopped, "; ".join(held), where, then, hint),
+        result,
+    )
 
 
 def data_items(p):
@@ -688,12 +763,21 @@ def found_rollback(p, root, live, record):
         if record.get("restored"):
             names = [{"name": r["name"], "kind": r["kind"]} for r in saved.get("items", [])]
             result["restored"] = {"id": record["restored"], "items": names, "at_rollback": saved["id"]}
-    return keep_or_restart(p, root, live, result), result
+    try:
+        restarted = keep_or_restart(p, root, live, result)
+    except ReleaseError:
+        mark_smoke(root, record, SMOKE_FAILED)
+        raise
+    if (p["smoke"] or {}).get("checks"):
+        mark_smoke(root, record, SMOKE_PASSED)
+    return restarted, result
 
 
 def restart(p, root, live, result):
     """Restart the live release and smoke-test it (retried until the smoke timeout)."""
+    ports = guarded_ports(p, live)
     run_service(root, p["stop"], live, p["service_timeout"])
+    require_free_ports(p, root, ports, live, live, "restart", result)
     run_service(root, p["start"], live, p["service_timeout"])
     result["restarted"] = True
     smoke(root, p["smoke"], result)
@@ -748,8 +832,10 @@ def activate(p, action):
             restart(p, root, live, result)
         return True, result
     plan = rollback_plan(p, root, live, version) if action == "rollback" else data_items(p)
+    ports = guarded_ports(p, live)  # a bad setting fails here, before anything is stopped
     if live:
         run_service(root, p["stop"], live, p["service_timeout"])
+    require_free_ports(p, root, ports, live, version, action, result)
     if action == "deploy":
         snapshot_and_migrate(p, root, live, version, plan, result)
     elif plan:
@@ -757,29 +843,28 @@ def activate(p, action):
     switch(root, version)
     clear_pending(root)
     result["switched"] = True
-    append_history(
-        root,
-        {
-            "at": now(),
-            "version": version,
-            "previous": live,
-            "action": action,
-            "by": p["by"],
-            "run_id": p["run_id"],
-            "ledger_head": p.get("ledger_head") or "",
-            "sha256": marker.get("sha256"),
-            "snapshot": result.get("snapshot", result.get("at_rollback", {})).get("id"),
-            "restored": result.get("restored", {}).get("id"),
-        },
-    )
+    record = {
+        "at": now(),
+        "version": version,
+        "previous": live,
+        "action": action,
+        "by": p["by"],
+        "run_id": p["run_id"],
+        "ledger_head": p.get("ledger_head") or "",
+        "sha256": marker.get("sha256"),
+        "snapshot": result.get("snapshot", result.get("at_rollback", {})).get("id"),
+        "restored": result.get("restored", {}).get("id"),
+    }
+    append_history(root, record)
     try:
         run_service(root, p["start"], version, p["service_timeout"])
+        smoke(root, p["smoke"], result)
     except ReleaseError as exc:
-        raise ReleaseError(str(exc), result)
-    result["pruned"] = prune(root, p["keep_releases"], {version, live})
-    taken = {result[k]["id"] for k in ("snapshot", "at_rollback") if k in result}
-    result["pruned_snapshots"] = prune_snapshots(root, complete_releases(root), taken)
-    smoke(root, p["smoke"], result)
+        mark_smoke(root, record, SMOKE_FAILED)  # not good: a rollback without --to skips it
+        raise ReleaseError(str(exc), exc.info or result)
+    if (p["smoke"] or {}).get("checks"):
+        mark_smoke(root, record, SMOKE_PASSED)
+    retain(p, root, version, live, result)
     return True, result
 
 
@@ -847,6 +932,7 @@ def main():
             shared=dict(type="list", elements="str", default=[]),
             start=dict(type="str"),
             stop=dict(type="str"),
+            ports=dict(type="list"),
             service_timeout=dict(type="float", default=60),
             keep_releases=dict(type="int", default=5),
             run_id=dict(type="str", default=""),

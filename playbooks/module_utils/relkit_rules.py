@@ -113,10 +113,46 @@ HISTORY = STATE + "/history.jsonl"
 """One line per switch of current: the run, the release and the ledger head it witnessed."""
 HISTORY_KEEP = 200
 """Lines a host's history keeps (older switches are dropped, and cannot be witnessed)."""
+SWITCH_ACTIONS = ("deploy", "rollback")
+"""A history line's ``action``: every line records a switch of ``current`` by a deploy or a rollback."""
+SMOKE_PASSED = "passed"
+SMOKE_FAILED = "failed"
+"""A history line's ``smoke``: the outcome of the smoke test that followed its switch, set on the
+line (rewritten atomically) once known; ``failed`` also when ``start`` failed. Absent or null:
+not known (a line written by an older relkit, or a call that ended between switch and smoke)."""
 LAYOUT_DIRS = (RELEASES, SHARED, SNAPSHOTS, STATE, INCOMING)
 """The directories relkit creates under a deploy path (parents first)."""
 RESERVED = (RELEASES, SNAPSHOTS, STATE, CURRENT)
 """Top-level names under a deploy path that are relkit's own (data lives in shared/ or elsewhere)."""
+
+
+def rollback_target(history, live, installed):
+    """The release a rollback without ``--to`` goes to, from a host's history lines (oldest first).
+
+    The release live before the current one: walking the switches back from the newest, the
+    first release other than ``live`` that is in ``installed`` and good, skipping only releases
+    rolled back *from* (or whose smoke test failed) since they were last good. A release is good
+    again once a switch to it (a redeploy, or a rollback to it) passes its smoke test; a switch
+    whose smoke outcome is not known counts as good. None when there is no such release.
+    """
+    good = {}
+    for line in history:
+        if line.get("action") not in SWITCH_ACTIONS:
+            continue
+        if line.get("action") == "rollback" and line.get("previous"):
+            good[line["previous"]] = False  # rolled back from
+        if line.get("version"):
+            good[line["version"]] = line.get("smoke") != SMOKE_FAILED
+    for line in reversed(history):
+        version = line.get("version")
+        if (
+            line.get("action") in SWITCH_ACTIONS
+            and version != live
+            and good.get(version)
+            and version in installed
+        ):
+            return version
+    return None
 
 
 def make_layout(root):
