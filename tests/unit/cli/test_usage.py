@@ -1,0 +1,77 @@
+"""Usage lines and help in plain words: ``relkit deploy [OPTIONS] MANIFEST``, ``--env ENV``.
+
+typer's own rendering shows ``{manifest}``, ``--env <str>`` and ``<list[str]>``; every command
+and group of relkit must read naturally instead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import typer
+
+from relkit.cli.app import app
+from tests.support.clirunner import Cli, make_cli
+
+
+def _commands() -> list[list[str]]:
+    """Every command path of the app, groups included (``[]`` is ``relkit`` itself)."""
+    found: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        found.append(path)
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found
+
+
+COMMAND_PATHS = _commands()
+TYPER_WORDS = re.compile(r"<(?:str|path|int|float|bool|datetime|list\[[^\]]*\]|[a-z_]+)>|\{[a-z_]+\}")
+USAGE = re.compile(
+    r"Usage: relkit(?: [a-z-]+)* \[OPTIONS\](?: [A-Z_]+(?:\.\.\.)?| \[[A-Z_]+\]| COMMAND \[ARGS\]\.\.\.)*"
+)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    return make_cli(capsys)
+
+
+def test_every_command_is_walked() -> None:
+    names = {" ".join(p) for p in COMMAND_PATHS}
+    assert {"", "deploy", "validate", "rollback", "ledger show", "signers update"} <= names
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=lambda p: " ".join(p) or "relkit")
+def test_help_reads_naturally(cli: Cli, path: list[str]) -> None:
+    result = cli(*path, "--help")
+    assert result.code == 0, result.err
+    usage = result.out.splitlines()[0]
+    assert USAGE.fullmatch(usage), usage
+    # the argument and option lines (after "Arguments:" / "Options:"): no typer type words
+    listing = result.out.split("\nArguments:", 1)[-1] if "\nArguments:" in result.out else ""
+    listing += result.out.split("\nOptions:", 1)[-1]
+    assert not TYPER_WORDS.search(listing), TYPER_WORDS.findall(listing)
+
+
+def test_arguments_and_option_values_are_named(cli: Cli) -> None:
+    deploy = cli("deploy", "--help").out
+    assert deploy.startswith("Usage: relkit deploy [OPTIONS] MANIFEST\n")
+    assert re.search(r"^  MANIFEST +release manifest", deploy, re.MULTILINE)
+    assert "-e, --env ENV" in deploy and "-k, --key KEY" in deploy
+    rollback = cli("rollback", "--help").out
+    for words in ("--by NAME", "--reason TEXT", "--to VERSION"):
+        assert words in rollback
+    top = cli("--help").out
+    assert "-C, --project PATH" in top and "-o, --output FORMAT" in top and "--as NAME" in top
+
+
+def test_a_missing_argument_is_named_as_in_the_usage(cli: Cli) -> None:
+    result = cli("validate")
+    assert result.code == 2
+    assert "Missing argument 'MANIFEST'" in result.err
+    assert "Usage: relkit validate [OPTIONS] MANIFEST" in result.err
