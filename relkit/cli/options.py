@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click import Context, Parameter  # typer >= 0.25 vendors click as typer._click
 from typer.core import TyperArgument, TyperCommand, TyperGroup
-
-# typer >= 0.25 vendors click as typer._click
-from typer._click import Context, Parameter
 
 from relkit.api import Project
 from relkit.cli.output import Output

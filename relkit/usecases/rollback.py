@@ -36,14 +36,9 @@ def rollback(
     unless relkit's own policy decided it: ``automatic``; ``claimed``, the ``--as`` name, must be
     that principal); ``by`` then records who decided.
     """
-    if not reason or not reason.strip():
-        raise BadInput("--reason: say why the release is rolled back")
-    if to is not None:
-        try:
-            check_safe_name(to)
-        except ValueError as exc:
-            raise BadInput(f"--to: {exc}") from None
-    project.inventory(env)
+    if problems := _argument_problems(project, env, by, reason, to, key, automatic):
+        head = problems[0] if len(problems) == 1 else f"rollback: {len(problems)} problems with the arguments"
+        raise BadInput(f"{head}; nothing was changed", problems if len(problems) > 1 else [])
     run_id = new_run_id()
     signed = None
     if not automatic:
@@ -111,6 +106,46 @@ def rollback(
             f"rollback of {env} failed on {', '.join(result.bad_hosts)}: those hosts need attention", report
         )
     return report
+
+
+def _argument_problems(
+    project: Project,
+    env: str,
+    by: str | None,
+    reason: str | None,
+    to: str | None,
+    key: Path | None,
+    automatic: bool,
+) -> list[str]:
+    """Every problem with a rollback's arguments at once: ``--env``, ``--reason``, ``--by`` (or
+    ``--key`` where the rollback must be signed: alone, that is the signing refusal, exit 3)."""
+    problems = []
+    known = ", ".join(sorted(project.config.environments))
+    if not env:
+        problems.append(f"--env: name the environment to roll back (known: {known})")
+    else:
+        try:
+            project.inventory(env)
+        except BadInput as exc:
+            problems.append(str(exc))
+            env = ""
+    if not reason or not reason.strip():
+        problems.append("--reason: say why the release is rolled back")
+    if to is not None:
+        try:
+            check_safe_name(to)
+        except ValueError as exc:
+            problems.append(f"--to: {exc}")
+    if not automatic and key is None:
+        if env and signing.required(project, env):
+            if problems:  # alone, sign_if_needed refuses it (exit 3)
+                problems.append(
+                    f"--key: a rollback of {env} must be signed (policy.signed_acts): add --key PATH "
+                    "(your SSH key); --by then names who decided (default: you)"
+                )
+        elif not by:
+            problems.append("--by: name the person who decided the rollback (or sign it: --key)")
+    return problems
 
 
 def rollback_hosts(run: Run, hosts: list[str], progress: OutcomeSink, reason: str) -> dict[str, str]:

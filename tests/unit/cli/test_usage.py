@@ -6,13 +6,16 @@ and group of relkit must read naturally instead.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 
 from relkit.cli.app import app
+from relkit.store.sqlite import Ledger
 from tests.support.clirunner import Cli, make_cli
 
 
@@ -75,3 +78,35 @@ def test_a_missing_argument_is_named_as_in_the_usage(cli: Cli) -> None:
     assert result.code == 2
     assert "Missing argument 'MANIFEST'" in result.err
     assert "Usage: relkit validate [OPTIONS] MANIFEST" in result.err
+
+
+# -- rollback: its required options, named all at once -----------------------------------
+
+
+def test_rollback_help_marks_env_by_and_reason_required(cli: Cli) -> None:
+    options = " ".join(cli("rollback", "--help").out.split("\nOptions:", 1)[1].split())
+    assert "-e, --env ENV environment from relkit.yml [required]" in options
+    assert "--by NAME who decided the rollback [required; signed with --key: default you]" in options
+    assert "--reason TEXT why the release is rolled back [required]" in options
+
+
+def test_rollback_names_every_missing_option_at_once(
+    cli: Cli, example_project: Path, state_dir: Path
+) -> None:
+    result = cli("-C", example_project, "rollback")
+    assert result.code == 2, result.err
+    assert "rollback: 3 problems with the arguments; nothing was changed" in result.err
+    assert "  - --env: name the environment to roll back (known: production, staging)" in result.err
+    assert "  - --reason: say why the release is rolled back" in result.err
+    assert "  - --by: name the person who decided the rollback (or sign it: --key)" in result.err
+    assert not (state_dir / "ledger.db").exists() or list(Ledger(state_dir / "ledger.db").entries()) == []
+
+
+def test_rollback_of_a_signed_environment_names_the_key_with_the_rest(
+    cli: Cli, example_project: Path
+) -> None:
+    result = cli("-C", example_project, "-o", "json", "rollback", "--env", "production")
+    assert result.code == 2, result.err
+    problems = json.loads(result.out)["problems"]
+    assert [p.split(":")[0] for p in problems] == ["--reason", "--key"]
+    assert "a rollback of production must be signed" in problems[1]
