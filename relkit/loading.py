@@ -36,7 +36,7 @@ class ImpossibleTime:
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that rejects aliases: manifests are small and never need them."""
 
-    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:  # type: ignore[override]
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         try:
             return super().construct_yaml_timestamp(node)
         except (ValueError, OverflowError) as exc:  # day 30 of February, hour 25, year 0
