@@ -17,10 +17,14 @@ def required(project: Project, env: str) -> bool:
     return project.config.policy.signed_acts == "all" or environment.promote_from is not None
 
 
-def rollback_command(project: Project, env: str, by: str = "NAME", reason: str = "TEXT") -> str:
-    """The rollback command to suggest for ``env``: with ``--key`` where it must be signed."""
+def rollback_command(
+    project: Project, env: str, by: str = "NAME", reason: str = "TEXT", to: str | None = None
+) -> str:
+    """The rollback command to suggest for ``env`` (to release ``to``): with ``--key`` where it
+    must be signed."""
     key = "--key KEY " if required(project, env) else ""
-    return f"relkit rollback --env {env} {key}--by {by} --reason {reason}"
+    target = f"--to {to} " if to else ""
+    return f"relkit rollback --env {env} {target}{key}--by {by} --reason {reason}"
 
 
 def sign(
