@@ -171,8 +171,9 @@ def _report_error(out: Output, exc: api.RelkitError) -> int:
             gates.show_gates(out, cast("api.GateReport", exc.report))
     if isinstance(exc, api.BadInput):
         payload["problems"] = exc.problems
-    if isinstance(exc, api.PlayFailed | api.RollbackFailed) and exc.result is not None:
-        payload["result"] = exc.result.to_dict()
+    result = getattr(exc, "result", None)  # PlayFailed, RollbackFailed, RollbackRefused
+    if result is not None:
+        payload["result"] = result.to_dict()
     out.emit(payload)
     out.err.print(f"[bold red]error[/] (exit {exc.exit_code}): {escape(str(exc))}")
     return exc.exit_code

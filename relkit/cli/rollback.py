@@ -39,7 +39,8 @@ def rollback(
 ) -> None:
     st = state(ctx)
     out = st.output
-    out.info.print(f"[bold]rollback[/] {env or '?'}")
+    if env:
+        out.info.print(f"[bold]rollback[/] {env}")
     report = api.rollback(
         st.project(), env or "", by, reason, to, out.progress, code_only=code_only, key=key, claimed=st.actor
     )

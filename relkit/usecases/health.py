@@ -18,7 +18,7 @@ from typing import Any
 
 from relkit.chain import Entry
 from relkit.config import Health
-from relkit.errors import BadInput, Locked, PlayFailed, RelkitError
+from relkit.errors import BadInput, Locked, PlayFailed, RelkitError, RollbackRefused
 from relkit.health import (
     HealthReport,
     HostHealth,
@@ -342,7 +342,7 @@ def _apply(
     }
     try:
         back = rollback(project, env, by=AUTO_BY, reason=reason, progress=progress, automatic=True)
-    except Locked as exc:
+    except (Locked, RollbackRefused) as exc:  # another run holds the lock; nothing to go back to
         needed = run.book.record(
             "decision.needed",
             decision="rollback?",
@@ -354,7 +354,8 @@ def _apply(
         report.decision = {
             "action": "ask",
             "seq": needed.seq,
-            "note": f"automatic rollback blocked ({exc}); PO decides (ledger #{needed.seq})",
+            "note": f"automatic rollback blocked ({' '.join(str(exc).split())}); PO decides "
+            f"(ledger #{needed.seq})",
         }
         return
     report.rolled_back = back.rolled_back
