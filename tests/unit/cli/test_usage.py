@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import typer
@@ -110,3 +110,20 @@ def test_rollback_of_a_signed_environment_names_the_key_with_the_rest(
     problems = json.loads(result.out)["problems"]
     assert [p.split(":")[0] for p in problems] == ["--reason", "--key"]
     assert "a rollback of production must be signed" in problems[1]
+
+
+def test_a_list_option_reads_naturally_too() -> None:
+    # no relkit command takes a list today; one that does must not show typer's <list[str]>
+    from typer.testing import CliRunner
+
+    from relkit.cli.options import Command
+
+    demo = typer.Typer(add_completion=False, rich_markup_mode=None)
+
+    @demo.command(cls=Command)
+    def tag(manifest: Path, label: Annotated[list[str] | None, typer.Option("--label")] = None) -> None:
+        """Tag a release."""
+
+    shown = CliRunner().invoke(demo, ["--help"]).output
+    assert shown.startswith("Usage: tag [OPTIONS] MANIFEST\n"), shown
+    assert "--label LABEL" in shown and "list[" not in shown
