@@ -35,6 +35,17 @@ class BadInput(RelkitError):
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])
 
 
+class RollbackRefused(BadInput):
+    """A rollback refused before anything changed on any host (exit 2): nothing to roll back to,
+    or the release asked for is not installed; says what is."""
+
+    def __init__(
+        self, message: str, problems: list[str] | None = None, result: Reported | None = None
+    ) -> None:
+        super().__init__(message, problems)
+        self.result = result
+
+
 class GateBlocked(RelkitError):
     """A gate of the procedure failed; the play did not start."""
 

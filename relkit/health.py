@@ -52,6 +52,8 @@ class HealthReport:
     prom_file: str = ""
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    next_steps: list[str] = field(default_factory=list)
+    """What to do about a critical result: the commands to restart, roll back or decide."""
 
     @property
     def critical(self) -> bool:
@@ -78,6 +80,9 @@ class HealthReport:
             )
         elif self.decision:
             lines.append(f"  {self.decision['note']}")
+        if self.next_steps:
+            lines.append("next steps:")
+            lines += [f"  - {step}" for step in self.next_steps]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,8 +24,23 @@ MAX_BYTES = 1_000_000
 M = TypeVar("M", bound=BaseModel)
 
 
+@dataclass(frozen=True)
+class ImpossibleTime:
+    """An unquoted timestamp that names no real moment (``2026-02-30T10:00:00``): YAML reads it as
+    a date but cannot build one. Kept in place so the error names its field (see validate_data)."""
+
+    text: str
+    problem: str
+
+
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that rejects aliases: manifests are small and never need them."""
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except (ValueError, OverflowError) as exc:  # day 30 of February, hour 25, year 0
+            return ImpossibleTime(str(node.value), str(exc))
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -33,6 +49,9 @@ class _StrictLoader(yaml.SafeLoader):
                 None, None, "YAML aliases (*name) are not allowed here", event.start_mark
             )
         return super().compose_node(parent, index)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
 
 
 def parse_yaml(text: str, source: str) -> Any:
@@ -65,15 +84,48 @@ def describe_errors(exc: ValidationError) -> list[str]:
 
 
 def validate_data(model: type[M], data: Any, source: str) -> M:
-    """Validate already-parsed data against ``model``."""
+    """Validate already-parsed data against ``model``.
+
+    An impossible unquoted timestamp is refused at its field (``schedule.window_start:
+    impossible date or time 2026-02-30T10:00:00 (day is out of range for month)``), with
+    whatever else is wrong in the document.
+    """
     if not isinstance(data, dict):
-        raise BadInput(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+        kind = "a date" if isinstance(data, ImpossibleTime) else type(data).__name__
+        raise BadInput(f"{source}: expected a mapping at the top level, got {kind}")
     try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise BadInput(f"{source}: invalid {model.__name__}", describe_errors(exc)) from None
+        impossible: dict[str, ImpossibleTime] = {}
+        data = _take_impossible_times(data, (), impossible)
+        problems = [
+            f"{path}: impossible date or time {_one_line(t.text)} ({_one_line(t.problem)}); "
+            "expected a real one, e.g. 2026-11-10T22:00:00"
+            for path, t in impossible.items()
+        ]
+        try:
+            model_ = model.model_validate(data)
+        except ValidationError as exc:
+            problems += [p for p in describe_errors(exc) if p.split(": ", 1)[0] not in impossible]
+        if problems:
+            raise BadInput(f"{source}: invalid {model.__name__}", problems)
+        return model_
     except RecursionError:
         raise BadInput(f"{source}: nested too deeply") from None
+
+
+def _take_impossible_times(node: Any, path: tuple[str, ...], found: dict[str, ImpossibleTime]) -> Any:
+    """``node`` with each :class:`ImpossibleTime` replaced by its text, noted in ``found`` by path."""
+    if isinstance(node, ImpossibleTime):
+        found[".".join(path) or "(top level)"] = node
+        return node.text
+    if isinstance(node, dict):
+        keys = [k.text if isinstance(k, ImpossibleTime) else k for k in node]
+        return {
+            k: _take_impossible_times(v, (*path, _printable(str(k))), found)
+            for k, v in zip(keys, node.values(), strict=True)
+        }
+    if isinstance(node, list):
+        return [_take_impossible_times(v, (*path, str(i)), found) for i, v in enumerate(node)]
+    return node
 
 
 def file_kind(mode: int) -> str:

@@ -81,6 +81,8 @@ class Notice:
     env: str
     message: Message
     deliveries: list[Delivery] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What the sender should know (an announcement of a window already over, …)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -91,6 +93,7 @@ class Notice:
             "subject": self.message.subject,
             "text": self.message.text,
             "deliveries": [d.to_dict() for d in self.deliveries],
+            "warnings": list(self.warnings),
         }
 
 

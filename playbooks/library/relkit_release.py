@@ -799,6 +799,10 @@ def activate(p, action):
     root = p["deploy_path"]
     make_layout(root)
     live = current_version(root)
+
+    def refused():  # a refusal before any change: relkit reports what is installed (exit 2)
+        return {"refused": True, "live": live, "installed_releases": complete_releases(root)}
+
     found = (
         rolled_back_already(root, live, p.get("expected_live"), p["version"])
         if action == "rollback"
@@ -808,10 +812,10 @@ def activate(p, action):
         return found_rollback(p, root, live, found)
     version = p["version"] or (previous_version(root, live) if action == "rollback" else None)
     if not version:
-        raise ReleaseError("no previous complete release to roll back to (live: %s)" % live)
+        raise ReleaseError("no previous complete release to roll back to (live: %s)" % live, refused())
     marker = read_marker(os.path.join(root, RELEASES, version))
     if not marker:
-        raise ReleaseError("release %s is not installed completely on this host" % version)
+        raise ReleaseError("release %s is not installed completely on this host" % version, refused())
     if action == "deploy" and p["sha256"] and marker.get("sha256") != p["sha256"]:
         raise ReleaseError(
             "release %s on host has sha256 %s, not %s" % (version, marker.get("sha256"), p["sha256"])

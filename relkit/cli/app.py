@@ -38,7 +38,7 @@ from relkit.cli import (
     validate,
     verify,
 )
-from relkit.cli.options import State
+from relkit.cli.options import Command, Group, State
 from relkit.cli.output import Output, escape
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
+    cls=Group,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -74,7 +75,7 @@ COMMANDS = (
 """Each command is the function of the same name in its module; the module's HELP is its help."""
 
 for _command in COMMANDS:
-    app.command(help=sys.modules[_command.__module__].HELP)(_command)
+    app.command(help=sys.modules[_command.__module__].HELP, cls=Command)(_command)
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(signers.app, name="signers")
 
@@ -180,8 +181,9 @@ def _report_error(out: Output, exc: api.RelkitError) -> int:
             gates.show_gates(out, cast("api.GateReport", exc.report))
     if isinstance(exc, api.BadInput):
         payload["problems"] = exc.problems
-    if isinstance(exc, api.PlayFailed | api.RollbackFailed) and exc.result is not None:
-        payload["result"] = exc.result.to_dict()
+    result = getattr(exc, "result", None)  # PlayFailed, RollbackFailed, RollbackRefused
+    if result is not None:
+        payload["result"] = result.to_dict()
     out.emit(payload)
     out.err.print(f"[bold red]error[/] (exit {exc.exit_code}): {escape(str(exc))}")
     return exc.exit_code

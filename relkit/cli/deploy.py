@@ -31,12 +31,29 @@ def deploy(
             "already runs this release",
         ),
     ] = False,
+    allow_downgrade: Annotated[
+        bool,
+        typer.Option(
+            "--allow-downgrade",
+            help="deploy a release older than the live one (refused otherwise: relkit rollback --to "
+            "goes back with the data it had); recorded in the ledger",
+        ),
+    ] = False,
 ) -> None:
     st = state(ctx)
     out = st.output
     project = st.project()
     out.info.print(f"[bold]deploy[/] {manifest} → {env}")
-    report = api.deploy(project, manifest, env, st.actor, out.progress, full_play=full_play, key=key)
+    report = api.deploy(
+        project,
+        manifest,
+        env,
+        st.actor,
+        out.progress,
+        full_play=full_play,
+        key=key,
+        allow_downgrade=allow_downgrade,
+    )
     out.emit(report.to_dict())
     if not out.json:
         hosts = ", ".join(report.hosts)
@@ -47,3 +64,6 @@ def deploy(
             )
         else:
             out.out.print(f"[green]deployed[/] {report.version} to {env}: {hosts} (run {report.run_id})")
+        if down := report.details.get("downgrade"):
+            was = ", ".join(f"{h} from {v}" for h, v in down["from"].items())
+            out.out.print(f"  [yellow]downgraded[/] {was} (--allow-downgrade, recorded in the ledger)")

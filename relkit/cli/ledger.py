@@ -7,15 +7,15 @@ from typing import Annotated
 import typer
 
 from relkit import api
-from relkit.cli.options import example, state
+from relkit.cli.options import Command, Group, example, state
 from relkit.cli.output import entries_table, escape
 
 HELP = "Show or verify the ledger." + example("relkit ledger verify")
 
-app = typer.Typer(help=HELP, no_args_is_help=True)
+app = typer.Typer(help=HELP, no_args_is_help=True, cls=Group)
 
 
-@app.command("show", help="Show ledger entries." + example("relkit ledger show --kind 'host.*'"))
+@app.command("show", cls=Command, help="Show ledger entries." + example("relkit ledger show --kind 'host.*'"))
 def show(
     ctx: typer.Context,
     kind: Annotated[str | None, typer.Option("--kind", help="kind, * as wildcard")] = None,
@@ -33,6 +33,7 @@ def show(
 
 @app.command(
     "verify",
+    cls=Command,
     help="Verify the hash chain, the pinned signers and every signed act (exit 0, or 1 naming the first "
     "bad row). With --witnesses ENV, also compare the ledger with what each host of ENV recorded at its "
     "switches (exit 1 when a host contradicts it: a deleted, truncated or rewritten ledger, a switch "

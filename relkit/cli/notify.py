@@ -31,6 +31,8 @@ def notify(
     st = state(ctx)
     out = st.output
     notice = api.send_notice(st.project(), manifest, kind, env, api.identity(st.actor))
+    for warning in notice.warnings:
+        out.err.print(f"[yellow]warning[/]: {escape(warning)}")
     out.emit(notice.to_dict())
     if out.json:
         return

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer._click import Context, Parameter  # typer >= 0.25 vendors click as typer._click
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from relkit.api import Project
 from relkit.cli.output import Output
@@ -27,6 +29,67 @@ ActKeyOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+METAVARS = {
+    "actor": "NAME",
+    "by": "NAME",
+    "fmt": "FORMAT",
+    "format": "FORMAT",
+    "key": "KEY",
+    "last": "N",
+    "out": "FILE",
+    "output": "FORMAT",
+    "project": "PATH",
+    "prom_file": "FILE",
+    "reason": "TEXT",
+    "retro": "FILE",
+    "to": "VERSION",
+    "wait": "SECONDS",
+    "witnesses": "ENV",
+}
+"""The word shown for an option's value (``--by NAME``) where its name upper-cased (``--env
+ENV``) does not read naturally."""
+
+
+class _Argument(TyperArgument):
+    """A positional argument shown as ``MANIFEST`` (required) or ``[MANIFEST]`` in usage lines."""
+
+    def get_usage_pieces(self, ctx: Context) -> list[str]:
+        name = self.metavar or (self.name or "value").upper()
+        name = name if self.required else f"[{name}]"
+        return [name + ("..." if self.nargs != 1 else "")]
+
+    def display_type_rich(self, ctx: Context) -> str | None:
+        return None  # the metavar says what it is: no ``MANIFEST <path>``
+
+
+def _natural(param: Parameter) -> None:
+    """Give ``param`` a metavar that reads naturally: ``MANIFEST``, ``--env ENV``, ``--by NAME``
+    (typer's own are ``{manifest}``, ``<str>``, ``<list[str]>``)."""
+    if isinstance(param, TyperArgument):
+        param.__class__ = _Argument  # same fields; only the usage and help rendering differ
+    if param.metavar is None and not getattr(param, "is_flag", False):
+        name = param.name or "value"
+        param.metavar = METAVARS.get(name, name.upper())
+
+
+class Command(TyperCommand):
+    """A relkit command: usage and help in plain words (``relkit deploy [OPTIONS] MANIFEST``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _natural(param)
+
+
+class Group(TyperGroup):
+    """A relkit command group (``relkit``, ``relkit ledger``): its options in plain words too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _natural(param)
 
 
 def example(text: str) -> str:

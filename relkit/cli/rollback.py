@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from relkit import api
-from relkit.cli.options import ActKeyOpt, EnvOpt, example, state
+from relkit.cli.options import ActKeyOpt, example, state
 
 HELP = (
     "Switch back to the previous (or --to) release, restore its data snapshot (the data as it "
@@ -20,10 +20,18 @@ HELP = (
 
 def rollback(
     ctx: typer.Context,
-    env: EnvOpt,
-    by: Annotated[str | None, typer.Option("--by", help="who decided the rollback")] = None,
+    # --env, --reason and --by are checked together: every missing one is named at once (exit 2)
+    env: Annotated[
+        str | None, typer.Option("--env", "-e", help="environment from relkit.yml  [required]")
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="who decided the rollback  [required; signed with --key: default you]"),
+    ] = None,
     key: ActKeyOpt = None,
-    reason: Annotated[str | None, typer.Option("--reason", help="why")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="why the release is rolled back  [required]")
+    ] = None,
     to: Annotated[str | None, typer.Option("--to", help="version to roll back to")] = None,
     code_only: Annotated[
         bool, typer.Option("--code-only", help="switch code only; leave the data as it is")
@@ -31,9 +39,10 @@ def rollback(
 ) -> None:
     st = state(ctx)
     out = st.output
-    out.info.print(f"[bold]rollback[/] {env}")
+    if env:
+        out.info.print(f"[bold]rollback[/] {env}")
     report = api.rollback(
-        st.project(), env, by, reason, to, out.progress, code_only=code_only, key=key, claimed=st.actor
+        st.project(), env or "", by, reason, to, out.progress, code_only=code_only, key=key, claimed=st.actor
     )
     out.emit(report.to_dict())
     if out.json:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from relkit import api
-from relkit.cli.options import KeyOpt, example, state
+from relkit.cli.options import Command, Group, KeyOpt, example, state
 
 HELP = (
     "Show or change the allowed signers pinned in the ledger. The first allowed_signers file relkit "
@@ -18,11 +18,12 @@ HELP = (
     + example("relkit signers update --key ~/.ssh/id_ed25519 --reason 'rina joins QA'")
 )
 
-app = typer.Typer(help=HELP, no_args_is_help=True)
+app = typer.Typer(help=HELP, no_args_is_help=True, cls=Group)
 
 
 @app.command(
     "show",
+    cls=Command,
     help="Show the pinned allowed signers and how the file differs (exit 0; 1 when it differs)."
     + example("relkit signers show"),
 )
@@ -59,6 +60,7 @@ def show(
 
 @app.command(
     "update",
+    cls=Command,
     help="Pin the allowed_signers file as it is now: an act signed by a signers admin of the pinned "
     "file (relkit-admin), naming the old and new sha256."
     + example("relkit signers update --key ~/.ssh/id_ed25519 --reason 'rina joins QA'"),

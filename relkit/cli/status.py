@@ -2,13 +2,85 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import typer
+from rich import box
 from rich.table import Table
 
 from relkit import api
 from relkit.cli.options import example, state
 
 HELP = "What is live where, since when, deployed by whom; interrupted runs; locks." + example("relkit status")
+
+
+HEADERS = ("env", "host", "version", "since (UTC)", "by", "how", "release")
+FLOORS = (7, 10, 7, 10, 6, 8, 10)
+"""How far each column may shrink on a narrow terminal (a date is 10 characters)."""
+TIMES = ((6, 17), (3, 10), (6, 10))
+"""The columns that give up width first, and down to what: release (``closed`` above its time),
+since (the date above the time of day), release again (its time on two lines); then the widest
+of the others, one character at a time."""
+GAP = 2
+"""Characters between two columns."""
+
+
+def utc_minute(ts: str) -> str:
+    """A ledger time (ISO 8601, UTC) to the minute, as a table shows it: ``2026-12-02 10:15Z``."""
+    return f"{ts[:10]} {ts[11:16]}Z" if len(ts) >= 16 else ts
+
+
+def column_widths(rows: Sequence[tuple[str, ...]], room: int) -> list[int]:
+    """Each column's width: its longest cell, shrunk to fit ``room`` characters: the times first
+    (down to a date's width), then the widest other column, never below its floor."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(HEADERS)]
+    excess = sum(widths) + GAP * (len(widths) - 1) - room
+    for i, floor in TIMES:  # a time on one line or two, not cut in between
+        give = max(0, widths[i] - floor) if excess > 0 else 0
+        widths[i] -= give
+        excess -= give
+    while excess > 0:
+        wide = [i for i in range(len(widths)) if widths[i] > FLOORS[i]]
+        if not wide:
+            break  # narrower than every floor: the terminal wraps the lines
+        widths[max(wide, key=lambda i: widths[i])] -= 1
+        excess -= 1
+    return widths
+
+
+def live_table(view: api.StatusView, room: int) -> Table:
+    """One row per environment and host, fitted to ``room`` characters (80 columns and up).
+
+    A narrow terminal wraps a time at its space (``2026-12-02`` over ``10:15Z``), ``closed``
+    above its time, and folds a long name: nothing is cut short to ``2026-12-…``.
+    """
+    rows = [
+        (
+            env,
+            host,
+            release.version,
+            utc_minute(release.since),
+            release.by,
+            release.action,
+            f"closed {utc_minute(release.closed)}" if release.closed else "open",
+        )
+        for env, hosts in sorted(view.live.items())
+        for host, release in sorted(hosts.items())
+    ]
+    table = Table(
+        title="live releases",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, GAP // 2),
+        collapse_padding=True,
+    )
+    for header, width in zip(HEADERS, column_widths(rows, room), strict=True):
+        table.add_column(header, overflow="fold", width=width)
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def status(ctx: typer.Context) -> None:
@@ -18,18 +90,12 @@ def status(ctx: typer.Context) -> None:
     if out.json:
         out.emit(view.to_dict())
         return
-    table = Table(title="live releases", title_justify="left")
-    for col in ("env", "host", "version", "since (UTC)", "by", "how", "release"):
-        table.add_column(col)
-    for env, hosts in sorted(view.live.items()):
-        for host, live in sorted(hosts.items()):
-            phase = f"closed {live.closed[:16]}" if live.closed else "open"
-            table.add_row(env, host, live.version, live.since[:19], live.by, live.action, phase)
+    table = live_table(view, out.out.width)
     out.out.print(table if view.live else "nothing deployed yet")
     for env, holder in view.locks.items():
         out.out.print(f"[yellow]lock[/] {env}: {holder}")
     for run in view.interrupted:
         out.out.print(
             f"[red]interrupted[/] {run.action} run {run.run_id} on {run.env} by {run.by} "
-            f"(pid {run.pid} on {run.controller}, started {run.started[:19]}Z) never finished"
+            f"(pid {run.pid} on {run.controller}, started {utc_minute(run.started)}) never finished"
         )

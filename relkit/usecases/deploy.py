@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal, NoReturn
 
 from relkit import gatekeeper, live_check
-from relkit.errors import GateBlocked, PlayFailed
+from relkit.errors import BadInput, GateBlocked, PlayFailed
 from relkit.gates import GateReport, Override
 from relkit.hostrules import new_run_id
 from relkit.loading import load_manifest
@@ -21,6 +21,7 @@ from relkit.usecases.playing import require_secrets
 from relkit.usecases.recording import OutcomeSink, quiet
 from relkit.usecases.rollback import rollback_hosts
 from relkit.usecases.runs import Run, RunReport, identity
+from relkit.versions import older
 
 
 def deploy(
@@ -33,8 +34,14 @@ def deploy(
     overrides: Sequence[Override] = (),
     full_play: bool = False,
     key: Path | None = None,
+    allow_downgrade: bool = False,
 ) -> RunReport:
     """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4).
+
+    A release older than the one the ledger says is live on a host (PEP 440 order, see
+    :mod:`relkit.versions`) is refused (exit 2, pointing to ``relkit rollback --to``) unless
+    ``allow_downgrade``: a deploy keeps the live data, so a downgrade keeps the newer schema.
+    An allowed downgrade is signed as such and recorded in the run's ``run.started``.
 
     The deployer is the principal of ``key`` (required where ``policy.signed_acts`` says; ``by``
     must then name that principal), else ``by`` / $RELKIT_USER / the login. The signed
@@ -43,6 +50,7 @@ def deploy(
     a play; ``full_play`` skips it.
     """
     manifest = load_manifest(manifest_path)
+    downgrade = _downgrade(project, env, manifest.version, allow_downgrade)
     run_id = new_run_id()
     signed = signing.sign_if_needed(
         project,
@@ -53,6 +61,7 @@ def deploy(
         version=manifest.version,
         sha256=manifest.artifact.sha256,
         run_id=run_id,
+        **({"allow_downgrade": True} if downgrade else {}),
     )
     actor = signed.principal if signed else identity(by)
     require_secrets(project)
@@ -80,7 +89,11 @@ def deploy(
     assert artifact is not None and gate_pass is not None
     with project.ledger.hold(env, run.run_id, "deploy"):
         sha = manifest.artifact.sha256
-        run.book.started(version=manifest.version, sha256=sha)
+        run.book.started(
+            version=manifest.version,
+            sha256=sha,
+            **({"downgrade": {"from": downgrade, "allowed_by": actor}} if downgrade else {}),
+        )
         run.notices.context = {"manifest": manifest, "version": manifest.version, "sha256": sha}
         run.notices.notify("deploy.started")
         quick = live_check.Verdict(None, "not tried (--full-play)")
@@ -115,8 +128,27 @@ def deploy(
             "why_not": quick.reason,
             "host_cards": f"not kept: {kept}" if kept else "kept",
         }
+        if downgrade:
+            outcome.details["downgrade"] = {"from": downgrade, "allowed_by": actor}
         run.finished("successful", rc=0, hosts=outcome.hosts)
         return outcome
+
+
+def _downgrade(project: Project, env: str, version: str, allowed: bool) -> dict[str, str]:
+    """Host → newer live release (per the ledger) that deploying ``version`` would replace; refused
+    (exit 2, nothing touched) unless ``allowed``."""
+    project.environment(env)
+    known = live_releases(project.ledger.entries(kind="host.switched", env=env)).get(env, {})
+    newer = {h: r.version for h, r in sorted(known.items()) if older(version, r.version)}
+    if not newer or allowed:
+        return newer
+    live = ", ".join(f"{h} ({v})" for h, v in newer.items())
+    raise BadInput(
+        f"deploy of {version} to {env} would downgrade {live}: a deploy keeps the live data, so "
+        f"{version} would run on the newer release's schema. To go back to {version} with the data "
+        f"it had: {signing.rollback_command(project, env, to=version)}; to deploy {version} over it "
+        "anyway (e.g. when the data is compatible): add --allow-downgrade (recorded in the ledger)"
+    )
 
 
 def _fail(

@@ -18,9 +18,10 @@ from typing import Any
 
 from relkit.chain import Entry
 from relkit.config import Health
-from relkit.errors import BadInput, Locked, PlayFailed, RelkitError
+from relkit.errors import BadInput, Locked, PlayFailed, RelkitError, RollbackRefused
 from relkit.health import (
     HealthReport,
+    HostHealth,
     config_problems,
     critical_streak,
     decide,
@@ -209,6 +210,8 @@ def check_health(
         except RelkitError as exc:
             run.finished("rollback_failed", rc=result.rc, health_seq=entry.seq, error=str(exc)[:500])
             raise
+    if report.critical:
+        report.next_steps = next_steps(project, report, active)
     run.finished(report.status, rc=result.rc, health_seq=entry.seq, decision=report.decision.get("action"))
     prune_run_dirs(project.state_dir / "runs", KEEP_RUN_DIRS)
     if prom_file is not None:
@@ -230,6 +233,66 @@ def _misconfigured(env: str, problems: dict[str, str]) -> str:
         "and environment it reads; a host nothing was deployed to yet has no deploy path."
     )
     return "\n".join(lines)
+
+
+def next_steps(project: Project, report: HealthReport, active: bool) -> list[str]:
+    """What to do about a critical result, as commands: reach the hosts that did not answer,
+    restart the live release where its smoke checks fail (a deploy of it with --full-play),
+    roll back (or the PO's decision, when health.on_critical asked for it), check again."""
+    env = report.env
+    again = f"relkit health --env {env}" + ("" if active else " --always")
+    if report.rolled_back:
+        return [
+            "find out why the release failed: the failing checks above, the ledger (relkit ledger show "
+            f"--env {env} --kind 'health.*'); the release rolled back to is checked by: {again}"
+        ]
+    critical = [h for h in report.hosts.values() if h.status == "critical"]
+    unreached = sorted(h.host for h in critical if not h.checks)
+
+    def failing(h: HostHealth, source: str) -> bool:
+        return any(c.get("status") == "critical" and c.get("source") == source for c in h.checks)
+
+    smoke = [h for h in critical if failing(h, "smoke")]
+    health_only = sorted(h.host for h in critical if h.checks and h not in smoke)
+    steps = []
+    if report.decision.get("action") == "ask":
+        steps.append(
+            f"the PO decides whether to roll back (ledger #{report.decision.get('seq')}): "
+            + signing.rollback_command(project, env, "<PO>", '"..."')
+        )
+    if unreached:
+        steps.append(f"{', '.join(unreached)} did not answer: check the host and its SSH connection")
+    key = " --key KEY" if signing.required(project, env) else ""
+    for version in sorted({h.version or "" for h in smoke}):
+        hosts = ", ".join(sorted(h.host for h in smoke if (h.version or "") == version))
+        steps.append(
+            f"restart {version or 'the live release'} where its smoke checks fail ({hosts}): relkit deploy "
+            f"{_manifest_of(project, version)} --env {env} --full-play{key} (the deploy's gates apply; "
+            "a host that passes its smoke checks is left running)"
+        )
+    if health_only:
+        steps.append(
+            f"{', '.join(health_only)}: the smoke checks pass, so a redeploy would leave the service as it "
+            "is: look into the failing checks on the host"
+        )
+    last = {e.host: e for e in project.ledger.entries(kind="host.switched", env=env)}
+    if not any(e.data.get("previous") for e in last.values()):
+        steps.append(f"no release was live on {env} before this one: there is nothing to roll back to")
+    elif report.decision.get("action") != "ask":
+        steps.append(f"or roll back to the previous release: {signing.rollback_command(project, env)}")
+    steps.append(f"then check again: {again}")
+    return steps
+
+
+def _manifest_of(project: Project, version: str) -> str:
+    """The manifest of ``version`` where a project keeps it (releases/VERSION.yml), else MANIFEST."""
+    path = project.root / "releases" / f"{version}.yml"
+    if not version or not path.is_file():
+        return "MANIFEST"
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _notify_critical(
@@ -296,7 +359,7 @@ def _apply(
     }
     try:
         back = rollback(project, env, by=AUTO_BY, reason=reason, progress=progress, automatic=True)
-    except Locked as exc:
+    except (Locked, RollbackRefused) as exc:  # another run holds the lock; nothing to go back to
         needed = run.book.record(
             "decision.needed",
             decision="rollback?",
@@ -308,7 +371,8 @@ def _apply(
         report.decision = {
             "action": "ask",
             "seq": needed.seq,
-            "note": f"automatic rollback blocked ({exc}); PO decides (ledger #{needed.seq})",
+            "note": f"automatic rollback blocked ({' '.join(str(exc).split())}); PO decides "
+            f"(ledger #{needed.seq})",
         }
         return
     report.rolled_back = back.rolled_back

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NoReturn
 
-from relkit.errors import BadInput, RollbackFailed
+from relkit.errors import BadInput, RollbackFailed, RollbackRefused
 from relkit.hostrules import new_run_id
 from relkit.names import check_safe_name
 from relkit.project import Project
+from relkit.results import PlayResult
 from relkit.snapshots import data_summary
 from relkit.status import live_releases
 from relkit.usecases import signing
@@ -36,14 +38,13 @@ def rollback(
     unless relkit's own policy decided it: ``automatic``; ``claimed``, the ``--as`` name, must be
     that principal); ``by`` then records who decided.
     """
-    if not reason or not reason.strip():
-        raise BadInput("--reason: say why the release is rolled back")
-    if to is not None:
-        try:
-            check_safe_name(to)
-        except ValueError as exc:
-            raise BadInput(f"--to: {exc}") from None
-    project.inventory(env)
+    if problems := _argument_problems(project, env, by, reason, to, key, automatic):
+        head = problems[0] if len(problems) == 1 else f"rollback: {len(problems)} problems with the arguments"
+        raise BadInput(f"{head}; nothing was changed", problems if len(problems) > 1 else [])
+    if not automatic and key is None:
+        signing.refuse_unsigned(project, "rollback", env)  # exit 3 first: a key is needed anyway
+    require_secrets(project)
+    _refuse_unknown_target(project, env, to)
     run_id = new_run_id()
     signed = None
     if not automatic:
@@ -54,7 +55,6 @@ def rollback(
     if not actor:
         raise BadInput("--by: name the person who decided the rollback (or sign it: --key)")
     decided_by = by or actor
-    require_secrets(project)
     run = Run(project, env, "rollback", actor, run_id=run_id)
     if signed is not None:
         signing.record(project, signed, run.run_id, env)
@@ -77,6 +77,8 @@ def rollback(
         }
         result = run.play("rollback.yml", rollback_vars, progress)
         back = run.book.switches(result)
+        if refusals := host_refusals(result, back):
+            _refused(project, run, result, to, refusals)
         run.smoke(result, to, None)
         releases = result.releases()
         report = RunReport(
@@ -111,6 +113,135 @@ def rollback(
             f"rollback of {env} failed on {', '.join(result.bad_hosts)}: those hosts need attention", report
         )
     return report
+
+
+def _refuse_unknown_target(project: Project, env: str, to: str | None) -> None:
+    """Refuse on the controller (exit 2, nothing recorded) a rollback the ledger shows cannot
+    happen: nothing was ever deployed to ``env``, or release ``to`` never was."""
+    switched = list(project.ledger.entries(kind="host.switched", env=env))
+    tried = [
+        str(e.data.get("version"))
+        for e in project.ledger.entries(kind="run.started", env=env)
+        if e.data.get("action") == "deploy" and e.data.get("version")
+    ]
+    if not switched and not tried:
+        raise RollbackRefused(
+            f"rollback of {env} refused: nothing was ever deployed to {env} (the ledger has no deploy "
+            "there), so there is nothing to roll back to; nothing was changed"
+        )
+    seen = {str(e.data.get("version")) for e in switched} | set(tried)
+    if to is None or to in seen:
+        return
+    per_host: dict[str, list[str]] = {}
+    for e in switched:
+        versions = per_host.setdefault(e.host, [])
+        version = str(e.data.get("version"))
+        if version in versions:
+            versions.remove(version)
+        versions.append(version)
+    problems = [
+        f"{host}: live {versions[-1]}; before it: {', '.join(reversed(versions[:-1])) or 'nothing'}"
+        for host, versions in sorted(per_host.items())
+    ]
+    raise RollbackRefused(
+        f"rollback of {env} to {to} refused: release {to} was never deployed to {env} (per the ledger), so "
+        f"no host there has it installed; nothing was changed. Releases switched in on {env}, newest first "
+        "(retention may have removed older ones from a host):",
+        problems,
+    )
+
+
+def host_refusals(result: PlayResult, back: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Per host, why it refused the rollback before changing anything (no release to go back to,
+    the one asked for not installed) and what it has installed; empty unless every host that
+    failed refused and none switched or restarted: then nothing changed anywhere."""
+    releases = result.releases()
+    refused = {h: r for h, r in releases.items() if r.raw.get("refused")}
+    bad = set(result.bad_hosts)
+    if (
+        not refused
+        or back
+        or not bad <= set(refused)
+        or any(r.raw.get("restarted") for r in releases.values())
+    ):
+        return {}
+    messages = {o.host: o.msg for o in result.outcomes if o.status == "failed"}
+    return {
+        host: {
+            "reason": messages.get(host, ""),
+            "live": r.raw.get("live"),
+            "installed": [str(v) for v in r.raw.get("installed_releases") or []],
+        }
+        for host, r in sorted(refused.items())
+    }
+
+
+def _refused(
+    project: Project, run: Run, result: PlayResult, to: str | None, refusals: dict[str, dict[str, Any]]
+) -> NoReturn:
+    """End a rollback every host refused before changing anything: exit 2, saying what each has."""
+    env = run.env
+    run.finished("refused", rc=result.rc, refused=refusals)
+    report = RunReport(
+        "rollback", env, run.run_id, to, False, result.host_states(), details={"refused": refusals}
+    )
+    # installed releases come in the order they were installed: suggest the newest one not live
+    others = [v for r in refusals.values() for v in r["installed"] if v not in (r["live"], to)]
+    hint = (
+        f" To go to an installed release: {signing.rollback_command(project, env, to=others[-1])}"
+        if others
+        else ""
+    )
+    raise RollbackRefused(
+        f"rollback of {env} refused by {', '.join(refusals)}: nothing was changed on any host.{hint} "
+        "A release no longer installed is deployed again: relkit deploy MANIFEST (older than the live "
+        "one: --allow-downgrade)",
+        [
+            f"{host}: {r['reason']}; installed: {', '.join(r['installed']) or 'nothing'}"
+            for host, r in refusals.items()
+        ],
+        report,
+    )
+
+
+def _argument_problems(
+    project: Project,
+    env: str,
+    by: str | None,
+    reason: str | None,
+    to: str | None,
+    key: Path | None,
+    automatic: bool,
+) -> list[str]:
+    """Every problem with a rollback's arguments at once: ``--env``, ``--reason``, ``--by`` (or
+    ``--key`` where the rollback must be signed: alone, that is the signing refusal, exit 3)."""
+    problems = []
+    known = ", ".join(sorted(project.config.environments))
+    if not env:
+        problems.append(f"--env: name the environment to roll back (known: {known})")
+    else:
+        try:
+            project.inventory(env)
+        except BadInput as exc:
+            problems.append(str(exc))
+            env = ""
+    if not reason or not reason.strip():
+        problems.append("--reason: say why the release is rolled back")
+    if to is not None:
+        try:
+            check_safe_name(to)
+        except ValueError as exc:
+            problems.append(f"--to: {exc}")
+    if not automatic and key is None:
+        if env and signing.required(project, env):
+            if problems:  # alone, sign_if_needed refuses it (exit 3)
+                problems.append(
+                    f"--key: a rollback of {env} must be signed (policy.signed_acts): add --key PATH "
+                    "(your SSH key); --by then names who decided (default: you)"
+                )
+        elif not by:
+            problems.append("--by: name the person who decided the rollback (or sign it: --key)")
+    return problems
 
 
 def rollback_hosts(run: Run, hosts: list[str], progress: OutcomeSink, reason: str) -> dict[str, str]:

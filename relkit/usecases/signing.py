@@ -17,10 +17,14 @@ def required(project: Project, env: str) -> bool:
     return project.config.policy.signed_acts == "all" or environment.promote_from is not None
 
 
-def rollback_command(project: Project, env: str, by: str = "NAME", reason: str = "TEXT") -> str:
-    """The rollback command to suggest for ``env``: with ``--key`` where it must be signed."""
+def rollback_command(
+    project: Project, env: str, by: str = "NAME", reason: str = "TEXT", to: str | None = None
+) -> str:
+    """The rollback command to suggest for ``env`` (to release ``to``): with ``--key`` where it
+    must be signed."""
     key = "--key KEY " if required(project, env) else ""
-    return f"relkit rollback --env {env} {key}--by {by} --reason {reason}"
+    target = f"--to {to} " if to else ""
+    return f"relkit rollback --env {env} {target}{key}--by {by} --reason {reason}"
 
 
 def sign(
@@ -57,6 +61,12 @@ def sign_if_needed(
     """Sign when a key is given; refuse (exit 3) when the policy requires a signature and none is."""
     if key is not None:
         return sign(project, act, env, key, claimed, **fields)
+    refuse_unsigned(project, act, env)
+    return None
+
+
+def refuse_unsigned(project: Project, act: str, env: str) -> None:
+    """Refuse (exit 3) ``act`` on ``env`` without a key where the policy requires a signature."""
     if required(project, env):
         role = acts.ACT_ROLES[act]
         raise Unsigned(
@@ -65,7 +75,6 @@ def sign_if_needed(
             f"the key in ssh-agent; or set RELKIT_KEY), a key allowed for {acts.namespace(role)} in "
             f"{signers.name(project)}"
         )
-    return None
 
 
 def record(project: Project, signed: acts.SignedAct, run_id: str = "", env: str = "") -> None:
