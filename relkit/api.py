@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.gatekeeper import record as record_gates  # noqa: F401
     from relkit.gatekeeper import refuse_pass as refuse_gate_pass  # noqa: F401
     from relkit.gates import GateReport as GateReport
+    from relkit.gates import STAGES as STAGES
     from relkit.gates import Override as Override
     from relkit.health import HealthReport as HealthReport
     from relkit.health import HostHealth as HostHealth
@@ -110,6 +111,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "refuse_gate_pass": ("relkit.gatekeeper", "refuse_pass"),
     "GateReport": ("relkit.gates", "GateReport"),
     "Override": ("relkit.gates", "Override"),
+    "STAGES": ("relkit.gates", "STAGES"),
     "HealthReport": ("relkit.health", "HealthReport"),
     "HostHealth": ("relkit.health", "HostHealth"),
     "CALLBACK_EVENTS": ("relkit.hostrules", "CALLBACK_EVENTS"),

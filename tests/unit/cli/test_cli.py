@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from relkit.gates import SOP_PRODUCTION
+from relkit.gates import SOP_PRODUCTION, STAGES
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest
 from relkit.store.locks import lock_path
@@ -268,6 +268,14 @@ def test_gates_unknown_stage(cli: Cli, example_project: Path, manifest: Path) ->
     result = cli("-C", example_project, "gates", manifest, "--env", "staging", "--stage", "ship")
     assert result.code == 2
     assert "--stage" in result.err
+
+
+def test_gates_help_lists_every_stage(cli: Cli) -> None:
+    """--stage's help names every stage the gates know (prepare, deploy and close), as the docs do."""
+    result = cli("gates", "--help")
+    assert result.code == 0
+    assert STAGES == ("prepare", "deploy", "close")
+    assert "prepare|deploy|close" in " ".join(result.out.split())
 
 
 def test_gates_do_not_write_the_ledger(
