@@ -562,3 +562,37 @@ def test_closing_a_release_sends_release_closed(
     )
     [entry] = sent(project)
     assert (entry.env, entry.data["version"], entry.data["ok"]) == ("production", "2.0.0", True)
+
+
+def test_announcement_names_the_release_and_a_rebuilt_artifact_needs_its_own(
+    tmp_path: Path, run: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``relkit notify --kind announcement`` records the release's version and artifact sha256; the
+    notice_sent gate counts it for that artifact only: a rebuild under the same version is announced again."""
+    root = tmp_path / "p"
+    write_project(root, {})
+    config = yaml.safe_load((root / "relkit.yml").read_text())
+    config["policy"] = {"gates": {"deploy": ["notice_sent"]}}
+    (root / "relkit.yml").write_text(yaml.safe_dump(config))
+    released = root / "releases" / "1.2.3.yml"
+    data = yaml.safe_load(released.read_text())
+    data["schedule"] = {
+        "window_start": "2030-01-10T22:00:00",
+        "window_end": "2030-01-10T23:00:00",
+        "timezone": "UTC",
+    }
+    released.write_text(yaml.safe_dump(data))
+    project = Project.load(root)
+    assert run(project, "--kind", "announcement")[0] == 0
+    [entry] = sent(project)
+    assert (entry.data["version"], entry.data["sha256"]) == ("1.2.3", data["artifact"]["sha256"])
+
+    capsys.readouterr()
+    assert main(["-C", str(root), "gates", str(released), "--env", "staging"]) == 0
+    rebuilt = root / "releases" / "1.2.3-rebuilt.yml"
+    rebuilt.write_text(yaml.safe_dump({**data, "artifact": {**data["artifact"], "sha256": "c" * 64}}))
+    capsys.readouterr()
+    assert main(["-C", str(root), "-o", "json", "gates", str(rebuilt), "--env", "staging"]) == 3
+    [notice] = json.loads(capsys.readouterr().out)["gates"][1:]
+    assert (notice["name"], notice["passed"]) == ("notice_sent", False)
+    assert "it announced another build" in notice["reason"]
