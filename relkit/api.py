@@ -30,8 +30,8 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.gatekeeper import evaluate as evaluate_gates  # noqa: F401 (re-exported under its public name)
     from relkit.gatekeeper import record as record_gates  # noqa: F401
     from relkit.gatekeeper import refuse_pass as refuse_gate_pass  # noqa: F401
-    from relkit.gates import GateReport as GateReport
     from relkit.gates import STAGES as STAGES
+    from relkit.gates import GateReport as GateReport
     from relkit.gates import Override as Override
     from relkit.health import HealthReport as HealthReport
     from relkit.health import HostHealth as HostHealth

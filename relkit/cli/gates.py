@@ -17,6 +17,9 @@ HELP = (
 )
 
 
+STAGE_HELP = f"the stage whose gates are evaluated: {'|'.join(api.STAGES)}"
+
+
 def show_gates(out: Output, report: api.GateReport) -> None:
     """The gate table, or its JSON."""
     if out.json:
@@ -29,9 +32,7 @@ def gates(
     ctx: typer.Context,
     manifest: ManifestArg,
     env: EnvOpt,
-    stage: Annotated[
-        str, typer.Option("--stage", "-s", help=f"the stage whose gates are evaluated: {'|'.join(api.STAGES)}")
-    ] = "deploy",
+    stage: Annotated[str, typer.Option("--stage", "-s", help=STAGE_HELP)] = "deploy",
 ) -> None:
     st = state(ctx)
     _, report, _ = api.check_gates(st.project(), manifest, env, stage, actor=st.actor)
