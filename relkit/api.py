@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.notify import Delivery as Delivery
     from relkit.notify import Notice as Notice
     from relkit.project import Project as Project
+    from relkit.project import in_project as in_project
     from relkit.report_render import Written as Written
     from relkit.results import HealthResult as HealthResult
     from relkit.results import PlayResult as PlayResult
@@ -91,6 +92,8 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.usecases.signers import update as signers_update  # noqa: F401
     from relkit.usecases.signing import record as record_signed_act  # noqa: F401
     from relkit.usecases.signing import sign_if_needed as sign_act_if_needed  # noqa: F401
+    from relkit.usecases.validation import Validation as Validation
+    from relkit.usecases.validation import validate_release as validate_release
 
 EXPORTS: dict[str, tuple[str, str]] = {
     "__version__": ("relkit", "__version__"),
@@ -120,6 +123,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "Delivery": ("relkit.notify", "Delivery"),
     "Notice": ("relkit.notify", "Notice"),
     "Project": ("relkit.project", "Project"),
+    "in_project": ("relkit.project", "in_project"),
     "Written": ("relkit.report_render", "Written"),
     "HealthResult": ("relkit.results", "HealthResult"),
     "PlayResult": ("relkit.results", "PlayResult"),
@@ -154,6 +158,8 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "register_secrets": ("relkit.usecases.playing", "register_secrets"),
     "record_signed_act": ("relkit.usecases.signing", "record"),
     "sign_act_if_needed": ("relkit.usecases.signing", "sign_if_needed"),
+    "Validation": ("relkit.usecases.validation", "Validation"),
+    "validate_release": ("relkit.usecases.validation", "validate_release"),
     "StatusView": ("relkit.usecases.records", "StatusView"),
     "ledger_entries": ("relkit.usecases.records", "ledger_entries"),
     "ledger_verify": ("relkit.usecases.records", "ledger_verify"),

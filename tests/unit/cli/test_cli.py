@@ -102,7 +102,9 @@ def test_validate_good_manifest(cli: Cli, name: str) -> None:
 def test_validate_good_manifest_json(cli: Cli) -> None:
     result = cli("--output", "json", "validate", EXAMPLE_PROJECT / "releases" / "1.0.0.yml")
     assert result.code == 0
-    assert json.loads(result.out) == {"valid": True, "app": "webapp", "version": "1.0.0"}
+    payload = json.loads(result.out)
+    assert (payload["valid"], payload["app"], payload["version"]) == (True, "webapp", "1.0.0")
+    assert (payload["project"], payload["checked"]) == (None, ["the manifest file"])  # run outside a project
 
 
 def _bad_manifest(tmp_path: Path) -> Path:
