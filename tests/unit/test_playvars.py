@@ -78,7 +78,8 @@ def test_a_string_with_known_variables_passes() -> None:
             },
             {
                 "name": "who",
-                "command": "echo {{ inventory_hostname }} {{ groups['all'] | length }} {{ lookup('env', 'HOME') }}",
+                "command": "echo {{ inventory_hostname }} {{ groups['all'] | length }} "
+                "{{ lookup('env', 'HOME') }}",
             },
         )
     )
@@ -90,9 +91,9 @@ def test_an_unknown_variable_is_named_with_its_field_and_what_the_plays_provide(
     [problem] = playvars.check(config, INVENTORY)
     assert problem.field == "smoke.checks.0.http"
     assert str(problem) == (
-        "smoke.checks.0.http: unknown variable relkit_release (plays provide: relkit_app, relkit_deploy_path, "
-        "relkit_env, relkit_run_id, relkit_secrets, relkit_version; no host of production, staging defines it "
-        "in its inventory)"
+        "smoke.checks.0.http: unknown variable relkit_release (plays provide: relkit_app, "
+        "relkit_deploy_path, relkit_env, relkit_run_id, relkit_secrets, relkit_version; no host of "
+        "production, staging defines it in its inventory)"
     )
 
 

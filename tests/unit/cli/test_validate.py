@@ -114,7 +114,7 @@ def test_a_broken_relkit_yml_is_exit_2_naming_its_field(
 def test_an_unknown_variable_in_relkit_yml_is_exit_2_naming_the_field(
     cli: Cli, example_project: Path, manifest: Path
 ) -> None:
-    """The issue's case: relkit_release works during a deploy only; a rollback or health run cannot template it."""
+    """The issue's case: relkit_release works in a deploy only; rollback and health cannot template it."""
     _edit_yaml(
         example_project / "relkit.yml",
         lambda c: c["smoke"]["checks"][0].update(contains="{{ relkit_release.version }}"),
@@ -127,8 +127,8 @@ def test_an_unknown_variable_in_relkit_yml_is_exit_2_naming_the_field(
     )
     assert (
         "  - smoke.checks.0.contains: unknown variable relkit_release (plays provide: relkit_app, "
-        "relkit_deploy_path, relkit_env, relkit_run_id, relkit_secrets, relkit_version; no host of production, "
-        "staging defines it in its inventory)"
+        "relkit_deploy_path, relkit_env, relkit_run_id, relkit_secrets, relkit_version; no host of "
+        "production, staging defines it in its inventory)"
     ) in result.err
 
 
@@ -142,10 +142,8 @@ def test_a_variable_of_one_inventory_only_is_named_with_the_hosts_lacking_it(
     )
     result = cli("-C", example_project, "validate")
     assert result.code == 2
-    assert (
-        "  - service.stop: variable app_user is not defined for every host (missing on production: prod1, prod2;"
-        in (result.err)
-    )
+    missing = "variable app_user is not defined for every host (missing on production: prod1, prod2;"
+    assert f"  - service.stop: {missing}" in result.err
 
 
 def test_an_inventory_setting_relkit_version_is_named(cli: Cli, example_project: Path) -> None:
@@ -179,7 +177,7 @@ def test_without_a_manifest_outside_a_project_there_is_nothing_to_validate(
 def test_an_unreadable_inventory_is_a_note_not_a_failure(
     cli: Cli, example_project: Path, manifest: Path
 ) -> None:
-    """Vault data without its password: the variables are checked against the plays' only there, and said so."""
+    """Vault data without its password: that inventory's variables are not checked, and relkit says so."""
     group_vars = example_project.parent.parent / "inventory" / "local" / "group_vars"
     group_vars.mkdir()
     (group_vars / "production.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n6134\n")
