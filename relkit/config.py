@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from relkit.errors import FieldError
 from relkit.hostrules import HEALTH_KINDS, PG_DEFAULTS, PG_HOSTS, RESERVED, SMOKE_KINDS
 from relkit.names import SafeName
 
@@ -186,14 +187,15 @@ class HealthCheck(_Model):
         if len(kinds) != 1:
             raise ValueError(f"give exactly one of {', '.join(repr(k) for k in HEALTH_KINDS)}")
         if self.max_latency_ms is not None and kinds[0] not in ("http", "port"):
-            raise ValueError("'max_latency_ms' goes with 'http' or 'port'")
-        if (self.pattern is not None or self.max_matches is not None) and kinds[0] != "log":
-            raise ValueError("'pattern' and 'max_matches' go with 'log'")
+            raise FieldError(("max_latency_ms",), f"goes only with 'http' or 'port', not '{kinds[0]}'")
+        for key in ("pattern", "max_matches"):
+            if getattr(self, key) is not None and kinds[0] != "log":
+                raise FieldError((key,), f"goes only with 'log', not '{kinds[0]}'")
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
             except (re.error, OverflowError, RecursionError, ValueError) as exc:
-                raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from None
+                raise FieldError(("pattern",), f"not a valid regular expression: {exc}") from None
         return self
 
     @property
@@ -221,9 +223,7 @@ class Health(_Model):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Health:
-        names = [c.name for c in self.checks]
-        if dupes := sorted({n for n in names if names.count(n) > 1}):
-            raise ValueError(f"check names must be unique: {', '.join(dupes)}")
+        _unique("checks", [c.name for c in self.checks], "check names must be unique")
         return self
 
 
@@ -297,27 +297,40 @@ class DataItem(_Model):
     def _fields_of_kind(self) -> DataItem:
         if self.kind == "postgresql":
             if self.database is None:
-                raise ValueError("database: required for kind postgresql")
+                raise FieldError(("database",), "required for kind postgresql")
             if self.path is not None:
-                raise ValueError("path: not used by kind postgresql (give database, host, port, user)")
+                raise FieldError(("path",), "not used by kind postgresql (give database, host, port, user)")
             return self
         if self.path is None:
-            raise ValueError(f"path: required for kind {self.kind}")
+            raise FieldError(("path",), f"required for kind {self.kind}")
         given = [f for f in _DATA_PG_FIELDS if getattr(self, f) is not None]
         if given:
-            raise ValueError(f"{', '.join(given)}: only for kind postgresql")
+            also = f" (so are {', '.join(given[1:])})" if given[1:] else ""
+            raise FieldError((given[0],), f"only for kind postgresql{also}")
         parts = self.path.split("/")
         if ".." in parts:
-            raise ValueError("path: must not contain '..'")
+            raise FieldError(("path",), "must not contain '..'")
         if not self.path.startswith("/") and parts[0] in _DATA_RESERVED:
-            raise ValueError(f"path: {parts[0]}/ is relkit's own; data lives in shared/ or elsewhere")
+            raise FieldError(("path",), f"{parts[0]}/ is relkit's own; data lives in shared/ or elsewhere")
         return self
 
 
+def _unique(where: str, names: list[str], rule: str) -> None:
+    """Raise at the second use of a name in the list ``where``: ``where.<i>.name``."""
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            first = names.index(name)
+            raise FieldError((where, index, "name"), f"{rule}: {name!r} is also {where}.{first}'s name")
+
+
 def _unique_data_names(items: list[DataItem]) -> list[DataItem]:
-    names = [i.name for i in items]
-    if dupes := sorted({n for n in names if names.count(n) > 1}):
-        raise ValueError(f"data: names must be unique, repeated: {', '.join(dupes)}")
+    for index, item in enumerate(items):
+        earlier = [i.name for i in items[:index]]
+        if item.name in earlier:
+            raise FieldError(
+                (index, "name"),
+                f"names must be unique: {item.name!r} is also data.{earlier.index(item.name)}'s name",
+            )
     return items
 
 
@@ -460,7 +473,12 @@ class EmailChannel(_Channel):
     @model_validator(mode="after")
     def _auth_pair(self) -> EmailChannel:
         if (self.user is None) != (self.password_env is None):
-            raise ValueError("give both 'user' and 'password_env', or neither")
+            missing, given = (
+                ("password_env", "user") if self.password_env is None else ("user", "password_env")
+            )
+            raise FieldError(
+                (missing,), f"required with '{given}': give both 'user' and 'password_env', or neither"
+            )
         return self
 
 
@@ -482,7 +500,8 @@ class Notifications(_Model):
         channels = data.get("channels") if isinstance(data, dict) else None
         for name, channel in (channels or {}).items() if isinstance(channels, dict) else ():
             if not isinstance(channel, dict) or channel.get("type") not in ("webhook", "email"):
-                raise ValueError(f"channels.{name}.type: expected 'webhook' or 'email'")
+                where = ("channels", name, "type") if isinstance(channel, dict) else ("channels", name)
+                raise FieldError(where, "expected a channel with type 'webhook' or 'email'")
         return data
 
 
@@ -504,11 +523,11 @@ class Freeze(_Model):
         try:
             zone = ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"timezone: unknown IANA timezone {self.timezone!r}") from exc
+            raise FieldError(("timezone",), f"unknown IANA timezone {self.timezone!r}") from exc
         start = self.start if self.start.tzinfo else self.start.replace(tzinfo=zone)
         end = self.end if self.end.tzinfo else self.end.replace(tzinfo=zone)
         if end <= start:
-            raise ValueError("end must be after start")
+            raise FieldError(("end",), "must be after start")
         return self
 
     def covers(self, moment: datetime) -> bool:
@@ -649,39 +668,48 @@ class ProjectConfig(_Model):
 
     @model_validator(mode="after")
     def _secret_names(self) -> ProjectConfig:
-        if dupes := sorted({n for n in self.secrets if self.secrets.count(n) > 1}):
-            raise ValueError(f"secrets: listed twice: {', '.join(dupes)}")
-        reserved = [n for n in self.secrets if n in RESERVED_ENV or n.startswith("ANSIBLE_")]
-        if reserved:
-            raise ValueError(f"secrets: {', '.join(reserved)}: the play needs it, it cannot be hidden")
+        for index, name in enumerate(self.secrets):
+            if name in self.secrets[:index]:
+                raise FieldError(
+                    ("secrets", index), f"{name} is listed twice (also secrets.{self.secrets.index(name)})"
+                )
+            if name in RESERVED_ENV or name.startswith("ANSIBLE_"):
+                raise FieldError(("secrets", index), f"{name}: the play needs it, it cannot be hidden")
         return self
 
     @model_validator(mode="after")
     def _health_names(self) -> ProjectConfig:
-        clash = {c.name for c in self.health.checks} & {c.name for c in self.smoke.checks}
-        if clash:
-            raise ValueError(f"health.checks: names already used by smoke.checks: {', '.join(sorted(clash))}")
+        smoke = [c.name for c in self.smoke.checks]
+        for index, check in enumerate(self.health.checks):
+            if check.name in smoke:
+                first = smoke.index(check.name)
+                raise FieldError(
+                    ("health", "checks", index, "name"),
+                    f"names already used by smoke.checks: {check.name!r} is smoke.checks.{first}'s",
+                )
         return self
 
     @model_validator(mode="after")
     def _known_promotions(self) -> ProjectConfig:
         for name, env in self.environments.items():
+            where = ("environments", name, "promote_from")
             if env.promote_from and env.promote_from not in self.environments:
-                raise ValueError(
-                    f"environments.{name}.promote_from: unknown environment {env.promote_from!r}"
-                )
+                raise FieldError(where, f"unknown environment {env.promote_from!r}")
             seen, step = {name}, env.promote_from
             while step:
                 if step in seen:
-                    raise ValueError(f"environments.{name}.promote_from: promotion cycle through {step!r}")
+                    raise FieldError(where, f"promotion cycle through {step!r}")
                 seen.add(step)
                 step = self.environments[step].promote_from
-        if not (self.deploy_path.startswith("/") or self.deploy_path.startswith("{{")):
-            raise ValueError("deploy_path must be an absolute path")
-        if not re.fullmatch(r"[A-Za-z0-9_./+-]*(\{\{[^{}]+\}\}[A-Za-z0-9_./+-]*)*", self.deploy_path):
-            raise ValueError(
-                "deploy_path may only contain letters, digits, '_', '.', '/', '+', '-' and {{ host vars }}"
-            )
-        if ".." in self.deploy_path.split("/"):
-            raise ValueError("deploy_path must not contain '..'")
         return self
+
+    @field_validator("deploy_path")
+    @classmethod
+    def _deploy_path(cls, value: str) -> str:
+        if not (value.startswith("/") or value.startswith("{{")):
+            raise ValueError("must be an absolute path")
+        if not re.fullmatch(r"[A-Za-z0-9_./+-]*(\{\{[^{}]+\}\}[A-Za-z0-9_./+-]*)*", value):
+            raise ValueError("may only contain letters, digits, '_', '.', '/', '+', '-' and {{ host vars }}")
+        if ".." in value.split("/"):
+            raise ValueError("must not contain '..'")
+        return value

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from relkit.config import ProjectConfig
-from relkit.errors import BadInput
+from relkit.errors import BadInput, FieldError
 from relkit.manifest import Manifest
 
 MAX_BYTES = 1_000_000
@@ -49,19 +49,56 @@ def parse_yaml(text: str, source: str) -> Any:
         raise BadInput(f"{source}: not valid YAML", [problem]) from None
 
 
-def describe_errors(exc: ValidationError) -> list[str]:
-    """Turn pydantic errors into ``field.path: what was expected`` lines."""
+def describe_errors(exc: ValidationError, data: Any = None) -> list[str]:
+    """Turn pydantic errors into ``field.path: what was expected`` lines.
+
+    The path is the field's place in the document ``data``: without pydantic's union member
+    tags (``int``, ``webhook``, ``function-after[…]``) or dict key markers (``[key]``), and with
+    a :class:`FieldError`'s own field below the model that raised it.
+    """
     lines = []
     for err in exc.errors(include_url=False):
-        path = ".".join(_printable(str(p)) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
+        loc = _document_path(tuple(err["loc"]), data, err["type"]) if data is not None else tuple(err["loc"])
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc, msg = (*loc, *cause.loc), cause.message
+        elif err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required field is missing"
         else:
             msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {_one_line(msg)}")
+        path = ".".join(_printable(str(p)) for p in loc) or "(top level)"
+        line = f"{path}: {_one_line(msg)}"
+        if line not in lines:  # two union members may say the same
+            lines.append(line)
     return lines
+
+
+def _document_path(loc: tuple[Any, ...], data: Any, kind: str) -> tuple[Any, ...]:
+    """``loc`` as a path in ``data``: parts that name no key or index there are pydantic's own
+    (union members, dict key markers) and are dropped; a missing field's key stays."""
+    kept: list[Any] = []
+    node = data
+    for index, part in enumerate(loc):
+        found, child = _child(node, part)
+        if found:
+            kept.append(part)
+            node = child
+        elif kind == "missing" and index == len(loc) - 1:
+            kept.append(part)
+    return tuple(kept)
+
+
+def _child(node: Any, part: Any) -> tuple[bool, Any]:
+    """Whether ``node`` has the key or index ``part`` (of the same type: ``1`` is not ``True``), and it."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if type(key) is type(part) and key == part:
+                return True, value
+    elif isinstance(node, list) and type(part) is int and 0 <= part < len(node):
+        return True, node[part]
+    return False, None
 
 
 def validate_data(model: type[M], data: Any, source: str) -> M:
@@ -71,7 +108,7 @@ def validate_data(model: type[M], data: Any, source: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise BadInput(f"{source}: invalid {model.__name__}", describe_errors(exc)) from None
+        raise BadInput(f"{source}: invalid {model.__name__}", describe_errors(exc, data)) from None
     except RecursionError:
         raise BadInput(f"{source}: nested too deeply") from None
 

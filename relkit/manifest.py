@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from relkit.errors import FieldError
 from relkit.names import SafeName
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex sha256")]
@@ -80,7 +81,7 @@ class Schedule(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Schedule:
         if self.aware(self.window_end) <= self.aware(self.window_start):
-            raise ValueError("window_end must be after window_start")
+            raise FieldError(("window_end",), "must be after window_start")
         return self
 
 
