@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.store import Store as Store
     from relkit.usecases.deploy import deploy as deploy
     from relkit.usecases.gates import check_gates as check_gates
+    from relkit.usecases.gates import config_schema as config_schema
     from relkit.usecases.gates import manifest_schema as manifest_schema
     from relkit.usecases.gates import override as override
     from relkit.usecases.gates import overrides_of_run as overrides_of_run
@@ -143,6 +144,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "Store": ("relkit.store", "Store"),
     "deploy": ("relkit.usecases.deploy", "deploy"),
     "check_gates": ("relkit.usecases.gates", "check_gates"),
+    "config_schema": ("relkit.usecases.gates", "config_schema"),
     "manifest_schema": ("relkit.usecases.gates", "manifest_schema"),
     "overrides_of_run": ("relkit.usecases.gates", "overrides_of_run"),
     "override": ("relkit.usecases.gates", "override"),

@@ -58,7 +58,7 @@ def describe_errors(exc: ValidationError, data: Any = None) -> list[str]:
     """
     lines = []
     for err in exc.errors(include_url=False):
-        loc = _document_path(tuple(err["loc"]), data, err["type"]) if data is not None else tuple(err["loc"])
+        loc = _document_path(tuple(err["loc"]), data, err["type"])
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, FieldError):
             loc, msg = (*loc, *cause.loc), cause.message
@@ -66,6 +66,9 @@ def describe_errors(exc: ValidationError, data: Any = None) -> list[str]:
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] == "invalid_key":  # the key itself: YAML read it as a number, a date, null...
+            loc = (*_document_path(tuple(err["loc"][:-1]), data, ""), err["input"])
+            msg = f"a key must be text, YAML reads this one as {_yaml_type(err['input'])}: quote it"
         else:
             msg = err["msg"].removeprefix("Value error, ")
         path = ".".join(_printable(str(p)) for p in loc) or "(top level)"
@@ -77,7 +80,10 @@ def describe_errors(exc: ValidationError, data: Any = None) -> list[str]:
 
 def _document_path(loc: tuple[Any, ...], data: Any, kind: str) -> tuple[Any, ...]:
     """``loc`` as a path in ``data``: parts that name no key or index there are pydantic's own
-    (union members, dict key markers) and are dropped; a missing field's key stays."""
+    (union members, dict key markers) and are dropped; a missing field's key stays. Without the
+    document, ``loc`` as it is."""
+    if data is None:
+        return loc
     kept: list[Any] = []
     node = data
     for index, part in enumerate(loc):
@@ -90,11 +96,19 @@ def _document_path(loc: tuple[Any, ...], data: Any, kind: str) -> tuple[Any, ...
     return tuple(kept)
 
 
+def _yaml_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
 def _child(node: Any, part: Any) -> tuple[bool, Any]:
-    """Whether ``node`` has the key or index ``part`` (of the same type: ``1`` is not ``True``), and it."""
+    """Whether ``node`` has the key or index ``part``, and it. The same type (``1`` is not
+    ``True``), or the text pydantic writes for a key that is no text (``'10.0'`` for ``10.0``)."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if type(key) is type(part) and key == part:
+            if (type(key) is type(part) and key == part) or (
+                isinstance(part, str) and not isinstance(key, str) and str(key) == part
+            ):
                 return True, value
     elif isinstance(node, list) and type(part) is int and 0 <= part < len(node):
         return True, node[part]

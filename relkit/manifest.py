@@ -35,6 +35,13 @@ class Artifact(_Model):
     )
     sha256: Sha256
 
+    @field_validator("path")
+    @classmethod
+    def _plain_path(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not contain control characters (NUL, newline, escape…)")
+        return value
+
     @model_validator(mode="after")
     def _one_source(self) -> Artifact:
         if (self.path is None) == (self.url is None):

@@ -18,7 +18,7 @@ from typing import Any
 from relkit import gates, inventories, playvars
 from relkit.errors import BadInput
 from relkit.hostrules import sha256_file
-from relkit.loading import load_manifest
+from relkit.loading import file_kind, load_manifest
 from relkit.manifest import Manifest
 from relkit.project import CONFIG_NAME, Project, locate_config
 from relkit.secrets import vault_password_file
@@ -116,6 +116,15 @@ def _check_config(project: Project, result: Validation) -> None:
     result.checked.append(f"the variables its strings use (the plays', the inventories' of {read})")
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` is no artifact file: missing, or what it is instead."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return f"{path.resolve()} not found"
+    return f"{path.resolve()} is not a regular file ({file_kind(mode)})"
+
+
 def _check_manifest(project: Project, manifest: Manifest, path: Path, result: Validation) -> None:
     """The manifest against the project: its app, its artifact and the artifact's sha256."""
     config, problems, done = project.config, [], ["the manifest's app"]
@@ -127,7 +136,7 @@ def _check_manifest(project: Project, manifest: Manifest, path: Path, result: Va
     if spec.path is not None:
         file = Path(spec.path) if Path(spec.path).is_absolute() else (path.resolve().parent / spec.path)
         if not file.is_file():
-            problems.append(f"artifact.path: {file.resolve()} not found (relative to the manifest's folder)")
+            problems.append(f"artifact.path: {_not_a_file(file)} (relative to the manifest's folder)")
         elif (got := sha256_file(file)) != want:
             problems.append(
                 f"artifact.sha256: {want[:12]}… is not the sha256 of {file.resolve()}, which is {got[:12]}…: "

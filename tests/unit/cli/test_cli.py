@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from relkit.config import ProjectConfig
 from relkit.gates import SOP_PRODUCTION, STAGES
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest
@@ -170,6 +171,15 @@ def test_schema(cli: Cli) -> None:
     schema = json.loads(result.out)
     assert "artifact" in schema["properties"]
     assert schema == Manifest.model_json_schema()
+
+
+def test_schema_of_relkit_yml(cli: Cli) -> None:
+    result = cli("schema", "--config")
+    assert result.code == 0
+    schema = json.loads(result.out)
+    assert {"app", "deploy_path", "environments", "smoke"} <= set(schema["required"])
+    assert schema == ProjectConfig.model_json_schema()
+    assert schema["properties"]["app"]["pattern"] == "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 
 
 # -- gates -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ relkit.yml with the variables its strings use, and the manifest against the proj
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,20 @@ def test_a_url_artifact_not_downloaded_is_a_note(cli: Cli, example_project: Path
     result = cli("-C", example_project, "validate", manifest)
     assert result.code == 0, result.err
     assert "note: artifact.url: not downloaded yet, so its sha256 is not checked" in result.out
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device", "nul-byte"])
+def test_an_artifact_path_that_is_no_file_is_exit_2(
+    cli: Cli, example_project: Path, manifest: Path, tmp_path: Path, kind: str
+) -> None:
+    """Hostile artifact paths inside a project: named as bad input, never read (a FIFO would block)."""
+    target = {"directory": str(tmp_path), "device": "/dev/zero", "nul-byte": "a\x00b.tar.gz"}.get(kind)
+    if kind == "fifo":
+        target = str(tmp_path / "fifo")
+        os.mkfifo(target)
+    _edit_yaml(manifest, lambda m: m["artifact"].update(path=target))
+    result = cli("-C", example_project, "validate", manifest)
+    assert result.code == 2, result.err
+    assert "  - artifact.path: " in result.err
+    expected = {"directory": "(a directory)", "fifo": "(a FIFO)", "device": "(a character device)"}
+    assert expected.get(kind, "must not contain control characters") in result.err
