@@ -79,18 +79,18 @@ def describe_errors(exc: ValidationError, data: Any = None) -> list[str]:
 
 
 def _document_path(loc: tuple[Any, ...], data: Any, kind: str) -> tuple[Any, ...]:
-    """``loc`` as a path in ``data``: parts that name no key or index there are pydantic's own
-    (union members, dict key markers) and are dropped; a missing field's key stays. Without the
-    document, ``loc`` as it is."""
+    """``loc`` as a path in ``data``, each key as the document has it: parts that name no key or
+    index there are pydantic's own (union members, dict key markers) and are dropped; a missing
+    field's key stays. Without the document, ``loc`` as it is."""
     if data is None:
         return loc
     kept: list[Any] = []
     node = data
     for index, part in enumerate(loc):
-        found, child = _child(node, part)
-        if found:
-            kept.append(part)
-            node = child
+        found = _child(node, part)
+        if found is not None:
+            kept.append(found[0])
+            node = found[1]
         elif kind == "missing" and index == len(loc) - 1:
             kept.append(part)
     return tuple(kept)
@@ -101,18 +101,20 @@ def _yaml_type(value: Any) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
-def _child(node: Any, part: Any) -> tuple[bool, Any]:
-    """Whether ``node`` has the key or index ``part``, and it. The same type (``1`` is not
-    ``True``), or the text pydantic writes for a key that is no text (``'10.0'`` for ``10.0``)."""
+def _child(node: Any, part: Any) -> tuple[Any, Any] | None:
+    """The key (as the document has it) and the value ``part`` names in ``node``, if any: a key
+    of the same type first (``1`` is not ``True``), else the key pydantic names otherwise (``1``
+    for ``True``, ``'10.0'`` for ``10.0``)."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if (type(key) is type(part) and key == part) or (
-                isinstance(part, str) and not isinstance(key, str) and str(key) == part
-            ):
-                return True, value
+            if type(key) is type(part) and key == part:
+                return key, value
+        for key, value in node.items():
+            if not isinstance(key, str) and (key == part or str(key) == part):
+                return key, value
     elif isinstance(node, list) and type(part) is int and 0 <= part < len(node):
-        return True, node[part]
-    return False, None
+        return part, node[part]
+    return None
 
 
 def validate_data(model: type[M], data: Any, source: str) -> M:

@@ -228,13 +228,17 @@ def test_loaded_example_round_trips_through_yaml() -> None:
                 "start with a letter or digit and not contain '..'"
             ],
         ),
+        (
+            {"environments": {True: {"inventory": "i"}}},
+            ["environments.True: must be a string, got bool"],
+        ),
         ({"secrets": ["A", "B", "A"]}, ["secrets.2: A is listed twice (also secrets.0)"]),
         (
             {"environments": {"prod": {"inventory": "i", "promote_from": "qa"}}},
             ["environments.prod.promote_from: unknown environment 'qa'"],
         ),
     ],
-    ids=["union-members", "discriminated-union", "dict-key", "model-validator", "cross-field"],
+    ids=["union-members", "discriminated-union", "dict-key", "boolean-key", "model-validator", "cross-field"],
 )
 def test_error_paths_are_places_in_the_document(changes: dict[str, Any], lines: list[str]) -> None:
     """Each problem names the exact field of the document: no pydantic union member ('int', 'email')
