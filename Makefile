@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: install demo test test-unit molecule lint bench clean
+.PHONY: install demo test test-unit molecule lint docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ lint: install
 	$(VENV)/bin/ruff check relkit tests bench examples molecule playbooks
 	$(VENV)/bin/mypy
 	cd playbooks && ANSIBLE_MODULE_UTILS=module_utils ../$(VENV)/bin/ansible-lint deploy.yml prepare.yml rollback.yml smoke.yml health.yml witness.yml ../roles ../molecule
+
+## Write docs/configuration.md's relkit.yml reference from relkit's config model (relkit/config.py).
+docs: install
+	$(VENV)/bin/python -m relkit.configdoc docs/configuration.md
 
 bench: install
 	./.ci/system-deps

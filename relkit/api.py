@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.gatekeeper import evaluate as evaluate_gates  # noqa: F401 (re-exported under its public name)
     from relkit.gatekeeper import record as record_gates  # noqa: F401
     from relkit.gatekeeper import refuse_pass as refuse_gate_pass  # noqa: F401
+    from relkit.gates import STAGES as STAGES
     from relkit.gates import GateReport as GateReport
     from relkit.gates import Override as Override
     from relkit.health import HealthReport as HealthReport
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.notify import Delivery as Delivery
     from relkit.notify import Notice as Notice
     from relkit.project import Project as Project
+    from relkit.project import in_project as in_project
     from relkit.report_render import Written as Written
     from relkit.results import HealthResult as HealthResult
     from relkit.results import PlayResult as PlayResult
@@ -59,6 +61,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.store import Store as Store
     from relkit.usecases.deploy import deploy as deploy
     from relkit.usecases.gates import check_gates as check_gates
+    from relkit.usecases.gates import config_schema as config_schema
     from relkit.usecases.gates import manifest_schema as manifest_schema
     from relkit.usecases.gates import override as override
     from relkit.usecases.gates import overrides_of_run as overrides_of_run
@@ -90,6 +93,8 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.usecases.signers import update as signers_update  # noqa: F401
     from relkit.usecases.signing import record as record_signed_act  # noqa: F401
     from relkit.usecases.signing import sign_if_needed as sign_act_if_needed  # noqa: F401
+    from relkit.usecases.validation import Validation as Validation
+    from relkit.usecases.validation import validate_release as validate_release
 
 EXPORTS: dict[str, tuple[str, str]] = {
     "__version__": ("relkit", "__version__"),
@@ -110,6 +115,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "refuse_gate_pass": ("relkit.gatekeeper", "refuse_pass"),
     "GateReport": ("relkit.gates", "GateReport"),
     "Override": ("relkit.gates", "Override"),
+    "STAGES": ("relkit.gates", "STAGES"),
     "HealthReport": ("relkit.health", "HealthReport"),
     "HostHealth": ("relkit.health", "HostHealth"),
     "CALLBACK_EVENTS": ("relkit.hostrules", "CALLBACK_EVENTS"),
@@ -118,6 +124,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "Delivery": ("relkit.notify", "Delivery"),
     "Notice": ("relkit.notify", "Notice"),
     "Project": ("relkit.project", "Project"),
+    "in_project": ("relkit.project", "in_project"),
     "Written": ("relkit.report_render", "Written"),
     "HealthResult": ("relkit.results", "HealthResult"),
     "PlayResult": ("relkit.results", "PlayResult"),
@@ -137,6 +144,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "Store": ("relkit.store", "Store"),
     "deploy": ("relkit.usecases.deploy", "deploy"),
     "check_gates": ("relkit.usecases.gates", "check_gates"),
+    "config_schema": ("relkit.usecases.gates", "config_schema"),
     "manifest_schema": ("relkit.usecases.gates", "manifest_schema"),
     "overrides_of_run": ("relkit.usecases.gates", "overrides_of_run"),
     "override": ("relkit.usecases.gates", "override"),
@@ -152,6 +160,8 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "register_secrets": ("relkit.usecases.playing", "register_secrets"),
     "record_signed_act": ("relkit.usecases.signing", "record"),
     "sign_act_if_needed": ("relkit.usecases.signing", "sign_if_needed"),
+    "Validation": ("relkit.usecases.validation", "Validation"),
+    "validate_release": ("relkit.usecases.validation", "validate_release"),
     "StatusView": ("relkit.usecases.records", "StatusView"),
     "ledger_entries": ("relkit.usecases.records", "ledger_entries"),
     "ledger_verify": ("relkit.usecases.records", "ledger_verify"),

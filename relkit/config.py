@@ -1,7 +1,11 @@
 """The project config (``relkit.yml``): the app, its environments and how to run it.
 
-Pure model: no I/O. Strings in ``service``, ``smoke`` and ``deploy_path`` may use Ansible
-host variables (``{{ app_port }}``): they are templated per host by the plays.
+Pure model: no I/O. Strings in ``service``, ``smoke``, ``health`` and ``deploy_path`` may use
+Ansible host variables (``{{ app_port }}``) and the variables every play provides
+(:mod:`relkit.playvars`): they are templated per host by the plays.
+
+Every field is described: docs/configuration.md's relkit.yml reference is generated from these
+models (:mod:`relkit.configdoc`, ``make docs``).
 """
 
 from __future__ import annotations
@@ -21,15 +25,22 @@ from pydantic import (
     model_validator,
 )
 
+from relkit.errors import FieldError
 from relkit.hostrules import HEALTH_KINDS, PG_DEFAULTS, PG_HOSTS, RESERVED, SMOKE_KINDS
 from relkit.names import SafeName
 
-Command = Annotated[str, Field(min_length=1, max_length=4000)]
-Seconds = Annotated[float, Field(gt=0, le=3600)]
+Command = Annotated[str, Field(min_length=1, max_length=4000, title="command")]
+Seconds = Annotated[float, Field(gt=0, le=3600, title="seconds")]
 HostVar = Annotated[
     str,
-    Field(pattern=r"^\{\{[^{}]+\}\}$", description="an Ansible host variable, e.g. {{ app_port }}"),
+    Field(
+        pattern=r"^\{\{[^{}]+\}\}$",
+        title="host variable",
+        description="an Ansible host variable, e.g. {{ app_port }}",
+    ),
 ]
+ConfigPath = Annotated[str, Field(min_length=1, max_length=500, title="path")]
+Url = Annotated[str, Field(min_length=1, max_length=2000, title="URL")]
 
 
 def _short_segments(value: str) -> str:
@@ -43,6 +54,7 @@ SharedPath = Annotated[
     Field(
         max_length=200,
         pattern=r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*)*$",
+        title="relative path",
     ),
     AfterValidator(_short_segments),
 ]
@@ -57,14 +69,15 @@ Provenance = Literal["build_info", "signed", "either"]
 
 
 class Environment(_Model):
-    """One environment: where its inventory is and what it is promoted from."""
+    """``environments.<name>`` (the name: same rules as ``app``): where the environment's inventory
+    is and what it is promoted from."""
 
-    inventory: Annotated[str, Field(min_length=1, max_length=500)] = Field(
-        description="inventory file or directory, relative to relkit.yml"
-    )
+    inventory: ConfigPath = Field(description="Ansible inventory file or directory, relative to relkit.yml")
     promote_from: SafeName | None = Field(
         None,
-        description="environment whose smoke test this artifact must have passed first",
+        description="the environment whose smoke test an artifact must have passed first; it also makes "
+        "this environment a production environment for the gates (the whole procedure). Must name a "
+        "known environment; cycles are refused",
     )
     provenance: Provenance | None = Field(
         None,
@@ -104,10 +117,17 @@ class ServicePort(_Model):
 
 
 class Service(_Model):
-    """Shell commands run on each host, in the deploy path, after a switch."""
+    """Shell commands run with ``/bin/sh`` on each host, in the deploy path; they see
+    ``$RELKIT_VERSION`` (the release they act on), ``$RELKIT_RELEASE`` (its directory) and
+    ``$RELKIT_DEPLOY_PATH``, and their output goes to ``<deploy_path>/.relkit/service.log``."""
 
-    start: Command
-    stop: Command | None = None
+    start: Command = Field(
+        description="starts the app from current/ after the switch; must return (background the server)"
+    )
+    stop: Command | None = Field(
+        None,
+        description="stops the live release before the switch (not run on a first deploy: nothing is live)",
+    )
     ports: list[ServicePort] | None = Field(
         None,
         max_length=100,
@@ -117,25 +137,36 @@ class Service(_Model):
     )
     migrate: Command | None = Field(
         None,
-        description="run before the switch, after the data snapshot, in the deploy path; "
-        "$RELKIT_RELEASE is the new release's directory",
+        description="runs the new release's migration before the switch, after the data snapshot; "
+        "$RELKIT_RELEASE is the new release's directory (also $RELKIT_VERSION, $RELKIT_PREVIOUS, "
+        "$RELKIT_FIRST_HOST)",
     )
     migrate_hosts: Literal["all", "first"] = Field(
         "all", description="first: migrate once, on the first host (a database all hosts share)"
     )
-    timeout: Seconds = 60
+    timeout: Seconds = Field(60, description="time allowed for each command")
 
 
 class SmokeCheck(_Model):
-    """One check: exactly one of http, port or command."""
+    """One smoke check: a ``name`` and exactly one of ``http``, ``port`` or ``command``."""
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
-    http: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
-    status: Annotated[int, Field(ge=100, le=599)] = 200
-    contains: Annotated[str, Field(max_length=2000)] | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] | HostVar | None = None
-    host: Annotated[str, Field(max_length=255)] = "127.0.0.1"
-    command: Command | None = None
+    name: Annotated[str, Field(min_length=1, max_length=100)] = Field(
+        description="names the check in results"
+    )
+    http: Url | None = Field(None, description="passes when this URL answers with status (and contains)")
+    status: Annotated[int, Field(ge=100, le=599)] = Field(200, description="http: the status expected")
+    contains: Annotated[str, Field(max_length=2000)] | None = Field(
+        None, description="http: text the body must contain"
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] | HostVar | None = Field(
+        None, description="passes when a TCP connection to host:port is accepted"
+    )
+    host: Annotated[str, Field(max_length=255)] = Field(
+        "127.0.0.1", description="port: the host to connect to"
+    )
+    command: Command | None = Field(
+        None, description="passes when the command, run in the deploy path, exits 0"
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> SmokeCheck:
@@ -146,41 +177,62 @@ class SmokeCheck(_Model):
 
 
 class Smoke(_Model):
-    """Smoke checks run right after every switch; they retry until ``timeout``."""
+    """Smoke checks run on each host right after every switch (deploy and rollback), retried until
+    they pass or ``timeout`` runs out; ``relkit health`` runs them too, as critical checks."""
 
-    timeout: Seconds = 20
-    interval: Annotated[float, Field(gt=0, le=60)] = 0.1
-    checks: list[SmokeCheck] = Field(min_length=1, description="at least one: SOP 4.3.3")
+    timeout: Seconds = Field(20, description="the checks are retried until they pass or this runs out")
+    interval: Annotated[float, Field(gt=0, le=60, title="seconds")] = Field(
+        0.1, description="pause between retries"
+    )
+    checks: list[SmokeCheck] = Field(min_length=1, description="at least one (SOP 4.3.3)")
 
 
 class HealthCheck(_Model):
-    """One health check: exactly one of http, port, command, log, disk_free_mb or memory_free_mb."""
+    """One health check: a ``name``, a ``severity`` and exactly one of ``http``, ``port``,
+    ``command``, ``log``, ``disk_free_mb`` or ``memory_free_mb``. ``max_latency_ms`` goes only with
+    ``http`` or ``port``; ``pattern`` and ``max_matches`` only with ``log``."""
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
-    severity: Literal["warning", "critical"] = "critical"
-    http: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
-    status: Annotated[int, Field(ge=100, le=599)] = 200
-    contains: Annotated[str, Field(max_length=2000)] | None = None
-    max_latency_ms: Annotated[float, Field(gt=0, le=600_000)] | None = Field(
-        None, description="http/port: slower answers fail the check"
+    name: Annotated[str, Field(min_length=1, max_length=100)] = Field(
+        description="names the check in results; unique, and not a smoke check's name"
     )
-    port: Annotated[int, Field(ge=1, le=65535)] | HostVar | None = None
-    host: Annotated[str, Field(max_length=255)] = "127.0.0.1"
-    command: Command | None = None
-    log: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
-        None, description="log file, absolute or relative to the deploy path"
+    severity: Literal["warning", "critical"] = Field(
+        "critical", description="critical results count toward health.critical_threshold"
+    )
+    http: Url | None = Field(
+        None, description="fails on another status than status, or a body without contains"
+    )
+    status: Annotated[int, Field(ge=100, le=599)] = Field(200, description="http: the status expected")
+    contains: Annotated[str, Field(max_length=2000)] | None = Field(
+        None, description="http: text the body must contain"
+    )
+    max_latency_ms: Annotated[float, Field(gt=0, le=600_000)] | None = Field(
+        None, description="http / port: slower answers fail the check"
+    )
+    port: Annotated[int, Field(ge=1, le=65535)] | HostVar | None = Field(
+        None, description="fails when no TCP connection to host:port is accepted"
+    )
+    host: Annotated[str, Field(max_length=255)] = Field(
+        "127.0.0.1", description="port: the host to connect to"
+    )
+    command: Command | None = Field(
+        None, description="fails when the command, run in the deploy path, exits non-zero"
+    )
+    log: Annotated[str, Field(min_length=1, max_length=500, title="path")] | None = Field(
+        None,
+        description="a log file, absolute or relative to the deploy path: fails when more than max_matches "
+        "lines matching pattern were written since the previous health run",
     )
     pattern: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
         None, description="log: Python regex of an error line (default ERROR|CRITICAL|Traceback)"
     )
     max_matches: Annotated[int, Field(ge=0)] | None = Field(
-        None, description="log: more matching lines than this since the last run fail (default 0)"
+        None, description="log: matching lines allowed since the previous run (default 0)"
     )
     disk_free_mb: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="minimum free MiB under the deploy path"
+        None, description="fails with less than this many MiB free under the deploy path"
     )
     memory_free_mb: Annotated[int, Field(ge=1)] | None = Field(
-        None, description="minimum available memory, MiB (MemAvailable)"
+        None, description="fails with less than this many MiB of available memory (MemAvailable)"
     )
 
     @model_validator(mode="after")
@@ -189,14 +241,15 @@ class HealthCheck(_Model):
         if len(kinds) != 1:
             raise ValueError(f"give exactly one of {', '.join(repr(k) for k in HEALTH_KINDS)}")
         if self.max_latency_ms is not None and kinds[0] not in ("http", "port"):
-            raise ValueError("'max_latency_ms' goes with 'http' or 'port'")
-        if (self.pattern is not None or self.max_matches is not None) and kinds[0] != "log":
-            raise ValueError("'pattern' and 'max_matches' go with 'log'")
+            raise FieldError(("max_latency_ms",), f"goes only with 'http' or 'port', not '{kinds[0]}'")
+        for key in ("pattern", "max_matches"):
+            if getattr(self, key) is not None and kinds[0] != "log":
+                raise FieldError((key,), f"goes only with 'log', not '{kinds[0]}'")
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
             except (re.error, OverflowError, RecursionError, ValueError) as exc:
-                raise ValueError(f"'pattern' is not a valid regular expression: {exc}") from None
+                raise FieldError(("pattern",), f"not a valid regular expression: {exc}") from None
         return self
 
     @property
@@ -207,26 +260,24 @@ class HealthCheck(_Model):
 
 class Health(_Model):
     """Post-release health checks (``relkit health``) and what a run of critical results triggers.
-
-    They run during ``policy.monitoring_hours`` after the last switch of an environment.
-    """
+    They run during ``policy.monitoring_hours`` after the last switch of an environment, with the
+    smoke checks, which count as critical."""
 
     critical_threshold: Annotated[int, Field(ge=1, le=100)] = Field(
-        3, description="consecutive critical results (since the last switch) that trigger on_critical"
+        3, description="critical results in a row, since the last switch, that trigger on_critical"
     )
     on_critical: Literal["rollback", "ask"] = Field(
-        "rollback", description="rollback: automatic rollback; ask: record decision.needed for the PO"
+        "rollback",
+        description="rollback: relkit rolls back by itself; ask: records decision.needed for the PO",
     )
-    timeout: Annotated[float, Field(gt=0, le=60)] = Field(5, description="seconds per check")
+    timeout: Annotated[float, Field(gt=0, le=60, title="seconds")] = Field(5, description="per check")
     checks: list[HealthCheck] = Field(
-        default_factory=list, description="run with the smoke checks (which count as critical)"
+        default_factory=list, description="names unique and different from the smoke checks' names"
     )
 
     @model_validator(mode="after")
     def _unique_names(self) -> Health:
-        names = [c.name for c in self.checks]
-        if dupes := sorted({n for n in names if names.count(n) > 1}):
-            raise ValueError(f"check names must be unique: {', '.join(dupes)}")
+        _unique("checks", [c.name for c in self.checks], "check names must be unique")
         return self
 
 
@@ -234,7 +285,11 @@ class Retention(_Model):
     """How many complete releases each host keeps (never the live one, the one it replaced, nor
     the one a rollback would go to)."""
 
-    keep_releases: Annotated[int, Field(ge=2, le=100)] = 5
+    keep_releases: Annotated[int, Field(ge=2, le=100)] = Field(
+        5,
+        description="complete releases kept on each host; never the live one or the previous one; "
+        "snapshots follow their releases",
+    )
 
 
 DataPath = Annotated[
@@ -242,35 +297,47 @@ DataPath = Annotated[
     Field(
         pattern=r"^/?[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$",
         max_length=500,
+        title="path",
         description="relative to the deploy path (e.g. shared/data/app.db), or absolute",
     ),
 ]
 # EnvVarName's pattern (EnvVarName, below, adds a schema description the data items' schema lacks).
-_DataEnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
-PgName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_$.-]{0,62}$")]
+_DataEnvVarName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", title="variable name")]
+PgName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_$.-]{0,62}$", title="PostgreSQL name")]
 _DATA_PG_FIELDS = ("database", "host", "port", "user", "password_env")
 _DATA_RESERVED = RESERVED  # the host layout's own names (module_utils/relkit_rules.py)
 
 
 class DataItem(_Model):
-    """Data snapshotted before every switch and restored by a rollback (``data:`` in relkit.yml)."""
+    """One item of ``data:``, snapshotted before every switch and restored by a rollback; names are
+    unique. ``database``, ``host``, ``port``, ``user`` and ``password_env`` are for ``postgresql``
+    only; ``path`` is not used by it."""
 
     name: SafeName = Field(description="names the snapshot file on the host")
-    kind: Literal["sqlite", "postgresql", "directory"]
-    path: DataPath | None = Field(None, description="sqlite / directory: the file or directory")
-    database: PgName | None = Field(None, description="postgresql: the database")
+    kind: Literal["sqlite", "postgresql", "directory"] = Field(description="how it is snapshotted")
+    path: DataPath | None = Field(
+        None,
+        description="sqlite / directory (required): the file or directory, relative to the deploy path "
+        "(e.g. shared/data/app.db) or absolute; no '..', not under releases/, snapshots/, .relkit/ or "
+        "current",
+    )
+    database: PgName | None = Field(None, description="postgresql (required): the database")
     host: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
         None, description="postgresql: server host or socket directory (default 127.0.0.1)"
     )
-    port: Annotated[int, Field(ge=1, le=65535)] | HostVar | None = Field(None, description="default 5432")
-    user: PgName | None = Field(None, description="postgresql: role (default postgres)")
+    port: Annotated[int, Field(ge=1, le=65535)] | HostVar | None = Field(
+        None, description="postgresql: server port (default 5432)"
+    )
+    user: PgName | None = Field(None, description="postgresql: the role (default postgres)")
     password_env: _DataEnvVarName | None = Field(
         None,
         description="postgresql: controller environment variable holding the password "
         "(sent to the host as a no_log module option, never recorded)",
     )
     hosts: Literal["all", "first"] = Field(
-        "all", description="snapshot on every host, or once on the first host (default for postgresql)"
+        "all",
+        description="snapshot on every host, or once on the first host of the inventory (the default for "
+        "postgresql)",
     )
     timeout: Seconds = Field(600, description="seconds allowed for one snapshot or restore of this item")
 
@@ -285,27 +352,40 @@ class DataItem(_Model):
     def _fields_of_kind(self) -> DataItem:
         if self.kind == "postgresql":
             if self.database is None:
-                raise ValueError("database: required for kind postgresql")
+                raise FieldError(("database",), "required for kind postgresql")
             if self.path is not None:
-                raise ValueError("path: not used by kind postgresql (give database, host, port, user)")
+                raise FieldError(("path",), "not used by kind postgresql (give database, host, port, user)")
             return self
         if self.path is None:
-            raise ValueError(f"path: required for kind {self.kind}")
+            raise FieldError(("path",), f"required for kind {self.kind}")
         given = [f for f in _DATA_PG_FIELDS if getattr(self, f) is not None]
         if given:
-            raise ValueError(f"{', '.join(given)}: only for kind postgresql")
+            also = f" (so are {', '.join(given[1:])})" if given[1:] else ""
+            raise FieldError((given[0],), f"only for kind postgresql{also}")
         parts = self.path.split("/")
         if ".." in parts:
-            raise ValueError("path: must not contain '..'")
+            raise FieldError(("path",), "must not contain '..'")
         if not self.path.startswith("/") and parts[0] in _DATA_RESERVED:
-            raise ValueError(f"path: {parts[0]}/ is relkit's own; data lives in shared/ or elsewhere")
+            raise FieldError(("path",), f"{parts[0]}/ is relkit's own; data lives in shared/ or elsewhere")
         return self
 
 
+def _unique(where: str, names: list[str], rule: str) -> None:
+    """Raise at the second use of a name in the list ``where``: ``where.<i>.name``."""
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            first = names.index(name)
+            raise FieldError((where, index, "name"), f"{rule}: {name!r} is also {where}.{first}'s name")
+
+
 def _unique_data_names(items: list[DataItem]) -> list[DataItem]:
-    names = [i.name for i in items]
-    if dupes := sorted({n for n in names if names.count(n) > 1}):
-        raise ValueError(f"data: names must be unique, repeated: {', '.join(dupes)}")
+    for index, item in enumerate(items):
+        earlier = [i.name for i in items[:index]]
+        if item.name in earlier:
+            raise FieldError(
+                (index, "name"),
+                f"names must be unique: {item.name!r} is also data.{earlier.index(item.name)}'s name",
+            )
     return items
 
 
@@ -315,30 +395,35 @@ DataList = Annotated[list[DataItem], AfterValidator(_unique_data_names)]
 class Artifacts(_Model):
     """Artifact handling on the controller, and the limits hosts unpack an artifact within."""
 
-    cache_dir: Annotated[str, Field(min_length=1, max_length=500)] = Field(
+    cache_dir: ConfigPath = Field(
         ".relkit/artifacts",
-        description="where URL artifacts are downloaded, relative to relkit.yml",
+        description="where artifacts given by url: are downloaded (relative to relkit.yml), as "
+        "<sha256>.artifact; verified by sha256 like any artifact",
     )
-    build_info: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+    build_info: Annotated[str, Field(min_length=1, max_length=200, title="file name")] = Field(
         "relkit-build.json",
-        description="JSON file at the artifact's root whose 'commit' names the commit it was built from",
+        description="JSON file at the artifact's root whose 'commit' names the commit it was built from; "
+        "production's artifact_checksum gate compares it with the manifest's code_freeze.commit",
     )
     max_unpacked_mb: Annotated[int, Field(ge=1, le=1024 * 1024)] = Field(
         2048,
-        description="hosts refuse an artifact whose files add up to more MiB unpacked (before the switch)",
+        description="a host refuses an artifact whose regular files add up to more MiB unpacked (read from "
+        "its headers, before anything is written)",
     )
     max_members: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
         100_000,
-        description="hosts refuse an artifact with more members (files, directories and links)",
+        description="a host refuses an artifact with more members (files, directories and links)",
     )
 
 
 class Ansible(_Model):
     """How plays are run."""
 
-    forks: Annotated[int, Field(ge=1, le=500)] = 20
-    timeout: Annotated[int, Field(ge=1, le=3600)] = 30
-    vault_password_file: Annotated[str, Field(min_length=1, max_length=500)] | None = Field(
+    forks: Annotated[int, Field(ge=1, le=500)] = Field(20, description="hosts worked on in parallel")
+    timeout: Annotated[int, Field(ge=1, le=3600, title="seconds")] = Field(
+        30, description="connection timeout"
+    )
+    vault_password_file: ConfigPath | None = Field(
         None,
         description="Ansible Vault password file (or executable script), relative to relkit.yml; "
         "decrypts the inventory's vault data (default: $ANSIBLE_VAULT_PASSWORD_FILE)",
@@ -364,16 +449,21 @@ NotifyEvent = Literal[
     "release.closed",
 ]
 EnvVarName = Annotated[
-    str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", description="name of an environment variable")
+    str,
+    Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        title="variable name",
+        description="name of an environment variable",
+    ),
 ]
-EmailAddress = Annotated[str, Field(pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+$", max_length=320)]
+EmailAddress = Annotated[str, Field(pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+$", max_length=320, title="address")]
 
 
 class _Channel(_Model):
     events: list[NotifyEvent] | None = Field(
-        None, description=f"events sent to this channel (default: all of {', '.join(NOTIFY_EVENTS)})"
+        None, description="the events sent to this channel (default: every event)"
     )
-    timeout: Annotated[float, Field(gt=0, le=120)] = Field(10, description="seconds per send")
+    timeout: Annotated[float, Field(gt=0, le=120, title="seconds")] = Field(10, description="per send")
 
     def wants(self, event: str) -> bool:
         """True when this channel is subscribed to ``event``."""
@@ -381,15 +471,24 @@ class _Channel(_Model):
 
 
 class WebhookChannel(_Channel):
-    """A JSON webhook (Slack/Mattermost-compatible: ``{"text": ...}`` plus structured fields)."""
+    """``notifications.channels.<name>`` with ``type: webhook``: a JSON POST (Slack/Mattermost-compatible:
+    ``{"text": ...}`` plus structured fields). Give exactly one of ``url`` or ``url_env``."""
 
-    type: Literal["webhook"]
-    url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)] | None = None
+    type: Literal["webhook"] = Field(description="the channel's kind")
+    url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000, title="http(s) URL")] | None = (
+        Field(None, description="where to POST")
+    )
     url_env: EnvVarName | None = Field(
-        None, description="read the URL from this variable instead (Slack-style secret URLs)"
+        None,
+        description="read the URL from this environment variable instead (secret URLs); at send time it "
+        "must be an http:// or https:// URL without white space or control characters, else the delivery "
+        "fails (the URL is not shown)",
     )
     token_env: EnvVarName | None = Field(
-        None, description="send 'Authorization: Bearer <value of this variable>' (read at send time)"
+        None,
+        description="send 'Authorization: Bearer <value of this variable>', read at send time; a value "
+        "with white space, a control or a non-ASCII character is refused (the delivery fails, the value is "
+        "not shown)",
     )
 
     @model_validator(mode="after")
@@ -400,24 +499,28 @@ class WebhookChannel(_Channel):
 
 
 class EmailChannel(_Channel):
-    """Email over SMTP."""
+    """``notifications.channels.<name>`` with ``type: email``: email over SMTP."""
 
     model_config = ConfigDict(populate_by_name=True)
 
-    type: Literal["email"]
-    host: Annotated[str, Field(min_length=1, max_length=255)]
-    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    type: Literal["email"] = Field(description="the channel's kind")
+    host: Annotated[str, Field(min_length=1, max_length=255)] = Field(description="the SMTP server")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(25, description="the SMTP server's port")
     starttls: bool = Field(
-        True, description="upgrade the connection with STARTTLS (certificate verified) before anything else"
+        True,
+        description="upgrade the connection with STARTTLS (certificate verified) before anything else; a "
+        "server that does not offer it is a failed delivery, nothing sent",
     )
     allow_plaintext_auth: bool = Field(
         False,
         description="with 'starttls: false', still log in (send the password) over the unencrypted "
-        "connection; without it relkit refuses to",
+        "connection; without it a channel with user and no TLS is refused",
     )
     sender: EmailAddress = Field(alias="from", description="the From address")
-    to: list[EmailAddress] = Field(min_length=1, max_length=100)
-    user: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    to: list[EmailAddress] = Field(min_length=1, max_length=100, description="the recipients")
+    user: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        None, description="SMTP login; give both user and password_env, or neither; sent only over TLS"
+    )
     password_env: EnvVarName | None = Field(
         None, description="SMTP password: name of the environment variable holding it"
     )
@@ -425,7 +528,12 @@ class EmailChannel(_Channel):
     @model_validator(mode="after")
     def _auth_pair(self) -> EmailChannel:
         if (self.user is None) != (self.password_env is None):
-            raise ValueError("give both 'user' and 'password_env', or neither")
+            missing, given = (
+                ("password_env", "user") if self.password_env is None else ("user", "password_env")
+            )
+            raise FieldError(
+                (missing,), f"required with '{given}': give both 'user' and 'password_env', or neither"
+            )
         return self
 
 
@@ -433,10 +541,12 @@ Channel = Annotated[WebhookChannel | EmailChannel, Field(discriminator="type")]
 
 
 class Notifications(_Model):
-    """Where relkit tells people about a release (SOP 4.3.1, 4.4.2); secrets come from env vars."""
+    """Where relkit tells people about a release (SOP 4.3.1, 4.4.2); secrets come from environment
+    variables."""
 
     channels: dict[SafeName, Channel] = Field(
-        default_factory=dict, description="channel name → webhook or email channel"
+        default_factory=dict,
+        description="channel name (what the ledger records) → a webhook or email channel",
     )
 
     @model_validator(mode="before")
@@ -445,28 +555,34 @@ class Notifications(_Model):
         channels = data.get("channels") if isinstance(data, dict) else None
         for name, channel in (channels or {}).items() if isinstance(channels, dict) else ():
             if not isinstance(channel, dict) or channel.get("type") not in ("webhook", "email"):
-                raise ValueError(f"channels.{name}.type: expected 'webhook' or 'email'")
+                where = ("channels", name, "type") if isinstance(channel, dict) else ("channels", name)
+                raise FieldError(where, "expected a channel with type 'webhook' or 'email'")
         return data
 
 
 class Freeze(_Model):
-    """A dated period without deploys (e.g. year-end), in its own timezone."""
+    """A dated period without deploys (e.g. year-end), in its own timezone: the freeze gate blocks
+    deploys from start until end."""
 
-    start: datetime
-    end: datetime
-    timezone: Annotated[str, Field(min_length=1, max_length=64)] = "UTC"
-    reason: Annotated[str, Field(min_length=1, max_length=200)]
+    start: datetime = Field(description="the first moment of the freeze; without an offset, in timezone")
+    end: datetime = Field(description="the end (excluded), after start")
+    timezone: Annotated[str, Field(min_length=1, max_length=64, title="IANA timezone")] = Field(
+        "UTC", description="e.g. Asia/Jakarta"
+    )
+    reason: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="shown when the freeze blocks a deploy"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Freeze:
         try:
             zone = ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"timezone: unknown IANA timezone {self.timezone!r}") from exc
+            raise FieldError(("timezone",), f"unknown IANA timezone {self.timezone!r}") from exc
         start = self.start if self.start.tzinfo else self.start.replace(tzinfo=zone)
         end = self.end if self.end.tzinfo else self.end.replace(tzinfo=zone)
         if end <= start:
-            raise ValueError("end must be after start")
+            raise FieldError(("end",), "must be after start")
         return self
 
     def covers(self, moment: datetime) -> bool:
@@ -477,26 +593,29 @@ class Freeze(_Model):
         return start <= moment < end
 
 
-GateName = Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")]
-StageKey = Annotated[str, Field(pattern=r"^(prepare|deploy|close)(:[A-Za-z0-9_.+-]+)?$")]
+GateName = Annotated[str, Field(pattern=r"^[a-z_]{1,40}$", title="gate name")]
+StageKey = Annotated[str, Field(pattern=r"^(prepare|deploy|close)(:[A-Za-z0-9_.+-]+)?$", title="stage")]
 
 
-Principal = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")]
-GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Principal = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$", title="principal")]
+GroupName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", title="group name")]
 
 
 class Approvals(_Model):
-    """Signed approvals: ssh-keygen allowed-signers file mapping principals to roles."""
+    """Who may sign approvals and other acts: an OpenSSH allowed-signers file mapping principals to
+    roles, and groups of principals."""
 
-    allowed_signers: Annotated[str, Field(min_length=1, max_length=500)] = Field(
+    allowed_signers: ConfigPath = Field(
         "allowed_signers",
-        description="relative to relkit.yml; each line's namespaces= option names the roles "
-        "(relkit-qa, relkit-po) that principal may sign for",
+        description="the OpenSSH allowed-signers file, relative to relkit.yml (by default the file "
+        "allowed_signers next to it); each line's namespaces= option names the roles (relkit-qa, relkit-po, "
+        "relkit-ops, relkit-admin) that principal may sign for. Pinned in the ledger on first use; a "
+        "changed file counts once a relkit-admin of the pinned file signs it (relkit signers update)",
     )
     groups: dict[GroupName, Annotated[list[Principal], Field(min_length=1, max_length=200)]] = Field(
         default_factory=dict,
-        description="named groups of principals: a manifest owner written @NAME (owners.qa: '@qa-team') "
-        "is any member of group NAME",
+        description="group name → principals: a manifest owner written @NAME (owners.qa: '@qa-team') is any "
+        "principal of group NAME; one principal still cannot approve as both QA and PO",
     )
 
 
@@ -505,15 +624,24 @@ SigningRole = Literal["po", "qa", "ops"]
 
 
 class Policy(_Model):
-    """Which gates guard which stage, and their parameters. The defaults are the SOP."""
+    """Which gates guard which stage, and their parameters. The defaults are the full procedure."""
 
     gates: dict[StageKey, list[GateName]] = Field(
         default_factory=dict,
-        description="stage (prepare, deploy, close) or stage:env → gate names; replaces the default",
+        description="stage (prepare, deploy, close) or stage:env (e.g. deploy:production) → gate names; "
+        "replaces that stage's default list; unknown gate names are bad input",
     )
-    notice_lead_hours: Annotated[float, Field(ge=0, le=24 * 30)] = 24
-    monitoring_hours: Annotated[float, Field(ge=24, le=48)] = 24
-    freezes: list[Freeze] = Field(default_factory=list)
+    notice_lead_hours: Annotated[float, Field(ge=0, le=24 * 30, title="hours")] = Field(
+        24, description="how long before the window the announcement must have been sent (notice_sent)"
+    )
+    monitoring_hours: Annotated[float, Field(ge=24, le=48, title="hours")] = Field(
+        24,
+        description="how long relkit health keeps checking after the last switch, and how long before a "
+        "release can be closed (monitoring_elapsed)",
+    )
+    freezes: list[Freeze] = Field(
+        default_factory=list, description="dated periods without deploys (freeze gate)"
+    )
     provenance: Provenance = Field(
         "build_info",
         description="what proves an artifact's origin on environments with promote_from: build_info (its "
@@ -535,12 +663,13 @@ class Policy(_Model):
     signed_acts: Literal["promoted", "all"] = Field(
         "promoted",
         description="where deploys, rollbacks, unlocks and closes must be signed with the actor's SSH key "
-        "(--key): on environments with promote_from, or on all; overrides are always signed",
+        "(--key / RELKIT_KEY): on environments with promote_from, or on all; overrides are always signed",
     )
     override_roles: list[SigningRole] = Field(
         default_factory=lambda: list[SigningRole](["po"]),
         min_length=1,
-        description="roles (allowed-signers namespaces relkit-<role>) whose members may sign an override",
+        description="roles (allowed-signers namespaces relkit-<role>) whose members may sign a "
+        "relkit override",
     )
 
 
@@ -553,31 +682,46 @@ RESERVED_ENV = frozenset(
 
 
 class ProjectConfig(_Model):
-    """``relkit.yml``."""
+    """The keys of ``relkit.yml`` itself."""
 
-    app: SafeName
-    deploy_path: Annotated[str, Field(min_length=1, max_length=500)] = Field(
-        description="absolute path on hosts; inventory var relkit_deploy_path overrides per host"
+    app: SafeName = Field(description="the app's name; manifests must name the same app")
+    deploy_path: Annotated[str, Field(min_length=1, max_length=500, title="path")] = Field(
+        description="absolute path on the hosts (or starting with a host variable); letters, digits, "
+        "_ . / + - and {{ host vars }}, no '..'; the inventory variable relkit_deploy_path overrides it "
+        "per host"
     )
-    environments: dict[SafeName, Environment] = Field(min_length=1)
-    service: Service
+    environments: dict[SafeName, Environment] = Field(
+        min_length=1, description="the environments relkit deploys to, by name"
+    )
+    service: Service = Field(description="how to stop, migrate and start the app")
     shared: list[SharedPath] = Field(
         default_factory=list,
-        description="paths under shared/ linked into every release (no '..', no leading '/')",
+        description="paths under shared/ linked into every release as <release>/<path> (no '..', no leading "
+        "'/', each segment ≤ 64 characters)",
     )
-    smoke: Smoke
-    retention: Retention = Field(default_factory=Retention)
-    ansible: Ansible = Field(default_factory=Ansible)
-    state_dir: Annotated[str, Field(min_length=1, max_length=500)] = Field(
-        ".relkit", description="ledger, locks and run artifacts, relative to relkit.yml"
+    smoke: Smoke = Field(description="checks run right after every switch")
+    retention: Retention = Field(default_factory=Retention, description="how many releases each host keeps")
+    ansible: Ansible = Field(default_factory=Ansible, description="how plays are run")
+    state_dir: ConfigPath = Field(
+        ".relkit",
+        description="ledger (ledger.db), locks/, runs/ (ansible-runner artifacts), relative to relkit.yml; "
+        "$RELKIT_STATE_DIR overrides it",
     )
-    artifacts: Artifacts = Field(default_factory=Artifacts)
-    policy: Policy = Field(default_factory=Policy)
-    approvals: Approvals = Field(default_factory=Approvals)
-    health: Health = Field(default_factory=Health)
-    notifications: Notifications = Field(default_factory=Notifications)
+    artifacts: Artifacts = Field(
+        default_factory=Artifacts,
+        description="artifact handling on the controller; the limits hosts unpack an artifact within",
+    )
+    policy: Policy = Field(
+        default_factory=Policy, description="which gates guard which stage, and their parameters"
+    )
+    approvals: Approvals = Field(default_factory=Approvals, description="who may sign approvals and acts")
+    health: Health = Field(default_factory=Health, description="checks run by relkit health after a release")
+    notifications: Notifications = Field(
+        default_factory=Notifications, description="where relkit tells people about a release"
+    )
     data: DataList = Field(
-        default_factory=list, description="data snapshotted before every switch, restored by rollback"
+        default_factory=list,
+        description="data snapshotted before every switch and restored by a rollback",
     )
     secrets: list[EnvVarName] = Field(
         default_factory=list,
@@ -587,39 +731,48 @@ class ProjectConfig(_Model):
 
     @model_validator(mode="after")
     def _secret_names(self) -> ProjectConfig:
-        if dupes := sorted({n for n in self.secrets if self.secrets.count(n) > 1}):
-            raise ValueError(f"secrets: listed twice: {', '.join(dupes)}")
-        reserved = [n for n in self.secrets if n in RESERVED_ENV or n.startswith("ANSIBLE_")]
-        if reserved:
-            raise ValueError(f"secrets: {', '.join(reserved)}: the play needs it, it cannot be hidden")
+        for index, name in enumerate(self.secrets):
+            if name in self.secrets[:index]:
+                raise FieldError(
+                    ("secrets", index), f"{name} is listed twice (also secrets.{self.secrets.index(name)})"
+                )
+            if name in RESERVED_ENV or name.startswith("ANSIBLE_"):
+                raise FieldError(("secrets", index), f"{name}: the play needs it, it cannot be hidden")
         return self
 
     @model_validator(mode="after")
     def _health_names(self) -> ProjectConfig:
-        clash = {c.name for c in self.health.checks} & {c.name for c in self.smoke.checks}
-        if clash:
-            raise ValueError(f"health.checks: names already used by smoke.checks: {', '.join(sorted(clash))}")
+        smoke = [c.name for c in self.smoke.checks]
+        for index, check in enumerate(self.health.checks):
+            if check.name in smoke:
+                first = smoke.index(check.name)
+                raise FieldError(
+                    ("health", "checks", index, "name"),
+                    f"names already used by smoke.checks: {check.name!r} is smoke.checks.{first}'s",
+                )
         return self
 
     @model_validator(mode="after")
     def _known_promotions(self) -> ProjectConfig:
         for name, env in self.environments.items():
+            where = ("environments", name, "promote_from")
             if env.promote_from and env.promote_from not in self.environments:
-                raise ValueError(
-                    f"environments.{name}.promote_from: unknown environment {env.promote_from!r}"
-                )
+                raise FieldError(where, f"unknown environment {env.promote_from!r}")
             seen, step = {name}, env.promote_from
             while step:
                 if step in seen:
-                    raise ValueError(f"environments.{name}.promote_from: promotion cycle through {step!r}")
+                    raise FieldError(where, f"promotion cycle through {step!r}")
                 seen.add(step)
                 step = self.environments[step].promote_from
-        if not (self.deploy_path.startswith("/") or self.deploy_path.startswith("{{")):
-            raise ValueError("deploy_path must be an absolute path")
-        if not re.fullmatch(r"[A-Za-z0-9_./+-]*(\{\{[^{}]+\}\}[A-Za-z0-9_./+-]*)*", self.deploy_path):
-            raise ValueError(
-                "deploy_path may only contain letters, digits, '_', '.', '/', '+', '-' and {{ host vars }}"
-            )
-        if ".." in self.deploy_path.split("/"):
-            raise ValueError("deploy_path must not contain '..'")
         return self
+
+    @field_validator("deploy_path")
+    @classmethod
+    def _deploy_path(cls, value: str) -> str:
+        if not (value.startswith("/") or value.startswith("{{")):
+            raise ValueError("must be an absolute path")
+        if not re.fullmatch(r"[A-Za-z0-9_./+-]*(\{\{[^{}]+\}\}[A-Za-z0-9_./+-]*)*", value):
+            raise ValueError("may only contain letters, digits, '_', '.', '/', '+', '-' and {{ host vars }}")
+        if ".." in value.split("/"):
+            raise ValueError("must not contain '..'")
+        return value

@@ -46,6 +46,15 @@ class RollbackRefused(BadInput):
         self.result = result
 
 
+class FieldError(ValueError):
+    """A model validator's error about one field: ``loc`` is the field's path relative to the
+    model that raised it; relkit.loading prints the error at the model's path plus ``loc``."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(f"{'.'.join(str(p) for p in loc)}: {message}")
+        self.loc, self.message = loc, message
+
+
 class GateBlocked(RelkitError):
     """A gate of the procedure failed; the play did not start."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from relkit.chain import Entry
@@ -471,14 +471,26 @@ def infra_ready(inp: GateInput) -> Verdict:
     return False, reason, f"relkit prepare --env {inp.env} --manifest MANIFEST"
 
 
-@gate("notice_sent")
-def notice_sent(inp: GateInput) -> Verdict:
-    """SOP 4.3.1: an announcement was sent at least the lead time before the window opens."""
-    schedule = inp.manifest.schedule
-    if schedule is None:
-        return False, "no schedule to announce", "add schedule to the manifest"
-    start = schedule.aware(schedule.window_start)
-    lead = timedelta(hours=inp.policy.notice_lead_hours)
+def _span(delta: timedelta) -> str:
+    """A duration in words for a person planning a release: ``2 d 3 h``, ``5 h 20 min``, ``12 min``."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def _at(moment: datetime, zone: tzinfo) -> str:
+    """A moment in the release's timezone, with UTC beside it: ``2026-11-17 22:00 WIB = 15:00Z``."""
+    local, utc = moment.astimezone(zone), moment.astimezone(UTC)
+    return f"{local:%Y-%m-%d %H:%M %Z} = {utc:{'%H:%M' if local.date() == utc.date() else '%Y-%m-%d %H:%M'}}Z"
+
+
+def _announcements(inp: GateInput) -> tuple[list[Entry], list[Entry]]:
+    """This release's successful announcements, and those of its version for another artifact."""
     sent = [
         e
         for e in _entries(inp, "notify.sent")
@@ -486,17 +498,60 @@ def notice_sent(inp: GateInput) -> Verdict:
         and e.data.get("ok")
         and e.data.get("version") == inp.manifest.version
     ]
+    this = [e for e in sent if e.data.get("sha256") == inp.manifest.artifact.sha256]
+    return this, [e for e in sent if e not in this]
+
+
+@gate("notice_sent")
+def notice_sent(inp: GateInput) -> Verdict:
+    """SOP 4.3.1: an announcement of this release (its version and artifact sha256) was sent at least
+    the lead time before the window opens."""
+    schedule = inp.manifest.schedule
+    if schedule is None:
+        return False, "no schedule to announce", "add schedule to the manifest"
+    start = schedule.aware(schedule.window_start)
+    hours = inp.policy.notice_lead_hours
+    lead = timedelta(hours=hours)
+    opens = f"the window opens {_at(start, schedule.zone)}"
+    sooner = (
+        "; a release sooner than that needs policy.notice_lead_hours lowered in relkit.yml, or a PO's "
+        "relkit override --gate notice_sent"
+    )
+    sent, other_artifact = _announcements(inp)
     if not sent:
-        return False, "no successful announcement recorded", "relkit notify MANIFEST --kind announcement"
-    first = min(sent, key=_ts)
-    if _ts(first) > start - lead:
+        reason = "no successful announcement recorded"
+        if other_artifact:
+            old = str(other_artifact[0].data.get("sha256") or "none recorded")
+            reason = (
+                f"the announcement of {inp.manifest.version} ({other_artifact[0].ts[:16]}Z) named artifact "
+                f"sha256 {old[:12]}…, this manifest's is {inp.manifest.artifact.sha256[:12]}…: "
+                "it announced another build"
+            )
+        notify = "relkit notify MANIFEST --kind announcement"
+        if start - lead >= inp.now:
+            return (
+                False,
+                reason,
+                f"{notify} by {_at(start - lead, schedule.zone)} ({hours:g} h before {opens})",
+            )
+        earliest = inp.now + lead
         return (
             False,
-            f"announced {first.ts[:16]}Z, less than {inp.policy.notice_lead_hours:g} h before the window "
-            f"({start.isoformat()})",
-            "move the window later (new manifest) or have the lead time lowered by policy",
+            reason,
+            f"{notify}, and move the window to {_at(earliest, schedule.zone)} or later (new manifest): "
+            f"{opens}, less than {hours:g} h from now{sooner}",
         )
-    return True, f"announced {first.ts[:16]}Z, ≥ {inp.policy.notice_lead_hours:g} h ahead", ""
+    first = min(sent, key=_ts)
+    if _ts(first) > start - lead:
+        ready = _ts(first) + lead
+        return (
+            False,
+            f"announced {first.ts[:16]}Z, less than {hours:g} h before the window ({start.isoformat()}): "
+            f"that notice covers windows opening from {_at(ready, schedule.zone)}, "
+            f"{_span(ready - start)} after this one opens",
+            f"move the window to {_at(ready, schedule.zone)} or later (new manifest){sooner}",
+        )
+    return True, f"announced {first.ts[:16]}Z, ≥ {hours:g} h ahead", ""
 
 
 @gate("window")
@@ -510,10 +565,19 @@ def window(inp: GateInput) -> Verdict:
     if start <= inp.now < end:
         return True, f"{local:%Y-%m-%d %H:%M %Z} is inside {start:%H:%M}-{end:%H:%M %Z}", ""
     when = "before" if inp.now < start else "after"
+    reason = f"{local:%Y-%m-%d %H:%M %Z} is {when} the window {start:%Y-%m-%d %H:%M}-{end:%H:%M %Z}"
+    if inp.now < start:
+        return (
+            False,
+            f"{reason}: it opens in {_span(start - inp.now)}, {_at(start, schedule.zone)}",
+            f"deploy once the window opens ({_at(start, schedule.zone)}), or agree an earlier window (new "
+            "manifest, announced again)",
+        )
     return (
         False,
-        f"{local:%Y-%m-%d %H:%M %Z} is {when} the window {start:%Y-%m-%d %H:%M}-{end:%H:%M %Z}",
-        "deploy inside the window, or agree a new window (new manifest)",
+        f"{reason}: it closed {_span(inp.now - end)} ago",
+        "agree a new window (new manifest, announced again: the announcement must be "
+        f"{inp.policy.notice_lead_hours:g} h ahead of it)",
     )
 
 

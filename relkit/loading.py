@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from relkit.config import ProjectConfig
-from relkit.errors import BadInput
+from relkit.errors import BadInput, FieldError
 from relkit.manifest import Manifest
 
 MAX_BYTES = 1_000_000
@@ -68,19 +68,72 @@ def parse_yaml(text: str, source: str) -> Any:
         raise BadInput(f"{source}: not valid YAML", [problem]) from None
 
 
-def describe_errors(exc: ValidationError) -> list[str]:
-    """Turn pydantic errors into ``field.path: what was expected`` lines."""
+def describe_errors(exc: ValidationError, data: Any = None) -> list[str]:
+    """Turn pydantic errors into ``field.path: what was expected`` lines.
+
+    The path is the field's place in the document ``data``: without pydantic's union member
+    tags (``int``, ``webhook``, ``function-after[…]``) or dict key markers (``[key]``), and with
+    a :class:`FieldError`'s own field below the model that raised it.
+    """
     lines = []
     for err in exc.errors(include_url=False):
-        path = ".".join(_printable(str(p)) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
+        loc = _document_path(tuple(err["loc"]), data, err["type"])
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc, msg = (*loc, *cause.loc), cause.message
+        elif err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "missing":
             msg = "required field is missing"
+        elif err["type"] == "invalid_key":  # the key itself: YAML read it as a number, a date, null...
+            loc = (*_document_path(tuple(err["loc"][:-1]), data, ""), err["input"])
+            msg = f"a key must be text, YAML reads this one as {_yaml_type(err['input'])}: quote it"
         else:
             msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {_one_line(msg)}")
+        path = ".".join(_printable(str(p)) for p in loc) or "(top level)"
+        line = f"{path}: {_one_line(msg)}"
+        if line not in lines:  # two union members may say the same
+            lines.append(line)
     return lines
+
+
+def _document_path(loc: tuple[Any, ...], data: Any, kind: str) -> tuple[Any, ...]:
+    """``loc`` as a path in ``data``, each key as the document has it: parts that name no key or
+    index there are pydantic's own (union members, dict key markers) and are dropped; a missing
+    field's key stays. Without the document, ``loc`` as it is."""
+    if data is None:
+        return loc
+    kept: list[Any] = []
+    node = data
+    for index, part in enumerate(loc):
+        found = _child(node, part)
+        if found is not None:
+            kept.append(found[0])
+            node = found[1]
+        elif kind == "missing" and index == len(loc) - 1:
+            kept.append(part)
+    return tuple(kept)
+
+
+def _yaml_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _child(node: Any, part: Any) -> tuple[Any, Any] | None:
+    """The key (as the document has it) and the value ``part`` names in ``node``, if any: a key
+    of the same type first (``1`` is not ``True``), else the key pydantic names otherwise (``1``
+    for ``True``, ``'10.0'`` for ``10.0``)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if type(key) is type(part) and key == part:
+                return key, value
+        for key, value in node.items():
+            if not isinstance(key, str) and (key == part or str(key) == part):
+                return key, value
+    elif isinstance(node, list) and type(part) is int and 0 <= part < len(node):
+        return part, node[part]
+    return None
 
 
 def validate_data(model: type[M], data: Any, source: str) -> M:
@@ -104,7 +157,7 @@ def validate_data(model: type[M], data: Any, source: str) -> M:
         try:
             model_ = model.model_validate(data)
         except ValidationError as exc:
-            problems += [p for p in describe_errors(exc) if p.split(": ", 1)[0] not in impossible]
+            problems += [p for p in describe_errors(exc, data) if p.split(": ", 1)[0] not in impossible]
         if problems:
             raise BadInput(f"{source}: invalid {model.__name__}", problems)
         return model_

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from relkit.errors import FieldError
 from relkit.names import SafeName
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="lower-case hex sha256")]
@@ -45,6 +46,13 @@ class Artifact(_Model):
         description="where a third-party artifact was published (release page or download URL), for the "
         "record: signed with the manifest",
     )
+
+    @field_validator("path")
+    @classmethod
+    def _plain_path(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not contain control characters (NUL, newline, escape…)")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> Artifact:
@@ -92,7 +100,7 @@ class Schedule(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Schedule:
         if self.aware(self.window_end) <= self.aware(self.window_start):
-            raise ValueError("window_end must be after window_start")
+            raise FieldError(("window_end",), "must be after window_start")
         return self
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 
 from relkit.hostrules import is_safe_name
 
@@ -21,4 +21,13 @@ def check_safe_name(value: object) -> str:
     return value
 
 
-SafeName = Annotated[str, BeforeValidator(check_safe_name)]
+SAFE_NAME_SCHEMA = {
+    "type": "string",
+    "pattern": r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
+    "title": "name",
+    "description": "1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit, no '..' "
+    "(it becomes a path on hosts)",
+}
+"""The JSON Schema of a safe name: the rule of :func:`check_safe_name`, for editors and other validators."""
+
+SafeName = Annotated[str, BeforeValidator(check_safe_name), WithJsonSchema(SAFE_NAME_SCHEMA)]

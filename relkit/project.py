@@ -16,15 +16,26 @@ from relkit.store import Store, open_store
 CONFIG_NAME = "relkit.yml"
 
 
+def locate_config(start: Path | None = None) -> Path | None:
+    """The nearest relkit.yml in ``start`` (default: the current directory) or above, if any."""
+    here = (start or Path.cwd()).resolve()
+    return next((f / CONFIG_NAME for f in (here, *here.parents) if (f / CONFIG_NAME).is_file()), None)
+
+
+def in_project() -> bool:
+    """True when a command without ``-C`` has a project: $RELKIT_PROJECT, or a relkit.yml upward."""
+    return bool(os.environ.get("RELKIT_PROJECT")) or locate_config() is not None
+
+
 def find_config(start: Path | None = None) -> Path:
     """The relkit.yml to use: $RELKIT_PROJECT, else the nearest one upward from ``start``."""
     if env := os.environ.get("RELKIT_PROJECT"):
         path = Path(env)
         return path / CONFIG_NAME if path.is_dir() else path
+    found = locate_config(start)
+    if found is not None:
+        return found
     here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_NAME).is_file():
-            return folder / CONFIG_NAME
     raise BadInput(
         f"no {CONFIG_NAME} found in {here} or above; pass --project DIR or set RELKIT_PROJECT "
         "(the example project is examples/project)"

@@ -20,6 +20,10 @@ description:
     were last good (relkit_rules.rollback_target).
   - C(history) reads the host history (every switch, with the run and the ledger head it
     witnessed) and changes nothing (for C(relkit ledger verify --witnesses)).
+  - C(resolve) tells, changing nothing, which version a play acts on: with C(resolve=live) the
+    live one, with C(resolve=rollback) the one C(rollback) would switch to (given C(version) and
+    C(expected_live) as a rollback gets them). Plays set C(relkit_version) from it before they
+    template relkit.yml's strings.
     With C(expected_live), a host that a rollback already moved off that release (a killed
     run's, finished on the host after the controller died) is reported, not rolled back again.
   - With C(data), C(activate) stops the old release, snapshots the data into
@@ -27,7 +31,8 @@ description:
     C(rollback) stops the live release, saves the data as it stands (an at-rollback
     snapshot), restores the snapshot of the data as the target release left it, then switches.
 options:
-  state: {type: str, required: true, choices: [probe, install, activate, rollback, history]}
+  state: {type: str, required: true, choices: [probe, install, activate, rollback, history, resolve]}
+  resolve: {type: str, default: live, choices: [live, rollback], description: resolve - which version to tell}
   deploy_path: {type: path, required: true}
   version: {type: str}
   sha256: {type: str}
@@ -872,6 +877,18 @@ def activate(p, action):
     return True, result
 
 
+def resolve_version(p):
+    """Which version the play acts on (read only): the live one, or the one a rollback with these
+    parameters switches to (as :func:`activate` finds it; ``""`` when there is none)."""
+    root = p["deploy_path"]
+    live = current_version(root)
+    if p["resolve"] == "live":
+        return {"version": live or "", "live": live or ""}
+    if rolled_back_already(root, live, p.get("expected_live"), p["version"]):
+        return {"version": live, "live": live}
+    return {"version": p["version"] or previous_version(root, live) or "", "live": live or ""}
+
+
 def smoke(root, spec, result):
     """Smoke-test the live release in the same call; raise with the results on failure."""
     if not spec or not spec.get("checks"):
@@ -927,8 +944,11 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(
-                type="str", required=True, choices=["probe", "install", "activate", "rollback", "history"]
+                type="str",
+                required=True,
+                choices=["probe", "install", "activate", "rollback", "history", "resolve"],
             ),
+            resolve=dict(type="str", default="live", choices=["live", "rollback"]),
             deploy_path=dict(type="path", required=True),
             version=dict(type="str"),
             sha256=dict(type="str"),
@@ -970,6 +990,8 @@ def main():
         module.exit_json(
             changed=False, relkit={"state": "history", "history": read_history(p["deploy_path"])}
         )
+    if p["state"] == "resolve":  # read only, like history; not under "relkit": no release result
+        module.exit_json(changed=False, resolved=resolve_version(p))
     handlers = {
         "probe": probe,
         "install": install,

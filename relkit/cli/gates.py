@@ -10,9 +10,14 @@ from relkit import api
 from relkit.cli.options import EnvOpt, ManifestArg, example, state
 from relkit.cli.output import Output, gate_table
 
-HELP = "Evaluate the gates for a stage (exit 0 all pass, 3 blocked)." + example(
-    "relkit gates releases/2.0.0.yml --env production"
+HELP = (
+    "Evaluate the gates of a stage (--stage) for a manifest on an environment (exit 0 all pass, "
+    "3 blocked); a blocked gate says why and what to do."
+    + example("relkit gates releases/2.0.0.yml --env production --stage deploy")
 )
+
+
+STAGE_HELP = f"the stage whose gates are evaluated: {'|'.join(api.STAGES)}"
 
 
 def show_gates(out: Output, report: api.GateReport) -> None:
@@ -27,7 +32,7 @@ def gates(
     ctx: typer.Context,
     manifest: ManifestArg,
     env: EnvOpt,
-    stage: Annotated[str, typer.Option("--stage", "-s", help="prepare or deploy")] = "deploy",
+    stage: Annotated[str, typer.Option("--stage", "-s", help=STAGE_HELP)] = "deploy",
 ) -> None:
     st = state(ctx)
     _, report, _ = api.check_gates(st.project(), manifest, env, stage, actor=st.actor)

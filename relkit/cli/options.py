@@ -10,6 +10,7 @@ import typer
 from typer._click import Context, Parameter  # typer >= 0.25 vendors click as typer._click
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
+from relkit import api
 from relkit.api import Project
 from relkit.cli.output import Output
 
@@ -111,6 +112,12 @@ class State:
         if self._project is None:
             self._project = Project.load(self.project_path)
         return self._project
+
+    def project_if_any(self) -> Project | None:
+        """The project when there is one (-C, $RELKIT_PROJECT or a relkit.yml upward), else None."""
+        if self.project_path is None and not api.in_project():
+            return None
+        return self.project()
 
     def state_dir(self) -> Path | None:
         """The project's state directory, when the command loaded the project."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from relkit import acts, gatekeeper, signers
+from relkit.config import ProjectConfig
 from relkit.errors import BadInput
 from relkit.gates import ALWAYS, GATES, GateReport, Override
 from relkit.loading import load_manifest
@@ -28,6 +29,11 @@ def validate(manifest_path: Path) -> Manifest:
 def manifest_schema() -> dict[str, Any]:
     """The JSON Schema of release manifests."""
     return Manifest.model_json_schema()
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of relkit.yml."""
+    return ProjectConfig.model_json_schema()
 
 
 def check_gates(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from relkit import secret_channel
+from relkit import playvars, secret_channel
 from relkit import secrets as relkit_secrets
 from relkit.engines import PlayRequest, engine
 from relkit.errors import BadInput
@@ -64,10 +64,13 @@ def run_play(
         run_id=run_id,
         extravars={
             "relkit_project": cfg.model_dump(include=PROJECT_VARS),
+            "relkit_app": cfg.app,
             "relkit_env": env,
             "relkit_run_id": run_id,
             "relkit_by": by,
             "relkit_ledger_head": f"{seq}:{head}",
+            # rollback, health, smoke: read relkit_version on each host first, if a string uses it
+            "relkit_resolve_version": playvars.uses(cfg, "relkit_version", playbook),
             **extravars,
         },
         forks=cfg.ansible.forks,

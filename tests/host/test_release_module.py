@@ -168,3 +168,28 @@ def test_rollback_to_the_live_release_restarts_it_only_when_its_smoke_pass_fails
     changed, info = release.activate(params(root, version="2.0.0", start=start, smoke=broken), "rollback")
     assert changed and info["restarted"] and starts.read_text() == "started\n"
     assert (root / "current").readlink() == Path("releases/2.0.0")
+
+
+def _resolved(root: Path, how: str, **extra: object) -> str:
+    return release.resolve_version(params(root, resolve=how, **extra))["version"]
+
+
+def test_resolve_tells_the_version_a_rollback_switches_to_and_the_live_one(tmp_path: Path) -> None:
+    """``state: resolve`` (read only) gives the roles relkit_version before they template relkit.yml's
+    strings: each time, the very version the rollback then switches to, or the one live."""
+    root = tmp_path / "app"
+    assert (_resolved(root, "live"), _resolved(root, "rollback")) == ("", "")  # nothing deployed yet
+    assert not root.exists()  # read only: not even the layout
+    for version in ("1.0.0", "2.0.0", "3.0.0"):
+        install(root, tmp_path, version)
+        release.activate(params(root, version=version), "deploy")
+    for expected in ("2.0.0", "1.0.0"):  # 3.0.0, then 2.0.0 rolled back
+        target = _resolved(root, "rollback")
+        assert target == expected
+        assert release.activate(params(root), "rollback")[1]["version"] == target
+        assert _resolved(root, "live") == target
+    assert _resolved(root, "rollback", version="3.0.0") == "3.0.0"  # --to names it
+    # a killed run's rollback, already done here: the version live now is the one it makes live
+    assert _resolved(root, "rollback", expected_live="2.0.0") == "1.0.0"
+    changed, info = release.activate(params(root, expected_live="2.0.0"), "rollback")
+    assert (changed, info["version"], info.get("found_live") is not None) == (False, "1.0.0", True)

@@ -125,7 +125,7 @@ def test_debug_log_of_a_project_command_never_follows_a_symlink(
 def test_debug_log_without_a_project_goes_to_the_users_state_dir(
     cli: Cli, planted: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(api, "validate", _explode)  # `relkit validate` loads no project
+    monkeypatch.setattr(api, "validate_release", _explode)  # `relkit validate` here loads no project
     done = cli("validate", tmp_path / "m.yml")
     assert done.code == 1, done.err
     assert planted["victim"].read_text() == "precious\n", "the planted symlink was followed"

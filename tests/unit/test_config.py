@@ -135,12 +135,12 @@ def test_smoke_bad_port_rejected(port: Any) -> None:
 @pytest.mark.parametrize(
     ("deploy_path", "message"),
     [
-        ("opt/webapp", "deploy_path must be an absolute path"),
-        ("./webapp", "deploy_path must be an absolute path"),
-        ("/opt/../etc", "deploy_path must not contain '..'"),
-        ("/opt/webapp/..", "deploy_path must not contain '..'"),
-        ("/opt//../x", "deploy_path must not contain '..'"),
-        ("{{ base }}/../etc", "deploy_path must not contain '..'"),
+        ("opt/webapp", "deploy_path: must be an absolute path"),
+        ("./webapp", "deploy_path: must be an absolute path"),
+        ("/opt/../etc", "deploy_path: must not contain '..'"),
+        ("/opt/webapp/..", "deploy_path: must not contain '..'"),
+        ("/opt//../x", "deploy_path: must not contain '..'"),
+        ("{{ base }}/../etc", "deploy_path: must not contain '..'"),
     ],
 )
 def test_bad_deploy_path_rejected(deploy_path: str, message: str) -> None:

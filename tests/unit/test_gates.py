@@ -73,9 +73,18 @@ def _prepare(env: str = "production", passed: bool = True, digest: str = REQS, *
 
 
 def _notice(
-    at: datetime, *, ok: bool = True, version: str = "1.2.3", event: str = "announcement", **kw: Any
+    at: datetime,
+    *,
+    ok: bool = True,
+    version: str = "1.2.3",
+    event: str = "announcement",
+    sha256: str | None = SHA_A,
+    **kw: Any,
 ) -> Entry:
-    return entry("notify.sent", env="production", ts=_iso(at), event=event, ok=ok, version=version, **kw)
+    """An announcement as ``relkit notify`` records it: the release's version and artifact sha256."""
+    return entry(
+        "notify.sent", env="production", ts=_iso(at), event=event, ok=ok, version=version, sha256=sha256, **kw
+    )
 
 
 def _switched(at: datetime, env: str = "production", version: str = "1.2.3") -> Entry:
@@ -662,6 +671,56 @@ def test_notice_sent_other_version_does_not_count() -> None:
     assert not gates.notice_sent(_input(history=(_notice(_utc(2026, 11, 8, 10), version="1.2.2"),))).passed
 
 
+@pytest.mark.parametrize("sha", [SHA_B, None], ids=["other-artifact", "no-sha256-on-record"])
+def test_notice_sent_for_another_artifact_does_not_count(sha: str | None) -> None:
+    """The announcement names the release: the same version built from another artifact is another release."""
+    result = gates.notice_sent(_input(history=(_notice(_utc(2026, 11, 8, 10), sha256=sha),)))
+    assert not result.passed
+    assert result.reason.startswith("the announcement of 1.2.3 (2026-11-08T10:00Z) named artifact sha256 ")
+    assert f"this manifest's is {SHA_A[:12]}…: it announced another build" in result.reason
+    assert "relkit notify MANIFEST --kind announcement" in result.remedy
+
+
+def test_notice_sent_counts_the_announcement_of_this_artifact_among_others() -> None:
+    history = (_notice(_utc(2026, 11, 7, 10), sha256=SHA_B, seq=1), _notice(_utc(2026, 11, 8, 10), seq=2))
+    result = gates.notice_sent(_input(history=history))
+    assert result.passed
+    assert result.reason == "announced 2026-11-08T10:00Z, ≥ 24 h ahead"
+
+
+def test_notice_sent_none_says_by_when_to_announce() -> None:
+    """Two days ahead: the remedy names the last moment an announcement is still 24 h ahead."""
+    result = gates.notice_sent(_input(history=(), now=_utc(2026, 11, 8, 9, 0)))
+    assert not result.passed
+    assert result.remedy == (
+        "relkit notify MANIFEST --kind announcement by 2026-11-09 22:00 WIB = 15:00Z "
+        "(24 h before the window opens 2026-11-10 22:00 WIB = 15:00Z)"
+    )
+
+
+def test_notice_sent_same_day_says_when_a_notice_would_be_old_enough() -> None:
+    """A newcomer on the window's day: a notice sent now is 24 h old only tomorrow, and relkit says so."""
+    result = gates.notice_sent(_input(history=(), now=_utc(2026, 11, 10, 9, 40)))
+    assert not result.passed
+    assert result.remedy.startswith(
+        "relkit notify MANIFEST --kind announcement, and move the window to 2026-11-11 16:40 WIB = 09:40Z "
+        "or later (new manifest): the window opens 2026-11-10 22:00 WIB = 15:00Z, less than 24 h from now"
+    )
+    assert "policy.notice_lead_hours" in result.remedy
+    assert "relkit override --gate notice_sent" in result.remedy
+
+
+def test_notice_sent_too_late_says_which_windows_it_covers() -> None:
+    result = gates.notice_sent(_input(history=(_notice(_utc(2026, 11, 10, 9, 0)),)))
+    assert not result.passed
+    assert result.reason.endswith(
+        "that notice covers windows opening from 2026-11-11 16:00 WIB = 09:00Z, 18 h after this one opens"
+    )
+    assert result.remedy.startswith(
+        "move the window to 2026-11-11 16:00 WIB = 09:00Z or later (new manifest)"
+    )
+
+
 def test_notice_sent_other_event_does_not_count() -> None:
     history = (_notice(_utc(2026, 11, 8, 10), event="deploy.started"),)
     assert not gates.notice_sent(_input(history=history)).passed
@@ -731,6 +790,29 @@ def test_window_jakarta(now: datetime, verdict: str) -> None:
     else:
         assert f" is {verdict} the window 2026-11-10 22:00-23:30" in result.reason
         assert result.remedy
+
+
+def test_window_before_says_when_it_opens() -> None:
+    result = gates.window(_input(now=_utc(2026, 11, 10, 9, 40)))
+    assert not result.passed
+    assert result.reason == (
+        "2026-11-10 16:40 WIB is before the window 2026-11-10 22:00-23:30 WIB: it opens in 5 h 20 min, "
+        "2026-11-10 22:00 WIB = 15:00Z"
+    )
+    assert result.remedy.startswith("deploy once the window opens (2026-11-10 22:00 WIB = 15:00Z)")
+
+
+def test_window_days_ahead_and_across_utc_midnight() -> None:
+    """Jakarta 05:00 is 22:00 UTC the day before: the UTC time carries its date."""
+    early = _scheduled("2026-11-12T05:00:00", "2026-11-12T06:00:00", "Asia/Jakarta")
+    result = gates.window(_input(manifest=early, now=_utc(2026, 11, 10, 9, 40)))
+    assert result.reason.endswith("it opens in 1 d 12 h, 2026-11-12 05:00 WIB = 2026-11-11 22:00Z")
+
+
+def test_window_after_says_how_long_ago_it_closed() -> None:
+    result = gates.window(_input(now=_utc(2026, 11, 10, 16, 42)))
+    assert result.reason.endswith("is after the window 2026-11-10 22:00-23:30 WIB: it closed 12 min ago")
+    assert "announcement must be 24 h ahead" in result.remedy
 
 
 def test_window_reason_shows_local_time() -> None:

@@ -2,13 +2,19 @@
 
 Every case is written to a file and run through relkit's real entry point, in-process:
 
-* manifests: ``relkit -C PROJECT validate FILE``
+* manifests: ``relkit validate FILE`` outside any project (the file alone is checked)
 * relkit.yml: ``relkit -C DIR status`` (which loads the config)
 
-and must end with exit 2 (bad input: stderr names the file and a field path or says what was
-expected) or exit 0 when the mutation happens to be valid (then the file is loaded again with
-:mod:`relkit.loading` and its names are checked to be safe) — never exit 1 (unexpected error) and
-never an exception escaping ``main``. No YAML tag payload may ever run (``touch`` of a marker file).
+and must end with exit 2 (bad input: stderr names the file, and each problem line names the exact
+field path of a mutation — the mutated field, a field inside the mutated value, the object whose
+rule names the mutated key, or a field whose message names the mutated one — never an ancestor
+or ``(top level)``) or exit 0 when the mutation happens to be valid. An accepted document is then
+checked against an oracle other than relkit's loader: PyYAML's safe loader reads it and the
+``jsonschema`` package validates it against the JSON Schema ``relkit schema`` prints (allowing only
+pydantic's documented lax conversions: numbers written as strings or booleans, bytes for text,
+surrounding white space), and independent predicates check its names and shared paths. Never
+exit 1 (unexpected error), never an exception escaping ``main``. No YAML tag payload may ever
+run (``touch`` of a marker file).
 
 The generated cases mutate the embedded example documents (examples/project/releases/2.0.0.yml and
 examples/project/relkit.yml): wrong types at random paths, missing fields, unknown keys at any depth,
@@ -22,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
+import functools
 import hashlib
 import io
 import json
@@ -34,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import typer
 import yaml
@@ -42,7 +51,7 @@ from hypothesis import strategies as st
 
 from relkit import cli
 from relkit.cli import main
-from relkit.loading import load_config, load_manifest
+from relkit.project import locate_config
 from tests.support.fixtures import EXAMPLE_PROJECT
 
 MANIFEST_SRC = EXAMPLE_PROJECT / "releases" / "2.0.0.yml"
@@ -153,19 +162,31 @@ def _path_pattern(path: tuple[Any, ...]) -> str:
     return r"\.".join(parts)
 
 
-def related(line: str, mutated: list[tuple[Any, ...]]) -> bool:
-    """True when a ``field.path: message`` line is at a mutated path, below it or at one of its ancestors."""
-    if line.startswith("(top level): "):
-        return True
+def at_mutation(line: str, mutated: list[tuple[Any, ...]]) -> bool:
+    """True when a ``field.path: message`` line names the exact place of a mutation:
+
+    * the mutated field, or a field inside the mutated value;
+    * the object holding the mutated key, or a field beside it, when the message quotes that key
+      (``smoke.checks.0: give exactly one of 'http', …``, ``environments.production.promote_from:
+      unknown environment 'staging'``);
+    * a field whose message names the mutated field or its object (``data.1.name: … 'db' is also
+      data.0's name``).
+
+    Never an ancestor of the mutated field otherwise, nor ``(top level)``: a path cut short is a defect.
+    """
+    where, _, message = line.partition(": ")
+    if where == "(top level)":
+        return any(not path for path in mutated)
     for path in mutated:
-        if not path:
+        if not path or re.match(rf"{_path_pattern(path)}[.:]", line, re.DOTALL):
             return True
-        full = _path_pattern(path)
-        if re.match(rf"{full}[.:]", line, re.DOTALL):
+        last, parent = path[-1], path[:-1]
+        beside = not parent or re.match(rf"{_path_pattern(parent)}[.:]", line, re.DOTALL)
+        if beside and isinstance(last, str) and f"'{last}'" in message:
             return True
-        for i in range(1, len(path)):
-            if re.match(rf"{_path_pattern(path[:i])}:", line, re.DOTALL):
-                return True
+        names = [_show_path(path)] + ([_show_path(parent)] if parent else [])
+        if any(re.search(rf"(?<![\w.]){re.escape(n)}(?![\w])", message) for n in names):
+            return True
     return False
 
 
@@ -182,8 +203,10 @@ def judge_bad_input(outcome: Outcome, file: Path, mutated: list[tuple[Any, ...]]
         return f"exit 2 without 'field.path: what was expected' lines: {rest[:200]!r}"
     if rest.startswith("invalid ") and any(": " not in line for line in lines):
         return f"exit 2 with a problem line that is not 'path: message': {lines[:3]!r}"
-    if rest.startswith("invalid ") and mutated is not None and not any(related(x, mutated) for x in lines):
-        return f"exit 2 naming none of the mutated fields {[_show_path(p) for p in mutated]}: {lines[:4]!r}"
+    stray = [x for x in lines if not at_mutation(x, mutated)] if mutated is not None else []
+    if rest.startswith("invalid ") and stray:
+        fields = [_show_path(p) for p in mutated or []]
+        return f"exit 2 with a problem not at the mutated fields {fields}: {stray[:4]!r}"
     return None
 
 
@@ -676,45 +699,134 @@ def judge(
         tally.fail(f"exit {outcome.code}: {first[:240]}", case)
 
 
-def manifest_accepted(file: Path) -> str | None:
-    """For exit 0: the file really loads as a Manifest and its names are safe."""
+@functools.cache
+def published_schema(*args: str) -> Any:
+    """The JSON Schema ``relkit schema [--config]`` prints (what editors and other tools are given)."""
+    outcome = run_cli("schema", *args)
+    assert outcome.code == 0, outcome.err
+    return json.loads(outcome.out)
+
+
+def _jsonable(value: Any) -> Any:
+    """A YAML document as JSON Schema sees it: dates and times as ISO strings (their YAML form)."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    return value
+
+
+def _number(text: str) -> bool:
     try:
-        m = load_manifest(file)
-    except Exception as exc:
-        return f"relkit.loading refuses it: {exc!r:.200}"
-    for name, value in (("app", m.app), ("version", m.version)):
-        if not safe_name(value):
-            return f"unsafe {name} accepted: {value!r:.100}"
+        float(text.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def lax_conversion(error: jsonschema.ValidationError) -> bool:
+    """A schema error that pydantic's lax mode turns into a valid value (documented conversions):
+    a number written as a string or as a boolean; bytes (YAML ``!!binary``) as UTF-8 text. Under
+    ``anyOf``/``oneOf``: when one alternative fails only by such conversions."""
+    if error.validator in ("anyOf", "oneOf"):
+        branches: dict[Any, list[jsonschema.ValidationError]] = {}
+        for sub in error.context or []:
+            branches.setdefault(sub.schema_path[0], []).append(sub)
+        return any(all(lax_conversion(e) for e in errors) for errors in branches.values())
+    if error.validator != "type":
+        return False
+    value, expected = error.instance, error.validator_value
+    kinds = set(expected) if isinstance(expected, list) else {expected}
+    if kinds & {"integer", "number"}:
+        if isinstance(value, bool):
+            return True  # True/False as 1/0
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+        if isinstance(text, str) and _number(text):
+            return "integer" not in kinds or float(text) == int(float(text))
+    if "string" in kinds and isinstance(value, bytes):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+    return False
+
+
+def schema_problem(file: Path, schema: Any) -> str | None:
+    """Why the JSON Schema refuses the document (read by PyYAML, not relkit), or None."""
+    try:
+        document = yaml.safe_load(file.read_bytes())
+    except yaml.YAMLError as exc:
+        return f"PyYAML's safe loader refuses it: {exc!s:.200}"
+    stripped = _strip_strings(_jsonable(document))  # pydantic strips every text field
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = [e for e in validator.iter_errors(stripped) if not lax_conversion(e)]
+    if not errors:
+        return None
+    first = errors[0]
+    where = ".".join(str(p) for p in first.absolute_path) or "(top level)"
+    return f"the JSON Schema of relkit schema refuses it: {where}: {first.message[:200]}"
+
+
+def _strip_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, dict):
+        return {k: _strip_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_strings(v) for v in value]
+    return value
+
+
+def manifest_accepted(file: Path) -> str | None:
+    """For exit 0: the document passes the published JSON Schema, and its names are safe (an
+    independent predicate on the values as written)."""
+    if problem := schema_problem(file, published_schema()):
+        return problem
+    document = yaml.safe_load(file.read_bytes())
+    for name in ("app", "version"):
+        if not safe_name(document.get(name)):
+            return f"unsafe {name} accepted: {document.get(name)!r:.100}"
     return None
 
 
 def config_accepted(file: Path) -> str | None:
-    """For exit 0: the file really loads as a ProjectConfig and its names and shared paths are safe."""
-    try:
-        c = load_config(file)
-    except Exception as exc:
-        return f"relkit.loading refuses it: {exc!r:.200}"
-    names = [("app", c.app)] + [("environments key", e) for e in c.environments]
+    """For exit 0: the document passes the published JSON Schema of relkit.yml, and its names and
+    shared paths are safe (independent predicates on the values as written)."""
+    if problem := schema_problem(file, published_schema("--config")):
+        return problem
+    document = yaml.safe_load(file.read_bytes())
+    environments = document.get("environments") or {}
+    names = [("app", document.get("app"))] + [("environments key", e) for e in environments]
     names += [
-        (f"environments.{n}.promote_from", e.promote_from)
-        for n, e in c.environments.items()
-        if e.promote_from
+        (f"environments.{n}.promote_from", e["promote_from"])
+        for n, e in environments.items()
+        if isinstance(e, dict) and e.get("promote_from") is not None
     ]
     for what, value in names:
         if not safe_name(value):
             return f"unsafe {what} accepted: {value!r:.100}"
-    for p in c.shared:
+    for p in document.get("shared") or []:
         if not safe_shared(p):
             return f"unsafe shared path accepted: {p!r:.100}"
     return None
 
 
 @pytest.fixture
-def project_dir(tmp_path: Path) -> Path:
-    """relkit.yml and releases/ of the example (validate needs no artifacts)."""
-    dest = tmp_path / "project"
+def outside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The current directory, outside any project: ``relkit validate FILE`` checks the file alone."""
+    monkeypatch.chdir(tmp_path)
+    assert locate_config() is None, "a relkit.yml above the test's directory"
+    return tmp_path
+
+
+@pytest.fixture
+def project_dir(outside: Path) -> Path:
+    """releases/ with the example's manifest, no relkit.yml: validate checks the manifest file alone."""
+    dest = outside / "project"
     (dest / "releases").mkdir(parents=True)
-    shutil.copy(CONFIG_SRC, dest / "relkit.yml")
     shutil.copy(MANIFEST_SRC, dest / "releases" / "2.0.0.yml")
     return dest
 
@@ -741,7 +853,7 @@ def test_unmutated_documents_are_valid(project_dir: Path, tmp_path: Path) -> Non
     """The harness itself: the example documents, dumped like the generated ones, pass (exit 0)."""
     manifest = project_dir / "releases" / "dumped.yml"
     manifest.write_text(dump(BASE_MANIFEST), encoding="utf-8")
-    result = run_cli("-C", project_dir, "validate", manifest)
+    result = run_cli("validate", manifest)
     assert (result.code, result.escaped) == (0, ""), result.err
     assert manifest_accepted(manifest) is None
 
@@ -763,7 +875,7 @@ def test_generated_hostile_manifests(project_dir: Path, pwned: Path) -> None:
     @given(case=hostile_documents(BASE_MANIFEST, fuzz_snippets(pwned)))
     def one(case: Case) -> None:
         file.write_bytes(case.data)
-        outcome = run_cli("-C", project_dir, "validate", file)
+        outcome = run_cli("validate", file)
         judge(tally, case, outcome, file, manifest_accepted, pwned)
 
     one()
@@ -876,13 +988,15 @@ def _write_config(tmp_path: Path, data: dict[str, Any]) -> Path:
     return config_dir
 
 
-def _assert_rejected(result: Outcome, file: Path, line_start: str, expected: str) -> None:
+def _assert_rejected(result: Outcome, file: Path, path: tuple[Any, ...], expected: str) -> None:
+    """Exit 2 naming ``file``, and a problem at exactly ``path`` saying ``expected``."""
     assert result.escaped == "", result.escaped
     assert result.code == 2, f"exit {result.code}, stderr: {result.err[:500]!r}"
     assert f"{file}: " in result.err
     lines = problem_lines(result.err)
-    assert any(line.startswith(line_start) and expected in line for line in lines), (
-        f"no '{line_start}…: {expected}…' line in {result.err[:800]!r}"
+    exact = re.compile(rf"{_path_pattern(path)}: ", re.DOTALL)
+    assert any(exact.match(line) and expected in line for line in lines), (
+        f"no '{_show_path(path)}: {expected}…' line in {result.err[:800]!r}"
     )
 
 
@@ -890,15 +1004,15 @@ def _assert_rejected(result: Outcome, file: Path, line_start: str, expected: str
 @pytest.mark.parametrize("field_name", ["version", "app"])
 def test_manifest_rejects_unsafe_names(project_dir: Path, field_name: str, value: str) -> None:
     path = _write_manifest(project_dir, **{field_name: value})
-    result = run_cli("-C", project_dir, "validate", path)
-    _assert_rejected(result, path, f"{field_name}: ", "must be 1-64 characters")
+    result = run_cli("validate", path)
+    _assert_rejected(result, path, (field_name,), "must be 1-64 characters")
 
 
 @pytest.mark.parametrize("value", list(BAD_NAMES.values()), ids=list(BAD_NAMES))
 def test_config_rejects_unsafe_app_names(tmp_path: Path, value: str) -> None:
     config_dir = _write_config(tmp_path, {**copy.deepcopy(BASE_CONFIG), "app": value})
     result = run_cli("-C", config_dir, "status")
-    _assert_rejected(result, config_dir / "relkit.yml", "app: ", "must be 1-64 characters")
+    _assert_rejected(result, config_dir / "relkit.yml", ("app",), "must be 1-64 characters")
 
 
 @pytest.mark.parametrize("value", list(BAD_NAMES.values()), ids=list(BAD_NAMES))
@@ -907,7 +1021,7 @@ def test_config_rejects_unsafe_environment_names(tmp_path: Path, value: str) -> 
     data["environments"] = {value: copy.deepcopy(data["environments"]["staging"]), **data["environments"]}
     config_dir = _write_config(tmp_path, data)
     result = run_cli("-C", config_dir, "status")
-    _assert_rejected(result, config_dir / "relkit.yml", "environments.", "must be 1-64 characters")
+    _assert_rejected(result, config_dir / "relkit.yml", ("environments", value), "must be 1-64 characters")
 
 
 @pytest.mark.parametrize("value", list(BAD_NAMES.values()), ids=list(BAD_NAMES))
@@ -916,9 +1030,8 @@ def test_config_rejects_unsafe_promote_from(tmp_path: Path, value: str) -> None:
     data["environments"]["production"]["promote_from"] = value
     config_dir = _write_config(tmp_path, data)
     result = run_cli("-C", config_dir, "status")
-    _assert_rejected(
-        result, config_dir / "relkit.yml", "environments.production.promote_from: ", "must be 1-64 characters"
-    )
+    where = ("environments", "production", "promote_from")
+    _assert_rejected(result, config_dir / "relkit.yml", where, "must be 1-64 characters")
 
 
 @pytest.mark.parametrize("value", list(BAD_SHARED.values()), ids=list(BAD_SHARED))
@@ -927,7 +1040,7 @@ def test_config_rejects_unsafe_shared_paths(tmp_path: Path, value: str) -> None:
     data["shared"] = ["data", value]
     config_dir = _write_config(tmp_path, data)
     result = run_cli("-C", config_dir, "status")
-    _assert_rejected(result, config_dir / "relkit.yml", "shared.1: ", "")
+    _assert_rejected(result, config_dir / "relkit.yml", ("shared", 1), "")
 
 
 def _manifest_with_raw(project_dir: Path, key: str, snippet: str) -> Path:
@@ -965,7 +1078,7 @@ def test_raw_yaml_in_manifest_never_crashes_or_runs(project_dir: Path, pwned: Pa
     """Each tag / impossible date / special scalar / deep nesting as the manifest's version."""
     snippet = raw_snippets(pwned)[index]
     path = _manifest_with_raw(project_dir, "version", snippet)
-    result = run_cli("-C", project_dir, "validate", path)
+    result = run_cli("validate", path)
     assert not pwned.exists(), "a YAML tag payload ran"
     assert result.escaped == "", result.escaped
     assert result.code in (0, 2), f"exit {result.code} for version: {snippet[:80]}: {result.err[:300]!r}"
@@ -1001,7 +1114,7 @@ def test_billion_laughs_is_refused_quickly(project_dir: Path, tmp_path: Path, le
     (config_dir / "relkit.yml").write_text(bomb, encoding="utf-8")
     started = time.monotonic()
     for result, file in (
-        (run_cli("-C", project_dir, "validate", manifest), manifest),
+        (run_cli("validate", manifest), manifest),
         (run_cli("-C", config_dir, "status"), config_dir / "relkit.yml"),
     ):
         assert result.code == 2, result.err
@@ -1020,7 +1133,8 @@ def test_health_log_pattern_bad_regex_is_bad_input(tmp_path: Path, pattern: str)
     data["health"]["checks"][errors]["pattern"] = pattern
     config_dir = _write_config(tmp_path, data)
     result = run_cli("-C", config_dir, "status")
-    _assert_rejected(result, config_dir / "relkit.yml", f"health.checks.{errors}: ", "'pattern'")
+    where = ("health", "checks", errors, "pattern")
+    _assert_rejected(result, config_dir / "relkit.yml", where, "not a valid regular expression")
 
 
 @pytest.mark.parametrize(
@@ -1032,12 +1146,15 @@ def test_timezones_that_are_not_zones_are_bad_input(project_dir: Path, tmp_path:
     data["schedule"]["timezone"] = zone
     manifest = project_dir / "releases" / "zone.yml"
     manifest.write_text(dump(data), encoding="utf-8")
-    _assert_rejected(run_cli("-C", project_dir, "validate", manifest), manifest, "schedule", "")
+    _assert_rejected(run_cli("validate", manifest), manifest, ("schedule", "timezone"), "")
 
     config = copy.deepcopy(BASE_CONFIG)
     config["policy"]["freezes"][0]["timezone"] = zone
     config_dir = _write_config(tmp_path, config)
-    _assert_rejected(run_cli("-C", config_dir, "status"), config_dir / "relkit.yml", "policy.freezes.0", "")
+    where = ("policy", "freezes", 0, "timezone")
+    _assert_rejected(
+        run_cli("-C", config_dir, "status"), config_dir / "relkit.yml", where, "unknown IANA timezone"
+    )
 
 
 @pytest.mark.parametrize(
@@ -1052,7 +1169,7 @@ def test_documents_that_are_not_mappings(project_dir: Path, tmp_path: Path, data
     config_dir.mkdir()
     (config_dir / "relkit.yml").write_bytes(data)
     for result, file in (
-        (run_cli("-C", project_dir, "validate", manifest), manifest),
+        (run_cli("validate", manifest), manifest),
         (run_cli("-C", config_dir, "status"), config_dir / "relkit.yml"),
     ):
         assert result.code == 2, result.err
@@ -1064,7 +1181,7 @@ def test_oversized_documents_are_refused(project_dir: Path, tmp_path: Path) -> N
     data["rollback_plan"] = "x" * 1_100_000
     manifest = project_dir / "releases" / "big.yml"
     manifest.write_text(dump(data), encoding="utf-8")
-    result = run_cli("-C", project_dir, "validate", manifest)
+    result = run_cli("validate", manifest)
     assert result.code == 2 and f"{manifest}: release manifest larger than" in result.err, result.err
 
     config_dir = _write_config(tmp_path, {**copy.deepcopy(BASE_CONFIG), "deploy_path": "/" + "x" * 1_100_000})
@@ -1086,7 +1203,7 @@ def test_error_output_does_not_echo_terminal_escapes(project_dir: Path, key: str
     data["artifact"][key] = "x"
     manifest = project_dir / "releases" / "escape.yml"
     manifest.write_text(dump(data), encoding="utf-8")
-    result = run_cli("-C", project_dir, "validate", manifest)
+    result = run_cli("validate", manifest)
     assert result.code == 2, result.err
     assert "artifact." in result.err and "unknown key" in result.err
     assert len(problem_lines(result.err)) == 1, f"forged problem lines: {result.err!r}"
@@ -1123,3 +1240,50 @@ def test_deploy_with_wrong_sha256_is_blocked_before_any_host(
     releases = [p for p in demo_root.rglob("releases")] if demo_root.exists() else []
     assert releases == [], f"a host was touched: {releases}"
     assert not (demo_root / "staging").exists()
+
+
+# -- the harness itself ------------------------------------------------------------------
+
+
+def _outcome(file: Path, *lines: str) -> Outcome:
+    problems = "".join(f"  - {line}\n" for line in lines)
+    return Outcome(2, "", f"error (exit 2): {file}: invalid Manifest\n{problems}")
+
+
+def test_the_judge_wants_the_exact_field_path(tmp_path: Path) -> None:
+    """A problem reported at an ancestor of the mutated field, or at (top level), is a defect; the
+    mutated field, a field inside it, or the object whose rule quotes the mutated key are not."""
+    file = tmp_path / "m.yml"
+    mutated = [("schedule", "timezone")]
+    for cut_short in ("schedule: unknown IANA timezone 'Mars/Base'", "(top level): invalid timezone"):
+        problem = judge_bad_input(_outcome(file, cut_short), file, mutated)
+        assert problem is not None and "not at the mutated fields ['schedule.timezone']" in problem
+    assert (
+        judge_bad_input(_outcome(file, "schedule.timezone: unknown IANA timezone 'x'"), file, mutated) is None
+    )
+    every = _outcome(file, "schedule.timezone: unknown IANA timezone 'x'", "owners: Keys should be strings")
+    assert judge_bad_input(every, file, mutated) is not None  # every line, not just one, is at a mutation
+    kind = [("smoke", "checks", 0, "http")]
+    rule = _outcome(file, "smoke.checks.0: give exactly one of 'http', 'port' or 'command'")
+    assert judge_bad_input(rule, file, kind) is None
+    assert judge_bad_input(_outcome(file, "smoke: give exactly one of 'http'"), file, kind) is not None
+
+
+def test_the_oracle_of_accepted_documents_is_not_relkits_loader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were relkit's loader to accept anything, the published JSON Schema would still refuse a
+    manifest with a bad sha256 or an unsafe version: the oracle does not ask relkit.loading."""
+    import relkit.loading
+
+    monkeypatch.setattr(relkit.loading, "load_manifest", lambda path: None)
+    monkeypatch.setattr(relkit.loading, "validate_data", lambda model, data, source: None)
+    file = tmp_path / "m.yml"
+    file.write_text(dump({**copy.deepcopy(BASE_MANIFEST), "artifact": {"path": "a.tgz", "sha256": "xyz"}}))
+    assert (manifest_accepted(file) or "").startswith(
+        "the JSON Schema of relkit schema refuses it: artifact.sha256:"
+    )
+    file.write_text(dump({**copy.deepcopy(BASE_MANIFEST), "version": "../../etc"}))
+    assert (manifest_accepted(file) or "").startswith("the JSON Schema of relkit schema refuses it: version:")
+    file.write_text(dump({**copy.deepcopy(BASE_MANIFEST), "tests": {"open_critical_bugs": "2"}}))
+    assert manifest_accepted(file) is None  # "2": a number as text, which pydantic reads as 2

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from relkit.config import ProjectConfig
 from relkit.errors import BadInput, RelkitError
 from relkit.loading import MAX_BYTES, load_config, load_manifest, parse_yaml, validate_data
 from relkit.manifest import Manifest
+from tests.support.factories import config_data, problems_of
 from tests.support.fixtures import EXAMPLE_PROJECT
 
 GOOD_MANIFEST = (EXAMPLE_PROJECT / "releases" / "1.0.0.yml").read_text(encoding="utf-8")
@@ -248,3 +251,46 @@ def test_impossible_date_without_seconds_names_its_field(tmp_path: Path) -> None
         load_manifest(_write(tmp_path, text))
     [problem] = str(info.value).split("\n  - ")[1:]
     assert problem.startswith("schedule.window_start: ") and "day value is outside expected range" in problem
+
+
+@pytest.mark.parametrize(
+    ("changes", "lines"),
+    [
+        (
+            {"smoke": {"checks": [{"name": "p", "port": {"a": 1}}]}},
+            [
+                "smoke.checks.0.port: Input should be a valid integer",
+                "smoke.checks.0.port: Input should be a valid string",
+            ],
+        ),
+        (
+            {
+                "notifications": {
+                    "channels": {"c": {"type": "email", "host": "h", "from": "a@b", "to": ["x"]}}
+                }
+            },
+            ["notifications.channels.c.to.0: String should match pattern '^[^@\\s<>,;]+@[^@\\s<>,;]+$'"],
+        ),
+        (
+            {"environments": {"../x": {"inventory": "i"}}},
+            [
+                "environments.../x: must be 1-64 characters of letters, digits, '.', '_', '+' or '-', "
+                "start with a letter or digit and not contain '..'"
+            ],
+        ),
+        (
+            {"environments": {True: {"inventory": "i"}}},
+            ["environments.True: must be a string, got bool"],
+        ),
+        ({"secrets": ["A", "B", "A"]}, ["secrets.2: A is listed twice (also secrets.0)"]),
+        (
+            {"environments": {"prod": {"inventory": "i", "promote_from": "qa"}}},
+            ["environments.prod.promote_from: unknown environment 'qa'"],
+        ),
+    ],
+    ids=["union-members", "discriminated-union", "dict-key", "boolean-key", "model-validator", "cross-field"],
+)
+def test_error_paths_are_places_in_the_document(changes: dict[str, Any], lines: list[str]) -> None:
+    """Each problem names the exact field of the document: no pydantic union member ('int', 'email')
+    or key marker ('[key]') in the path, and a model validator's problem at the field it is about."""
+    assert problems_of(ProjectConfig, config_data(**changes)) == lines

@@ -170,7 +170,7 @@ def _schedule(start: str, end: str, tz: str = "Asia/Jakarta") -> dict[str, str]:
 )
 def test_schedule_end_not_after_start_rejected(start: str, end: str) -> None:
     problems = problems_of(Manifest, manifest_data(schedule=_schedule(start, end)))
-    assert problems == ["schedule: window_end must be after window_start"]
+    assert problems == ["schedule.window_end: must be after window_start"]
 
 
 def test_schedule_naive_times_are_read_in_its_timezone() -> None:

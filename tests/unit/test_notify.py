@@ -122,43 +122,48 @@ def test_channels_validate() -> None:
 @pytest.mark.parametrize(
     ("channel", "expected"),
     [
-        ({"type": "irc", "url": "http://x"}, "notifications: channels.c.type: expected 'webhook' or 'email'"),
-        ({"url": "http://x"}, "notifications: channels.c.type: expected 'webhook' or 'email'"),
-        ({"type": "webhook"}, "notifications.channels.c.webhook: give exactly one of 'url' or 'url_env'"),
-        ({"type": "webhook", "url": "ftp://x"}, "notifications.channels.c.webhook.url: String should match"),
+        ({"type": "irc", "url": "http://x"}, "notifications.channels.c.type: expected a channel with type"),
+        (
+            {"url": "http://x"},
+            "notifications.channels.c.type: expected a channel with type 'webhook' or 'email'",
+        ),
+        ("http://x", "notifications.channels.c: expected a channel with type 'webhook' or 'email'"),
+        ({"type": "webhook"}, "notifications.channels.c: give exactly one of 'url' or 'url_env'"),
+        ({"type": "webhook", "url": "ftp://x"}, "notifications.channels.c.url: String should match"),
         (
             {"type": "webhook", "url": "http://x", "token": "abc"},
-            "notifications.channels.c.webhook.token: unknown key",
+            "notifications.channels.c.token: unknown key",
         ),
         (
             {"type": "webhook", "url": "http://x", "token_env": "A B"},
-            "notifications.channels.c.webhook.token_env",
+            "notifications.channels.c.token_env: String should match",
         ),
         (
             {"type": "webhook", "url": "http://x", "events": ["deploy"]},
-            "notifications.channels.c.webhook.events.0",
+            "notifications.channels.c.events.0: Input should be",
         ),
         (
             {"type": "email", "host": "h", "from": "a@b", "to": ["c@d"], "user": "u"},
-            "notifications.channels.c.email: give both 'user' and 'password_env', or neither",
+            "notifications.channels.c.password_env: required with 'user'",
         ),
         (
             {"type": "email", "host": "h", "to": ["c@d"]},
-            "notifications.channels.c.email.from: required field",
+            "notifications.channels.c.from: required field",
         ),
         (
             {"type": "email", "host": "h", "from": "a@b", "to": []},
-            "notifications.channels.c.email.to: List should",
+            "notifications.channels.c.to: List should",
         ),
         (
             {"type": "email", "host": "h", "from": "a@b", "to": ["nobody"]},
-            "notifications.channels.c.email.to.0",
+            "notifications.channels.c.to.0: String should match",
         ),
     ],
 )
 def test_bad_channel_names_the_field(channel: dict[str, Any], expected: str) -> None:
+    """Each problem at the exact field of the channel (no union member's tag such as 'webhook' in it)."""
     problems = problems_of(ProjectConfig, config_data(notifications={"channels": {"c": channel}}))
-    assert any(p.startswith(expected) for p in problems), problems
+    assert [p for p in problems if p.startswith(expected)] == problems, problems
 
 
 # -- webhook ---------------------------------------------------------------------------
@@ -562,3 +567,37 @@ def test_closing_a_release_sends_release_closed(
     )
     [entry] = sent(project)
     assert (entry.env, entry.data["version"], entry.data["ok"]) == ("production", "2.0.0", True)
+
+
+def test_announcement_names_the_release_and_a_rebuilt_artifact_needs_its_own(
+    tmp_path: Path, run: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``relkit notify --kind announcement`` records the release's version and artifact sha256; the
+    notice_sent gate counts it for that artifact only: a rebuild under the same version is announced again."""
+    root = tmp_path / "p"
+    write_project(root, {})
+    config = yaml.safe_load((root / "relkit.yml").read_text())
+    config["policy"] = {"gates": {"deploy": ["notice_sent"]}}
+    (root / "relkit.yml").write_text(yaml.safe_dump(config))
+    released = root / "releases" / "1.2.3.yml"
+    data = yaml.safe_load(released.read_text())
+    data["schedule"] = {
+        "window_start": "2030-01-10T22:00:00",
+        "window_end": "2030-01-10T23:00:00",
+        "timezone": "UTC",
+    }
+    released.write_text(yaml.safe_dump(data))
+    project = Project.load(root)
+    assert run(project, "--kind", "announcement")[0] == 0
+    [entry] = sent(project)
+    assert (entry.data["version"], entry.data["sha256"]) == ("1.2.3", data["artifact"]["sha256"])
+
+    capsys.readouterr()
+    assert main(["-C", str(root), "gates", str(released), "--env", "staging"]) == 0
+    rebuilt = root / "releases" / "1.2.3-rebuilt.yml"
+    rebuilt.write_text(yaml.safe_dump({**data, "artifact": {**data["artifact"], "sha256": "c" * 64}}))
+    capsys.readouterr()
+    assert main(["-C", str(root), "-o", "json", "gates", str(rebuilt), "--env", "staging"]) == 3
+    [notice] = json.loads(capsys.readouterr().out)["gates"][1:]
+    assert (notice["name"], notice["passed"]) == ("notice_sent", False)
+    assert "it announced another build" in notice["reason"]

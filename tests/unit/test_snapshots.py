@@ -41,15 +41,15 @@ def test_data_items_validate_with_kind_defaults() -> None:
 @pytest.mark.parametrize(
     ("item", "expected"),
     [
-        ({"name": "a", "kind": "sqlite"}, "data.0: path: required for kind sqlite"),
-        ({"name": "a", "kind": "postgresql"}, "data.0: database: required for kind postgresql"),
+        ({"name": "a", "kind": "sqlite"}, "data.0.path: required for kind sqlite"),
+        ({"name": "a", "kind": "postgresql"}, "data.0.database: required for kind postgresql"),
         (
             {"name": "a", "kind": "sqlite", "path": "x.db", "user": "u"},
-            "data.0: user: only for kind postgresql",
+            "data.0.user: only for kind postgresql",
         ),
         (
             {"name": "a", "kind": "directory", "path": "snapshots/x"},
-            "data.0: path: snapshots/ is relkit's own",
+            "data.0.path: snapshots/ is relkit's own",
         ),
         ({"name": "a", "kind": "directory", "path": "shared/../etc"}, "data.0.path: String should match"),
         ({"name": "../a", "kind": "sqlite", "path": "a.db"}, "data.0.name: must be 1-64 characters"),
@@ -66,7 +66,7 @@ def test_bad_data_items_name_their_field(item: dict[str, Any], expected: str) ->
 def test_data_names_are_unique() -> None:
     item = {"name": "db", "kind": "sqlite", "path": "a.db"}
     [problem] = problems_of(ProjectConfig, config_data(data=[item, {**item, "path": "b.db"}]))
-    assert "names must be unique, repeated: db" in problem
+    assert problem == "data.1.name: names must be unique: 'db' is also data.0's name"
 
 
 def taken(host: str, sid: str, frm: str, to: str, purpose: str = "deploy", seq: int = 1, **kw: Any) -> Any:

@@ -4,9 +4,11 @@ what it returns and in what it records."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from relkit import api
 from relkit.project import Project
@@ -108,3 +110,73 @@ def test_the_project_store_is_one_connection_closed_with_the_project(local_stagi
     project.close()
     assert store._conn is None  # type: ignore[attr-defined]
     assert [e.kind for e in Project.load(Path(local_staging.root)).ledger.entries()] == ["test.opened"]
+
+
+VARS = "{{ relkit_version }} {{ relkit_env }} {{ relkit_app }} {{ relkit_run_id }} {{ relkit_deploy_path }}"
+
+
+def test_every_play_gives_relkit_yml_strings_the_documented_variables(local_staging: Project) -> None:
+    """The start command, a smoke check and a health check write the documented variables as each play
+    templates them: deploy, a second deploy, a rollback (the version rolled back TO, found on the host)
+    and a health run (the version live on the host) all provide the same ones."""
+    project, releases = local_staging, local_staging.root / "releases"
+    config_path = project.root / "relkit.yml"
+    config = yaml.safe_load(config_path.read_text())
+    config["service"]["start"] = f'echo "start {VARS}" >> shared/log/vars.log; ' + config["service"]["start"]
+    config["smoke"]["checks"].append(
+        {"name": "vars", "command": f'echo "smoke {VARS}" >> shared/log/vars.log'}
+    )
+    config["health"]["checks"].append(
+        {"name": "hvars", "command": f'echo "health {VARS}" >> shared/log/vars.log'}
+    )
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    project = Project.load(project.root)
+    runs = [
+        api.deploy(project, releases / "1.0.0.yml", "staging", by="ops").run_id,
+        api.deploy(project, releases / "2.0.0.yml", "staging", by="ops").run_id,
+        api.rollback(project, "staging", by="dewi", reason="check the variables").run_id,
+        api.health(project, "staging", by="ops").run_id,
+    ]
+    path = Path(os.environ["RELKIT_DEMO_ROOT"]) / "staging" / "stage1"
+    written = set((path / "shared" / "log" / "vars.log").read_text().splitlines())
+    first, second, back, health = runs
+    assert written == {
+        f"start 1.0.0 staging webapp {first} {path}",
+        f"smoke 1.0.0 staging webapp {first} {path}",
+        f"start 2.0.0 staging webapp {second} {path}",
+        f"smoke 2.0.0 staging webapp {second} {path}",
+        f"start 1.0.0 staging webapp {back} {path}",
+        f"smoke 1.0.0 staging webapp {back} {path}",
+        f"smoke 1.0.0 staging webapp {health} {path}",
+        f"health 1.0.0 staging webapp {health} {path}",
+    }
+    # the example's own smoke check asserts the version through relkit_version: it passed each time
+    smoke = [e.data for e in project.ledger.entries(kind="smoke.result")]
+    assert [s["passed"] for s in smoke] == [True, True, True]
+    reads = [
+        (e.run_id, e.data["status"])
+        for e in project.ledger.entries(kind="task.result")
+        if e.data["task"].startswith(("Find the release to roll back to", "Find the live release"))
+    ]
+    assert reads == [(back, "ok"), (health, "ok")]
+
+
+def test_plays_read_the_version_on_the_host_only_when_a_string_uses_it(local_staging: Project) -> None:
+    """Without relkit_version in relkit.yml, rollback and health skip the extra read on each host."""
+    project, releases = local_staging, local_staging.root / "releases"
+    config_path = project.root / "relkit.yml"
+    config = yaml.safe_load(config_path.read_text())
+    for check in config["smoke"]["checks"]:
+        check.pop("contains", None)
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    project = Project.load(project.root)
+    api.deploy(project, releases / "1.0.0.yml", "staging", by="ops")
+    api.deploy(project, releases / "2.0.0.yml", "staging", by="ops")
+    back = api.rollback(project, "staging", by="dewi", reason="no version in the checks").run_id
+    health = api.health(project, "staging", by="ops").run_id
+    reads = [
+        (e.run_id, e.data["status"])
+        for e in project.ledger.entries(kind="task.result")
+        if e.data["task"].startswith(("Find the release to roll back to", "Find the live release"))
+    ]
+    assert sorted(reads) == sorted([(back, "skipped"), (health, "skipped")])

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from relkit.gates import SOP_PRODUCTION
+from relkit.config import ProjectConfig
+from relkit.gates import SOP_PRODUCTION, STAGES
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest
 from relkit.store.locks import lock_path
@@ -102,7 +103,9 @@ def test_validate_good_manifest(cli: Cli, name: str) -> None:
 def test_validate_good_manifest_json(cli: Cli) -> None:
     result = cli("--output", "json", "validate", EXAMPLE_PROJECT / "releases" / "1.0.0.yml")
     assert result.code == 0
-    assert json.loads(result.out) == {"valid": True, "app": "webapp", "version": "1.0.0"}
+    payload = json.loads(result.out)
+    assert (payload["valid"], payload["app"], payload["version"]) == (True, "webapp", "1.0.0")
+    assert (payload["project"], payload["checked"]) == (None, ["the manifest file"])  # run outside a project
 
 
 def _bad_manifest(tmp_path: Path) -> Path:
@@ -168,6 +171,15 @@ def test_schema(cli: Cli) -> None:
     schema = json.loads(result.out)
     assert "artifact" in schema["properties"]
     assert schema == Manifest.model_json_schema()
+
+
+def test_schema_of_relkit_yml(cli: Cli) -> None:
+    result = cli("schema", "--config")
+    assert result.code == 0
+    schema = json.loads(result.out)
+    assert {"app", "deploy_path", "environments", "smoke"} <= set(schema["required"])
+    assert schema == ProjectConfig.model_json_schema()
+    assert schema["properties"]["app"]["pattern"] == "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
 
 
 # -- gates -----------------------------------------------------------------------------
@@ -268,6 +280,14 @@ def test_gates_unknown_stage(cli: Cli, example_project: Path, manifest: Path) ->
     result = cli("-C", example_project, "gates", manifest, "--env", "staging", "--stage", "ship")
     assert result.code == 2
     assert "--stage" in result.err
+
+
+def test_gates_help_lists_every_stage(cli: Cli) -> None:
+    """--stage's help names every stage the gates know (prepare, deploy and close), as the docs do."""
+    result = cli("gates", "--help")
+    assert result.code == 0
+    assert STAGES == ("prepare", "deploy", "close")
+    assert "prepare|deploy|close" in " ".join(result.out.split())
 
 
 def test_gates_do_not_write_the_ledger(

@@ -58,8 +58,9 @@ def _gates(result: Result) -> dict[str, dict[str, object]]:
 
 
 def _table(result: Result) -> dict[str, str]:
-    """Gate name → its row in the text gate table."""
-    return {line.split()[1]: line for line in result.out.splitlines() if line.count("│") >= 4}
+    """Gate name → its row in the text gate table (a long reason wraps onto lines without a name)."""
+    rows = [line for line in result.out.splitlines() if line.count("│") >= 4]
+    return {line.split("│")[1].strip(): line for line in rows if line.split("│")[1].strip()}
 
 
 def _approve_both(project: Project, manifest: Path, keys: SshKeys) -> None:
