@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-from relkit.hostrules import is_safe_name
+from relkit.hostrules import SAFE_NAME, is_safe_name
 
 
 def check_safe_name(value: object) -> str:
@@ -23,7 +23,7 @@ def check_safe_name(value: object) -> str:
 
 SAFE_NAME_SCHEMA = {
     "type": "string",
-    "pattern": r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$",
+    "pattern": rf"^(?!.*\.\.){SAFE_NAME.pattern}$",  # the hosts' own rule
     "title": "name",
     "description": "1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit, no '..' "
     "(it becomes a path on hosts)",

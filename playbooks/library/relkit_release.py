@@ -553,6 +553,8 @@ def mark_smoke(root, record, outcome):
 def complete_releases(root):
     found = []
     base = os.path.join(root, RELEASES)
+    if not os.path.isdir(base):  # nothing installed yet (a read-only resolve makes no layout)
+        return []
     for name in os.listdir(base):
         marker = read_marker(os.path.join(base, name))
         if is_safe_name(name) and marker:
