@@ -102,7 +102,7 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 class ServicePort(_Model):
     """A port the app listens on, on one address of the host (a bare port: any address)."""
 
-    port: Port | HostVar
+    port: Port | HostVar = Field(description="the port (or a host variable giving it, e.g. {{ app_port }})")
     host: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
         None, description="the address the app binds (e.g. {{ app_bind }}); none: any address"
     )

@@ -49,6 +49,7 @@ SECTIONS = (
     Section("top-level", config.ProjectConfig, "Top-level keys", ""),
     Section("environments", config.Environment, "environments", "environments.<name>."),
     Section("service", config.Service, "service", "service."),
+    Section("service.ports", config.ServicePort, "service.ports", "service.ports[]."),
     Section("smoke", config.Smoke, "smoke", "smoke."),
     Section("smoke.checks", config.SmokeCheck, "smoke.checks", "smoke.checks[]."),
     Section("health", config.Health, "health", "health."),

@@ -912,6 +912,8 @@ def host_strings(config: ProjectConfig) -> dict[str, str]:
     }
     for check in config.smoke.checks:
         strings[f"smoke.{check.name}"] = _smoke_target(check)
+        if check.contains and _templated(check.contains):
+            strings[f"smoke.{check.name}.contains"] = check.contains
     for what, command in _service_commands(config).items():
         if _templated(command):
             strings[f"service.{what}"] = command
@@ -946,7 +948,10 @@ def _smoke_item(check: SmokeCheck, rendered: Mapping[str, str | None] | None) ->
     if _templated(raw):
         target = rendered.get(f"smoke.{check.name}") if rendered is not None else None
     if check.http is not None:
-        expect = f"HTTP {check.status}" + (f", contains {check.contains!r}" if check.contains else "")
+        contains = check.contains
+        if contains and _templated(contains):
+            contains = (rendered or {}).get(f"smoke.{check.name}.contains") or "(a value not known)"
+        expect = f"HTTP {check.status}" + (f", contains {contains!r}" if contains else "")
         return SmokeItem(check.name, "http", target, expect)
     if check.port is not None:
         return SmokeItem(check.name, "port", target, "open")

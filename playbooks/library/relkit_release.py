@@ -20,8 +20,8 @@ description:
     were last good (relkit_rules.rollback_target).
   - C(history) reads the host history (every switch, with the run and the ledger head it
     witnessed) and changes nothing (for C(relkit ledger verify --witnesses)).
-  - C(resolve) tells, changing nothing, which version a play acts on: with C(resolve=live) the
-    live one, with C(resolve=rollback) the one C(rollback) would switch to (given C(version) and
+  - C(resolve) tells, changing nothing, which version a play acts on (with C(resolve=live) the
+    live one, with C(resolve=rollback) the one C(rollback) would switch to, given C(version) and
     C(expected_live) as a rollback gets them). Plays set C(relkit_version) from it before they
     template relkit.yml's strings.
     With C(expected_live), a host that a rollback already moved off that release (a killed

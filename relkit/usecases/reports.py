@@ -44,7 +44,7 @@ def release_report(
         manifest_ref=manifest_ref(project, manifest_path),
         generated_at=now or datetime.now(UTC),
         chain=project.ledger.verify(),
-        hosts=environment_hosts(project) if hosts is None else hosts,
+        hosts=environment_hosts(project, manifest.version) if hosts is None else hosts,
     )
     text = redact_text(render_report(report, fmt, lang, project.root))  # no secret in a report
     return Written(report, text, fmt, lang)
@@ -60,10 +60,11 @@ def manifest_ref(project: Project, manifest_path: Path) -> str:
         return path.name
 
 
-def environment_hosts(project: Project) -> dict[str, HostFacts]:
+def environment_hosts(project: Project, version: str) -> dict[str, HostFacts]:
     """Each environment's hosts as its inventory gives them now, with relkit.yml's strings (the
-    deploy path, the smoke targets) rendered per host; an environment whose inventory cannot be
-    read says why."""
+    deploy path, the smoke targets) rendered per host as the plays of release ``version`` see
+    them (``relkit_version``, ``relkit_env``, ``relkit_app``); an environment whose inventory
+    cannot be read says why."""
     config = project.config
     strings = host_strings(config)
     jobs: dict[str, hostvars.Job] = {}
@@ -74,8 +75,9 @@ def environment_hosts(project: Project) -> dict[str, HostFacts]:
         except BadInput as exc:
             missing[env] = str(exc)
             continue
+        play_vars = {"relkit_version": version, "relkit_env": env, "relkit_app": config.app}
         jobs[env] = hostvars.Job(
-            inventory, strings, {"relkit_project": config.model_dump(include={"deploy_path"})}
+            inventory, strings, {"relkit_project": config.model_dump(include={"deploy_path"}), **play_vars}
         )
     rendered = hostvars.render(jobs, hidden_env=secret_env_names(config))
     facts = {env: HostFacts(r.hosts, r.error) for env, r in rendered.items()}

@@ -74,10 +74,10 @@ def test_arguments_and_option_values_are_named(cli: Cli) -> None:
 
 
 def test_a_missing_argument_is_named_as_in_the_usage(cli: Cli) -> None:
-    result = cli("validate")
+    result = cli("deploy")  # (validate's MANIFEST is optional: without one it checks relkit.yml)
     assert result.code == 2
     assert "Missing argument 'MANIFEST'" in result.err
-    assert "Usage: relkit validate [OPTIONS] MANIFEST" in result.err
+    assert "Usage: relkit deploy [OPTIONS] MANIFEST" in result.err
 
 
 # -- rollback: its required options, named all at once -----------------------------------
