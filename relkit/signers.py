@@ -52,26 +52,28 @@ def pinned(project: Project) -> Pin | None:
                 "rewritten (relkit ledger verify names the first bad row)"
             )
         return None
-    changes = [e for e in project.ledger.entries(kind="act.signed") if e.data.get("act") == pins.CHANGE_ACT]
+    changes = [
+        e
+        for e in project.ledger.entries(kind="act.signed")
+        if (e.data.get("act"), e.data.get("role")) == (pins.CHANGE_ACT, pins.ADMIN_ROLE)
+    ]
     current = pins.pin_of(rows[0])
     for row in rows[1:]:
-        pin = pins.pin_of(row)
-        if pin.sha256 == current.sha256:
-            continue
-        if not any(_signed_change(c, current, pin) for c in changes if current.seq < c.seq < pin.seq):
+        signed = [
+            c.data["statement"] for c in changes if current.seq < c.seq < row.seq and _verifies(c, current)
+        ]
+        if pins.pin_problem(row, current, signed):
             break
-        current = pin
+        current = pins.pin_of(row)
     return current
 
 
-def _signed_change(entry: Entry, old: Pin, new: Pin) -> bool:
-    """True when ``entry`` is a change from ``old`` to ``new`` signed by an admin of ``old``."""
+def _verifies(entry: Entry, pin: Pin) -> bool:
+    """True when the signed act ``entry`` holds against the allowed signers of ``pin``."""
     statement = entry.data.get("statement") or {}
-    if statement.get("from_sha256") != old.sha256 or statement.get("to_sha256") != new.sha256:
-        return False
-    with pinned_file(old) as file:
-        principal, signature = str(entry.data.get("principal")), str(entry.data.get("signature"))
-        return acts.verify_signature(statement, signature, principal, pins.ADMIN_ROLE, file) is not None
+    principal, signature, role = (str(entry.data.get(k)) for k in ("principal", "signature", "role"))
+    with pinned_file(pin) as file:
+        return acts.verify_signature(statement, signature, principal, role, file) is not None
 
 
 def pin_on_first_use(project: Project) -> Pin | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.hostmodules import library
+from tests.support.hostmodules import release_params as params
 
 release = library("relkit_release")
 
@@ -31,25 +32,6 @@ def make_tar(path: Path, files: dict[str, bytes], links: dict[str, str] | None =
             info.type, info.linkname = tarfile.SYMTYPE, target
             archive.addfile(info)
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def params(root: Path, **extra: object) -> dict[str, object]:
-    base = {
-        "deploy_path": str(root),
-        "version": None,
-        "sha256": None,
-        "upload": None,
-        "shared": ["data"],
-        "start": None,
-        "stop": None,
-        "service_timeout": 10,
-        "keep_releases": 3,
-        "run_id": "r1",
-        "by": "tester",
-        "smoke": None,
-    }
-    base.update(extra)
-    return base
 
 
 def install(root: Path, tmp: Path, version: str) -> str:

@@ -29,6 +29,7 @@ from relkit.project import Project
 from relkit.usecases.playing import PROJECT_VARS
 from tests.support.factories import config_data
 from tests.support.hostmodules import library
+from tests.support.hostmodules import release_params as params
 
 release = library("relkit_release")
 
@@ -114,25 +115,6 @@ def test_the_no_filter_host_is_simulated(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 # -- the host ------------------------------------------------------------------------------
-
-
-def params(root: Path, **extra: object) -> dict[str, object]:
-    base: dict[str, object] = {
-        "deploy_path": str(root),
-        "version": None,
-        "sha256": None,
-        "upload": None,
-        "shared": ["data"],
-        "start": None,
-        "stop": None,
-        "service_timeout": 10,
-        "keep_releases": 3,
-        "run_id": "r1",
-        "by": "tester",
-        "smoke": None,
-    }
-    base.update(extra)
-    return base
 
 
 def tree(top: Path) -> dict[str, object]:

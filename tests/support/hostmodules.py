@@ -35,3 +35,23 @@ def library(name: str) -> ModuleType:
     """A host-side module from playbooks/library, its module_utils loaded first."""
     module_utils()
     return load(f"{name}_module", PLAYBOOKS / "library" / f"{name}.py")
+
+
+def release_params(root: Path, **extra: object) -> dict[str, object]:
+    """``relkit_release``'s parameters for a deploy path ``root``, as a play gives them, with ``extra``."""
+    base: dict[str, object] = {
+        "deploy_path": str(root),
+        "version": None,
+        "sha256": None,
+        "upload": None,
+        "shared": ["data"],
+        "start": None,
+        "stop": None,
+        "service_timeout": 10,
+        "keep_releases": 3,
+        "run_id": "r1",
+        "by": "tester",
+        "smoke": None,
+    }
+    base.update(extra)
+    return base
