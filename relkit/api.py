@@ -67,6 +67,9 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.usecases.gates import overrides_of_run as overrides_of_run
     from relkit.usecases.gates import validate as validate
     from relkit.usecases.health import check_health as health  # noqa: F401
+    from relkit.usecases.ledger_moves import export_lines as ledger_export_lines  # noqa: F401
+    from relkit.usecases.ledger_moves import ledger_import as ledger_import
+    from relkit.usecases.ledger_moves import ledger_init as ledger_init
     from relkit.usecases.notices import send_notice as send_notice
     from relkit.usecases.playing import register_secrets as register_secrets
     from relkit.usecases.prepare import prepare as prepare
@@ -164,6 +167,9 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "validate_release": ("relkit.usecases.validation", "validate_release"),
     "StatusView": ("relkit.usecases.records", "StatusView"),
     "ledger_entries": ("relkit.usecases.records", "ledger_entries"),
+    "ledger_export_lines": ("relkit.usecases.ledger_moves", "export_lines"),
+    "ledger_import": ("relkit.usecases.ledger_moves", "ledger_import"),
+    "ledger_init": ("relkit.usecases.ledger_moves", "ledger_init"),
     "ledger_verify": ("relkit.usecases.records", "ledger_verify"),
     "snapshots": ("relkit.usecases.records", "snapshots"),
     "status": ("relkit.usecases.records", "status"),

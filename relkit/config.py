@@ -681,6 +681,48 @@ RESERVED_ENV = frozenset(
 """Variables ``secrets:`` may not list (nor any ANSIBLE_*): hiding them from the play would break it."""
 
 
+LedgerUrl = Annotated[
+    str,
+    Field(
+        pattern=r"^postgres(ql)?://[^\s:@/]*@?[^\s]*$",
+        max_length=1000,
+        title="PostgreSQL URL",
+        description="postgresql://USER@HOST[:PORT]/DB[?sslmode=verify-full&...]",
+    ),
+]
+
+
+class Ledger(_Model):
+    """``ledger``: where the record and the environment locks live. Default: SQLite in the state
+    directory (one controller); a PostgreSQL URL shares them across controllers (a team, CI)."""
+
+    url: LedgerUrl | None = Field(
+        None,
+        description="a shared PostgreSQL ledger, e.g. postgresql://relkit@db.example.com/relkit?sslmode="
+        "verify-full; no password in it (see password_env); $RELKIT_LEDGER_URL overrides it; unset: "
+        "SQLite in state_dir",
+    )
+    password_env: EnvVarName | None = Field(
+        None, description="controller environment variable holding the PostgreSQL password"
+    )
+    lease_seconds: Annotated[int, Field(ge=5, le=3600)] = Field(
+        30,
+        description="how long an environment lock in the shared ledger lives without its holder "
+        "renewing it (the holder renews every third of it); a lapsed lease is reported STALE",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, value: str | None) -> str | None:
+        if value is not None:
+            userinfo = value.split("://", 1)[1].split("/", 1)[0].rpartition("@")[0]
+            if ":" in userinfo:
+                raise ValueError(
+                    "holds a password: remove it and name the variable holding it in ledger.password_env"
+                )
+        return value
+
+
 class ProjectConfig(_Model):
     """The keys of ``relkit.yml`` itself."""
 
@@ -706,6 +748,11 @@ class ProjectConfig(_Model):
         ".relkit",
         description="ledger (ledger.db), locks/, runs/ (ansible-runner artifacts), relative to relkit.yml; "
         "$RELKIT_STATE_DIR overrides it",
+    )
+    ledger: Ledger = Field(
+        default_factory=Ledger,
+        description="where the ledger and the environment locks live (SQLite in state_dir, or a shared "
+        "PostgreSQL)",
     )
     artifacts: Artifacts = Field(
         default_factory=Artifacts,

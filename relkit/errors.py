@@ -97,5 +97,18 @@ class Locked(RelkitError):
     exit_code = 6
 
 
+class LedgerUnavailable(RelkitError):
+    """The shared ledger cannot be reached: nothing can be recorded, so nothing starts (exit 2)."""
+
+    exit_code = 2
+
+
+class LedgerLost(LedgerUnavailable):
+    """The shared ledger was lost while a run was under way (exit 4): the run stopped before its
+    next switch; what the hosts did up to then is on them, and their histories."""
+
+    exit_code = 4
+
+
 class HealthCritical(PlayFailed):
     """``relkit health`` found a critical problem (exit 4); says what was rolled back or decided."""

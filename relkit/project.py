@@ -66,8 +66,10 @@ class Project:
 
     @cached_property
     def ledger(self) -> Store:
-        """The project's store (ledger and locks): one per project object, one connection."""
-        return open_store(self.state_dir)
+        """The project's store (ledger and locks): one per project object, one connection.
+        SQLite in the state directory, or the shared PostgreSQL ledger that ``ledger.url`` /
+        $RELKIT_LEDGER_URL names."""
+        return open_store(self.state_dir, self.config.ledger)
 
     def close(self) -> None:
         """Close the store's connection (if it was opened)."""

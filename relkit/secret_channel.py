@@ -222,6 +222,15 @@ def fetch_from_env(timeout: float = 10) -> dict[str, str]:
     return dict(_SERVED[key])
 
 
+def served_value(name: str) -> str | None:
+    """The value relkit serves this play for the variable ``name`` (None outside a play, or when
+    the channel does not answer this process)."""
+    try:
+        return fetch_from_env().get(name)
+    except (OSError, ValueError):
+        return None
+
+
 def fetch_gate_pass(timeout: float = 10) -> dict[str, str] | None:
     """The gate pass the running relkit serves to this play (None without one; it is served once).
 

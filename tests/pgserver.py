@@ -96,6 +96,11 @@ class PgServer:
         else:
             init += ["-A", "trust"]
         self._as_user(*init)
+        return self.resume()
+
+    def resume(self) -> Self:
+        """Start the server on its data directory (after :meth:`start`, or again after :meth:`halt`)."""
+        assert self.workdir is not None
         options = f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off"
         log = self.workdir / "server.log"
         try:
@@ -109,20 +114,28 @@ class PgServer:
             raise RuntimeError(f"postgres did not start: {exc.stderr}\n{text}") from None
         return self
 
-    def stop(self) -> None:
-        """Stop the server (fast shutdown) and remove its directory."""
-        if self.workdir is None:
-            return
-        if (self.datadir / "postmaster.pid").exists():
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data (``mode``: pg_ctl's smart, fast or immediate)."""
+        if self.workdir is not None and (self.datadir / "postmaster.pid").exists():
             subprocess.run(
                 ["runuser", "-u", USER, "--", str(self.bindir / "pg_ctl"), "-D", str(self.datadir),
-                 "-m", "fast", "-w", "stop"],
+                 "-m", mode, "-w", "stop"],
                 check=False,
                 capture_output=True,
                 cwd="/",
             )  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown) and remove its directory."""
+        if self.workdir is None:
+            return
+        self.halt()
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir = None
+
+    def url(self, db: str = "postgres", user: str = "postgres") -> str:
+        """A libpq URL for ``user`` on ``db`` over TCP (no password in it)."""
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{db}"
 
     def env(self, db: str = "postgres") -> dict[str, str]:
         """libpq settings for a TCP connection as ``postgres`` to ``db``."""

@@ -1,7 +1,9 @@
-"""``relkit ledger show|verify``: read and check the record."""
+"""``relkit ledger show|verify|init|export|import``: read, check, create and move the record."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,7 +12,7 @@ from relkit import api
 from relkit.cli.options import Command, Group, example, state
 from relkit.cli.output import entries_table, escape
 
-HELP = "Show or verify the ledger." + example("relkit ledger verify")
+HELP = "Show, verify, create (init) or move (export/import) the ledger." + example("relkit ledger verify")
 
 app = typer.Typer(help=HELP, no_args_is_help=True, cls=Group)
 
@@ -72,3 +74,74 @@ def verify(
         out.out.print(f"[green]witnesses agree[/] on {witnesses}: switches checked per host: {seen}")
     if found.unreachable:
         raise typer.Exit(5)
+
+
+@app.command(
+    "init",
+    cls=Command,
+    help="Create the ledger's schema, or migrate it to this relkit's (PostgreSQL: run once per database "
+    "and after upgrading relkit; SQLite creates itself). Safe to run again."
+    + example("RELKIT_LEDGER_URL=postgresql://relkit@db.example.com/relkit relkit ledger init"),
+)
+def init(ctx: typer.Context) -> None:
+    st = state(ctx)
+    done = api.ledger_init(st.project())
+    st.output.emit({"ledger": done})
+    if not st.output.json:
+        st.output.out.print(escape(done))
+
+
+@app.command(
+    "export",
+    cls=Command,
+    help="Write the whole ledger as JSON lines (every field, hashes and signatures included), to move it "
+    "to another backend with `relkit ledger import`." + example("relkit ledger export --out ledger.jsonl"),
+)
+def export(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-O", help="file to write (default: standard output)")
+    ] = None,
+) -> None:
+    st = state(ctx)
+    if out is None and st.output.json:
+        raise api.BadInput(
+            "--out: with --output json, write the export to a file (--out FILE); "
+            "the JSON document is then the summary"
+        )
+    lines = api.ledger_export_lines(st.project())
+    if out is None:  # the export itself is the output: JSON lines, with or without --output json
+        for line in lines:
+            sys.stdout.write(line + "\n")
+        return
+    partial = out.with_name(out.name + ".partial")
+    with partial.open("w", encoding="utf-8") as handle:
+        count = sum(1 for line in lines if handle.write(line + "\n"))
+    partial.replace(out)
+    st.output.emit({"exported": count, "out": str(out)})
+    if not st.output.json:
+        st.output.out.print(f"exported {count} rows to {escape(str(out))}")
+
+
+@app.command(
+    "import",
+    cls=Command,
+    help="Load an export into this project's empty ledger (e.g. a new PostgreSQL ledger after `relkit ledger "
+    "init`). The whole chain is checked first: a broken chain is refused naming the row, and nothing "
+    "is loaded." + example("relkit ledger import ledger.jsonl"),
+)
+def import_(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(metavar="FILE", help="a `relkit ledger export` file")],
+) -> None:
+    st = state(ctx)
+    try:
+        handle = source.open(encoding="utf-8")
+    except OSError as exc:
+        raise api.BadInput(f"FILE: cannot read {source}: {exc.strerror}") from None
+    with handle:
+        count = api.ledger_import(st.project(), handle, str(source))
+    where = st.project().ledger.describe()
+    st.output.emit({"imported": count, "into": where})
+    if not st.output.json:
+        st.output.out.print(f"[green]imported[/] {count} rows into {escape(where)}; chain intact")

@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relkit import secrets
-from relkit.chain import GENESIS, ChainCheck, Entry, seal, verify
+from relkit.chain import GENESIS, ChainCheck, Entry, verify
+from relkit.errors import BadInput
 from relkit.hostrules import atomic_write
 from relkit.store import locks
+from relkit.store.sealing import Draft, checked_import, data_text, seal_drafts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -34,11 +34,6 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind, env);
 """
-
-
-def utcnow() -> str:
-    """Current UTC time, ISO 8601 with microseconds."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class Ledger:
@@ -78,34 +73,52 @@ class Ledger:
         data: dict[str, Any] | None = None,
     ) -> Entry:
         """Append one entry and return it sealed."""
+        return self.append_many([Draft(kind, run_id, env, host, data)])[0]
+
+    def append_many(self, drafts: Sequence[Draft]) -> list[Entry]:
+        """Append entries in one transaction (one fsync, one head-file write) and return them."""
+        if not drafts:
+            return []
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            # no entry may hold a secret value: redacted before it is sealed (relkit.secrets)
-            payload = secrets.redact(json.loads(json.dumps(data or {}, default=str)))
-            entry = seal(Entry(seq, utcnow(), run_id, kind, env, host, payload), prev)
-            conn.execute(
-                "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    entry.seq,
-                    entry.ts,
-                    entry.run_id,
-                    entry.kind,
-                    entry.env,
-                    entry.host,
-                    json.dumps(entry.data, sort_keys=True, ensure_ascii=False),
-                    entry.prev_hash,
-                    entry.hash,
-                ),
-            )
-            self._write_head(entry)
+            sealed = seal_drafts(drafts, (row[0], row[1]) if row else (0, GENESIS))
+            conn.executemany("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)", [_row(e) for e in sealed])
+            self._write_head(sealed[-1])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return entry
+        return sealed
+
+    def load(self, entries: Iterable[Entry]) -> int:
+        """Load an export's sealed entries into this empty ledger (refused when not empty, or when
+        the chain is broken: nothing is loaded then)."""
+        rows = checked_import(entries)
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT count(*) FROM entries").fetchone()[0]:
+                raise BadInput(f"import refused: {self.describe()} is not empty (import into a new ledger)")
+            conn.executemany("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)", [_row(e) for e in rows])
+            if rows:
+                self._write_head(rows[-1])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(rows)
+
+    def init(self) -> str:
+        """Create the ledger file and its table (SQLite needs no migration yet)."""
+        existed = self.path.exists()
+        self._connect()
+        return f"{self.describe()}: {'ready' if existed else 'created'}"
+
+    def describe(self) -> str:
+        """The ledger file."""
+        return f"sqlite {self.path}"
 
     def entries(self, kind: str | None = None, env: str | None = None) -> Iterator[Entry]:
         """Entries in order, optionally filtered by kind prefix and environment."""
@@ -173,6 +186,20 @@ def _retry_busy(action: Callable[[], object], seconds: float = 30) -> None:
             time.sleep(0.02)
 
 
+def _row(entry: Entry) -> tuple[Any, ...]:
+    return (
+        entry.seq,
+        entry.ts,
+        entry.run_id,
+        entry.kind,
+        entry.env,
+        entry.host,
+        data_text(entry),
+        entry.prev_hash,
+        entry.hash,
+    )
+
+
 def _row_entry(row: tuple[Any, ...]) -> Entry:
     seq, ts, run_id, kind, env, host, data, prev_hash, hash_ = row
     try:
@@ -185,13 +212,17 @@ def _row_entry(row: tuple[Any, ...]) -> Entry:
 class SqliteStore(Ledger):
     """The embedded store: ``<state_dir>/ledger.db`` and one lock file per environment."""
 
+    shared = False
+
     def __init__(self, state_dir: Path) -> None:
         super().__init__(state_dir / "ledger.db")
         self.state_dir = state_dir
 
-    def hold(self, env: str, run_id: str, action: str) -> AbstractContextManager[locks.Holder]:
+    def hold(
+        self, env: str, run_id: str, action: str, by: str = ""
+    ) -> AbstractContextManager[locks.Holder]:
         """Hold ``env``'s lock file for the block (see :func:`relkit.store.locks.hold`)."""
-        return locks.hold(self.state_dir, env, run_id, action)
+        return locks.hold(self.state_dir, env, run_id, action, by)
 
     def holder(self, env: str) -> locks.Holder | None:
         """Who holds ``env``'s lock file, if anyone."""

@@ -87,7 +87,7 @@ def deploy(
     if not report.passed:
         raise GateBlocked(f"deploy of {manifest.version} to {env} is blocked by the gates", report)
     assert artifact is not None and gate_pass is not None
-    with project.ledger.hold(env, run.run_id, "deploy"):
+    with project.ledger.hold(env, run.run_id, "deploy", actor):
         sha = manifest.artifact.sha256
         run.book.started(
             version=manifest.version,

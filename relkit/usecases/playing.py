@@ -11,6 +11,8 @@ from relkit.engines import PlayRequest, engine
 from relkit.errors import BadInput
 from relkit.project import Project
 from relkit.results import PlayResult
+from relkit.store import URL_ENV
+from relkit.store.postgres import PASSWORD_ENV
 from relkit.usecases.recording import OutcomeSink
 
 PROJECT_VARS = {"deploy_path", "shared", "service", "smoke", "retention", "artifacts", "data", "secrets"}
@@ -57,6 +59,10 @@ def run_play(
     # vault values, secret variables, notification/data credentials: never in any output
     redactor = relkit_secrets.for_play(cfg, project.root, inventory)
     seq, head = project.ledger.head()  # each host's history keeps it at a switch: a witness
+    # a shared ledger: the play checks, before any switch, that this run still holds the lock
+    shared: dict[str, Any] = {}
+    if project.ledger.shared:
+        shared = {"relkit_ledger_shared": True, "relkit_project_dir": str(project.root)}
     request = PlayRequest(
         playbook=playbook,
         inventory=inventory,
@@ -69,6 +75,7 @@ def run_play(
             "relkit_run_id": run_id,
             "relkit_by": by,
             "relkit_ledger_head": f"{seq}:{head}",
+            **shared,
             # rollback, health, smoke: read relkit_version on each host first, if a string uses it
             "relkit_resolve_version": playvars.uses(cfg, "relkit_version", playbook),
             **extravars,
@@ -76,13 +83,15 @@ def run_play(
         forks=cfg.ansible.forks,
         timeout=cfg.ansible.timeout,
         limit=limit,
-        hidden_env=relkit_secrets.secret_env_names(cfg),
+        hidden_env=(*relkit_secrets.secret_env_names(cfg), URL_ENV, PASSWORD_ENV),
         secret_values=redactor.values,
         vault_password_file=relkit_secrets.vault_password_file(cfg, project.root),
         templated_vars=TEMPLATED_VARS,
     )
-    # data passwords and secrets: hidden from the play's environment, served to its
+    # data passwords, secrets and the ledger's credentials: hidden from the play's environment, served to its
     # relkit_secret lookup (relkit.yml's {{ relkit_secrets.NAME }})
-    served = sorted({*secret_channel.password_envs(cfg.data), *cfg.secrets})
+    # the shared ledger's URL and password too: the play's relkit tasks read and write the ledger
+    ledger = [n for n in (cfg.ledger.password_env, URL_ENV, PASSWORD_ENV) if n]
+    served = sorted({*secret_channel.password_envs(cfg.data), *cfg.secrets, *ledger})
     with secret_channel.serve(served, gate_pass=gate_pass) as channel_env:
         return engine("local").run_play(replace(request, env=channel_env), on_outcome)

@@ -1,4 +1,9 @@
-"""Recording one run in the ledger: start, task results, switches, smoke results, end."""
+"""Recording one run in the ledger: start, task results, switches, smoke results, end.
+
+Task results are written a play step at a time: the results of one task on every host go in
+one transaction when the play moves on to the next task (or the play ends, or anything else
+is recorded), so a 50-host step costs one write, not fifty, and no write waits on a host.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from relkit.chain import Entry
+from relkit.errors import RelkitError
 from relkit.results import PlayResult, ReleaseResult, TaskOutcome
 from relkit.status import live_releases
 from relkit.store import Store
+from relkit.store.sealing import Draft
 
 OutcomeSink = Callable[[TaskOutcome], None]
 
@@ -29,15 +36,50 @@ class SmokeVerdict:
     checks: dict[str, list[dict[str, Any]]]
 
 
+BATCH_MAX = 200
+"""Most task results held before they are written, whatever the step."""
+
+
 class RunRecorder:
     """The ledger entries of one run (``run_id``) of ``action`` on ``env`` by ``by``."""
 
     def __init__(self, store: Store, env: str, action: str, by: str, run_id: str) -> None:
         self.store, self.env, self.action, self.by, self.run_id = store, env, action, by, run_id
+        self.pending: list[Draft] = []
+        self._step: tuple[str, str] | None = None
+        self.unwritten = ""
+        """Why task results could not be written yet ("" when all are): they are retried with
+        the next write, and that write raises if the ledger is still out of reach."""
 
     def record(self, kind: str, host: str = "", **data: Any) -> Entry:
-        """Append one entry of this run."""
-        return self.store.append(kind, run_id=self.run_id, env=self.env, host=host, data=data)
+        """Append one entry of this run (after the task results still pending)."""
+        drafts = [*self.pending, Draft(kind, self.run_id, self.env, host, data)]
+        written = self.store.append_many(drafts)
+        self.pending, self.unwritten = [], ""
+        return written[-1]
+
+    def queue(self, kind: str, host: str = "", **data: Any) -> None:
+        """Add one entry of this run to the next write (:meth:`flush` or :meth:`record`)."""
+        self._step = None
+        self.pending.append(Draft(kind, self.run_id, self.env, host, data))
+
+    def flush(self) -> None:
+        """Write the pending task results (one transaction); raise if the ledger is out of reach."""
+        if self.pending:
+            self.store.append_many(self.pending)
+            self.pending, self.unwritten = [], ""
+
+    def _hold(self, draft: Draft, step: tuple[str, str]) -> None:
+        """Queue a task result; write the queue when a new step starts or it is full. A write
+        that fails while the play runs is kept for later (the play's own pre-switch check stops
+        it before any switch when the ledger is gone)."""
+        if (self._step is not None and step != self._step) or len(self.pending) >= BATCH_MAX:
+            try:
+                self.flush()
+            except RelkitError as exc:
+                self.unwritten = str(exc)
+        self._step = step
+        self.pending.append(draft)
 
     def started(self, **data: Any) -> None:
         """``run.started``: who, which process on which controller."""
@@ -55,16 +97,16 @@ class RunRecorder:
         self.record("run.finished", action=self.action, status=status, **data)
 
     def outcome(self, outcome: TaskOutcome, progress: OutcomeSink = quiet) -> None:
-        """Ledger one task's result on one host, then show it."""
-        self.record(
-            "task.result",
-            outcome.host,
-            task=outcome.task,
-            action=outcome.action,
-            status=outcome.status,
-            changed=outcome.changed,
-            msg=outcome.msg,
-        )
+        """Ledger one task's result on one host (with its step's others), then show it."""
+        data = {
+            "task": outcome.task,
+            "action": outcome.action,
+            "status": outcome.status,
+            "changed": outcome.changed,
+            "msg": outcome.msg,
+        }
+        draft = Draft("task.result", self.run_id, self.env, outcome.host, data)
+        self._hold(draft, (outcome.task, outcome.action))
         progress(outcome)
 
     def switches(self, result: PlayResult) -> dict[str, str]:
@@ -85,6 +127,7 @@ class RunRecorder:
                     release.found_live,
                 )
         self.snapshots(result)
+        self.flush()
         return moved
 
     def found_live(self, result: PlayResult, version: str, sha256: str) -> dict[str, str]:
@@ -108,6 +151,7 @@ class RunRecorder:
             action = last.get("action") or "deploy"
             self._switch(host, version, sha256, was.version if was else None, action, last)
             found[host] = version
+        self.flush()
         return found
 
     def _switch(
@@ -129,7 +173,7 @@ class RunRecorder:
                 "switched_at": found.get("at"),
             }
         by = (found or {}).get("by") or self.by
-        self.record(
+        self.queue(
             "host.switched",
             host,
             version=version,
@@ -146,10 +190,10 @@ class RunRecorder:
             for snap in (release.snapshot, release.at_rollback):
                 if snap and snap.get("id"):
                     data = {k: v for k, v in snap.items() if k != "kind"}
-                    self.record("snapshot.taken", host, purpose=snap.get("kind"), **data)
+                    self.queue("snapshot.taken", host, purpose=snap.get("kind"), **data)
             restored = release.restored
             if restored and restored.get("id"):
-                self.record(
+                self.queue(
                     "snapshot.restored",
                     host,
                     id=restored["id"],
@@ -160,7 +204,7 @@ class RunRecorder:
                     after_failed_migrate=release.action == "deploy",
                 )
             if release.pruned_snapshots:
-                self.record("snapshot.pruned", host, ids=list(release.pruned_snapshots))
+                self.queue("snapshot.pruned", host, ids=list(release.pruned_snapshots))
 
     def smoke(self, result: PlayResult, version: str | None, sha256: str | None) -> SmokeVerdict:
         """Ledger one ``smoke.result`` for the environment."""

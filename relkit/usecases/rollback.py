@@ -58,7 +58,7 @@ def rollback(
     run = Run(project, env, "rollback", actor, run_id=run_id)
     if signed is not None:
         signing.record(project, signed, run.run_id, env)
-    with project.ledger.hold(env, run.run_id, "rollback"):
+    with project.ledger.hold(env, run.run_id, "rollback", actor):
         run.book.started(to=to, reason=reason)
         run.book.record(
             "rollback.requested",

@@ -61,18 +61,21 @@ class Run:
         limit: str | None = None,
         gate_pass: dict[str, str] | None = None,
     ) -> PlayResult:
-        """Run ``playbook``, recording and showing each task's result as it arrives."""
-        return run_play(
-            self.project,
-            self.env,
-            self.run_id,
-            self.by,
-            playbook,
-            extravars,
-            lambda o: self.book.outcome(o, progress),
-            limit=limit,
-            gate_pass=gate_pass,
-        )
+        """Run ``playbook``, recording each step's task results and showing each as it arrives."""
+        try:
+            return run_play(
+                self.project,
+                self.env,
+                self.run_id,
+                self.by,
+                playbook,
+                extravars,
+                lambda o: self.book.outcome(o, progress),
+                limit=limit,
+                gate_pass=gate_pass,
+            )
+        finally:
+            self.book.flush()
 
     def smoke(self, result: PlayResult, version: str | None, sha256: str | None) -> bool:
         """Record the play's smoke results; tell ``smoke.failed`` subscribers of failures."""

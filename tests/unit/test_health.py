@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import relkit.store.sealing as ledger
 from relkit import health
 from relkit.cli import main
 from relkit.config import Health, ProjectConfig
@@ -27,7 +28,6 @@ from relkit.health import HealthReport, HostHealth
 from relkit.loading import validate_data
 from relkit.project import Project
 from relkit.results import PlayResult, TaskOutcome
-from relkit.store import sqlite as ledger
 from relkit.store.locks import hold, lock_path
 from relkit.usecases import health as health_run
 from tests.support.factories import config_data, entry, problems_of

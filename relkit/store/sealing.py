@@ -1,0 +1,56 @@
+"""Turning drafts into sealed rows, the same way in every backend; checking an import's chain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from relkit import secrets
+from relkit.chain import Entry, seal, verify
+from relkit.errors import BadInput
+
+
+class Draft(NamedTuple):
+    """An entry to append, before the store gives it its place in the chain."""
+
+    kind: str
+    run_id: str = ""
+    env: str = ""
+    host: str = ""
+    data: dict[str, Any] | None = None
+
+
+def utcnow() -> str:
+    """Current UTC time, ISO 8601 with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def seal_drafts(drafts: Sequence[Draft], head: tuple[int, str], ts: str | None = None) -> list[Entry]:
+    """``drafts`` chained after ``head`` (seq, hash), secrets redacted before sealing."""
+    seq, prev = head
+    sealed = []
+    stamp = ts or utcnow()
+    for draft in drafts:
+        # no entry may hold a secret value: redacted before it is sealed (relkit.secrets)
+        payload = secrets.redact(json.loads(json.dumps(draft.data or {}, default=str)))
+        seq += 1
+        entry = seal(Entry(seq, stamp, draft.run_id, draft.kind, draft.env, draft.host, payload), prev)
+        sealed.append(entry)
+        prev = entry.hash
+    return sealed
+
+
+def data_text(entry: Entry) -> str:
+    """How an entry's data is stored: JSON, keys sorted."""
+    return json.dumps(entry.data, sort_keys=True, ensure_ascii=False)
+
+
+def checked_import(entries: Iterable[Entry]) -> list[Entry]:
+    """``entries`` when they form an intact chain from row 1; else :class:`BadInput` naming the row."""
+    rows = list(entries)
+    check = verify(rows)
+    if not check.ok:
+        raise BadInput(f"import refused: row {check.bad_seq}: {check.problem}; nothing was loaded")
+    return rows
