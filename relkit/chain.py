@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 GENESIS = "0" * 64
@@ -30,21 +30,28 @@ class Entry:
     hash: str = ""
 
 
-def canonical(entry: Entry) -> bytes:
-    """The bytes an entry's hash is computed over."""
-    body = [entry.seq, entry.ts, entry.run_id, entry.kind, entry.env, entry.host, entry.data]
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def data_json(data: dict[str, Any]) -> str:
+    """An entry's data as its hash covers it (and the stores keep it): compact JSON, keys sorted."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def entry_hash(entry: Entry) -> str:
+def canonical(entry: Entry, data_text: str | None = None) -> bytes:
+    """The bytes an entry's hash is computed over: the compact JSON list of its fields, data last
+    (``data_text``: its :func:`data_json`, when the caller has it already)."""
+    fields = [entry.seq, entry.ts, entry.run_id, entry.kind, entry.env, entry.host]
+    head = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    return f"{head[:-1]},{data_json(entry.data) if data_text is None else data_text}]".encode()
+
+
+def entry_hash(entry: Entry, data_text: str | None = None) -> str:
     """sha256(prev_hash || canonical content)."""
-    return hashlib.sha256(entry.prev_hash.encode() + canonical(entry)).hexdigest()
+    return hashlib.sha256(entry.prev_hash.encode() + canonical(entry, data_text)).hexdigest()
 
 
-def seal(entry: Entry, prev_hash: str) -> Entry:
+def seal(entry: Entry, prev_hash: str, data_text: str | None = None) -> Entry:
     """Return ``entry`` chained onto ``prev_hash``."""
-    chained = Entry(**{**entry.__dict__, "prev_hash": prev_hash, "hash": ""})
-    return Entry(**{**chained.__dict__, "hash": entry_hash(chained)})
+    chained = replace(entry, prev_hash=prev_hash, hash="")
+    return replace(chained, hash=entry_hash(chained, data_text))
 
 
 @dataclass(frozen=True)

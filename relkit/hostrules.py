@@ -62,9 +62,13 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def atomic_write(
-    path: str | os.PathLike[str], data: str | bytes, mode: int | None = None, replace: bool = True
+    path: str | os.PathLike[str],
+    data: str | bytes,
+    mode: int | None = None,
+    replace: bool = True,
+    sync: bool = True,
 ) -> None:
-    """Replace ``path`` with ``data`` whole or not at all (temporary file beside it, fsync,
-    rename(2)); ``mode``: its permissions (None: 0o666 less the umask); ``replace=False``:
-    create it only if it does not exist (FileExistsError)."""
-    rules.atomic_write(path, data, mode, replace)
+    """Replace ``path`` with ``data`` whole or not at all (temporary file beside it, fsync unless
+    not ``sync``, rename(2)); ``mode``: its permissions (None: 0o666 less the umask);
+    ``replace=False``: create it only if it does not exist (FileExistsError)."""
+    rules.atomic_write(path, data, mode, replace, sync)

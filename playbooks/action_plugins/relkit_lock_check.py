@@ -39,20 +39,22 @@ class ActionModule(ActionBase):
         except ImportError as exc:
             raise AnsibleActionFail(f"relkit is not importable by this Ansible ({exc})") from exc
         env, run_id = args.get("env") or "", args.get("run_id") or ""
+        stop = "relkit: stopped before switching any host (every host stays on the release it had)"
         try:
-            with api.Project.load(Path(args["project_dir"])) as project:
-                holder = project.ledger.holder(env)
-                where = project.ledger.describe()
+            project = api.Project.load(Path(args["project_dir"]))
         except api.RelkitError as exc:
-            raise AnsibleActionFail(
-                f"relkit: stopped before switching any host: {exc}; every host stays on the release "
-                "it had, and nothing happened that the ledger does not know"
-            ) from exc
+            raise AnsibleActionFail(f"{stop}: {exc}") from exc
+        with project:
+            where = project.ledger.describe()
+            try:
+                holder = project.ledger.holder(env)
+            except api.RelkitError as exc:
+                raise AnsibleActionFail(
+                    f"{stop}: the shared ledger {where} cannot be read, so a switch could not be recorded"
+                    f" ({exc})"
+                ) from exc
         if holder is None or holder.run_id != run_id or not holder.alive:
             found = holder.describe() if holder else "nobody"
-            raise AnsibleActionFail(
-                f"relkit: stopped before switching any host: run {run_id} no longer holds the lock of "
-                f"{env} in {where} (held by {found}); every host stays on the release it had"
-            )
+            raise AnsibleActionFail(f"{stop}: run {run_id} no longer holds the lock of {env} in {where} ({found} does)")
         result.update(changed=False, holder=holder.describe())
         return result

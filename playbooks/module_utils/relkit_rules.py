@@ -54,12 +54,12 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def atomic_write(path, data, mode=None, replace=True):
+def atomic_write(path, data, mode=None, replace=True, sync=True):
     """Replace ``path`` with ``data`` (text is written as UTF-8), whole or not at all.
 
     The data goes to a temporary file beside ``path`` (``.<name>.tmp-<pid>-<random>``), which
-    is fsynced and renamed over ``path``: a reader sees the old file or the new one, never
-    part of one. ``mode``: the file's permissions (None: what open() gives, 0o666 less the
+    is fsynced (unless ``sync`` is false: a crash of the machine may then leave the old file)
+    and renamed over ``path``: a reader sees the old file or the new one, never part of one. ``mode``: the file's permissions (None: what open() gives, 0o666 less the
     umask). ``replace=False`` creates ``path`` only if it does not exist (a hard link, never a
     rename: FileExistsError when it does). The temporary file is removed when anything fails.
     """
@@ -77,7 +77,8 @@ def atomic_write(path, data, mode=None, replace=True):
             handle.flush()
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         if replace:
             os.rename(tmp, path)
         else:

@@ -33,7 +33,7 @@ from relkit.errors import BadInput, LedgerLost, LedgerUnavailable, RelkitError
 from relkit.hostrules import atomic_write
 from relkit.secret_channel import served_value
 from relkit.store.locks import Holder, locked, refuse_break
-from relkit.store.sealing import Draft, checked_import, data_text, seal_drafts
+from relkit.store.sealing import Draft, Sealed, checked_import, seal_drafts, stored
 
 if TYPE_CHECKING:
     import psycopg
@@ -254,7 +254,7 @@ class PostgresStore:
                 ).fetchone()
                 sealed = seal_drafts(drafts, (row[0], row[1]) if row else (0, GENESIS))
                 _insert(conn, sealed)
-            return sealed
+            return [s.entry for s in sealed]
 
         sealed: list[Entry] = self._run(work)
         self._saw(sealed[-1])
@@ -272,7 +272,7 @@ class PostgresStore:
                     raise BadInput(
                         f"import refused: {self.describe()} is not empty (import into a new ledger)"
                     )
-                _insert(conn, rows)
+                _insert(conn, stored(rows))
 
         self._run(work)
         if rows:
@@ -466,14 +466,11 @@ def _schema_version(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def _insert(conn: psycopg.Connection[Any], entries: Sequence[Entry]) -> None:
+def _insert(conn: psycopg.Connection[Any], rows: Sequence[Sealed]) -> None:
     with conn.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO relkit_entries ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (e.seq, e.ts, e.run_id, e.kind, e.env, e.host, data_text(e), e.prev_hash, e.hash)
-                for e in entries
-            ],
+            [(e.seq, e.ts, e.run_id, e.kind, e.env, e.host, data, e.prev_hash, e.hash) for e, data in rows],
         )
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from relkit import secrets
-from relkit.chain import Entry, seal, verify
+from relkit.chain import Entry, data_json, seal, verify
 from relkit.errors import BadInput
 
 
@@ -27,7 +27,14 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def seal_drafts(drafts: Sequence[Draft], head: tuple[int, str], ts: str | None = None) -> list[Entry]:
+class Sealed(NamedTuple):
+    """A sealed entry and its data as stored (:func:`relkit.chain.data_json`)."""
+
+    entry: Entry
+    data: str
+
+
+def seal_drafts(drafts: Sequence[Draft], head: tuple[int, str], ts: str | None = None) -> list[Sealed]:
     """``drafts`` chained after ``head`` (seq, hash), secrets redacted before sealing."""
     seq, prev = head
     sealed = []
@@ -35,16 +42,17 @@ def seal_drafts(drafts: Sequence[Draft], head: tuple[int, str], ts: str | None =
     for draft in drafts:
         # no entry may hold a secret value: redacted before it is sealed (relkit.secrets)
         payload = secrets.redact(json.loads(json.dumps(draft.data or {}, default=str)))
+        text = data_json(payload)
         seq += 1
-        entry = seal(Entry(seq, stamp, draft.run_id, draft.kind, draft.env, draft.host, payload), prev)
-        sealed.append(entry)
+        entry = seal(Entry(seq, stamp, draft.run_id, draft.kind, draft.env, draft.host, payload), prev, text)
+        sealed.append(Sealed(entry, text))
         prev = entry.hash
     return sealed
 
 
-def data_text(entry: Entry) -> str:
-    """How an entry's data is stored: JSON, keys sorted."""
-    return json.dumps(entry.data, sort_keys=True, ensure_ascii=False)
+def stored(entries: Iterable[Entry]) -> list[Sealed]:
+    """Entries (e.g. an import's) with their data as stored."""
+    return [Sealed(e, data_json(e.data)) for e in entries]
 
 
 def checked_import(entries: Iterable[Entry]) -> list[Entry]:

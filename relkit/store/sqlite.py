@@ -18,7 +18,7 @@ from relkit.chain import GENESIS, ChainCheck, Entry, verify
 from relkit.errors import BadInput
 from relkit.hostrules import atomic_write
 from relkit.store import locks
-from relkit.store.sealing import Draft, checked_import, data_text, seal_drafts
+from relkit.store.sealing import Draft, Sealed, checked_import, seal_drafts, stored
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind, env);
 """
+INSERT = "INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)"
 
 
 class Ledger:
@@ -84,13 +85,13 @@ class Ledger:
         try:
             row = conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
             sealed = seal_drafts(drafts, (row[0], row[1]) if row else (0, GENESIS))
-            conn.executemany("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)", [_row(e) for e in sealed])
-            self._write_head(sealed[-1])
+            conn.executemany(INSERT, [_row(s) for s in sealed])
+            self._write_head(sealed[-1].entry)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return sealed
+        return [s.entry for s in sealed]
 
     def load(self, entries: Iterable[Entry]) -> int:
         """Load an export's sealed entries into this empty ledger (refused when not empty, or when
@@ -101,7 +102,7 @@ class Ledger:
         try:
             if conn.execute("SELECT count(*) FROM entries").fetchone()[0]:
                 raise BadInput(f"import refused: {self.describe()} is not empty (import into a new ledger)")
-            conn.executemany("INSERT INTO entries VALUES (?,?,?,?,?,?,?,?,?)", [_row(e) for e in rows])
+            conn.executemany(INSERT, [_row(s) for s in stored(rows)])
             if rows:
                 self._write_head(rows[-1])
             conn.execute("COMMIT")
@@ -150,7 +151,9 @@ class Ledger:
         return self.path.with_name(self.path.name + ".head")
 
     def _write_head(self, entry: Entry) -> None:
-        atomic_write(self.head_path, json.dumps({"seq": entry.seq, "hash": entry.hash}))
+        # written inside the append's transaction; not fsynced (the rows are): after a machine
+        # crash it may name an earlier row, which verify accepts as long as that row is there
+        atomic_write(self.head_path, json.dumps({"seq": entry.seq, "hash": entry.hash}), sync=False)
 
     def verify(self) -> ChainCheck:
         """Verify the whole chain, then that it still ends where the head file says."""
@@ -164,10 +167,13 @@ class Ledger:
             return check if not entries else ChainCheck(False, check.checked, None, "head file is missing")
         except ValueError:
             return ChainCheck(False, check.checked, None, "head file is unreadable")
-        last = entries[-1] if entries else None
-        if last is None or head.get("seq") != last.seq or head.get("hash") != last.hash:
-            seq = (last.seq if last else 0) + 1
-            problem = f"rows from {seq} on were removed (head file says {head.get('seq')})"
+        seq, hash_ = head.get("seq"), head.get("hash")
+        if not isinstance(seq, int) or seq < 1 or seq > len(entries):
+            first = len(entries) + 1
+            problem = f"rows from {first} on were removed (head file says {seq})"
+            return ChainCheck(False, check.checked, first, problem)
+        if entries[seq - 1].hash != hash_:
+            problem = f"row {seq} is not the row the head file names: the chain was rewritten and re-sealed"
             return ChainCheck(False, check.checked, seq, problem)
         return check
 
@@ -186,18 +192,9 @@ def _retry_busy(action: Callable[[], object], seconds: float = 30) -> None:
             time.sleep(0.02)
 
 
-def _row(entry: Entry) -> tuple[Any, ...]:
-    return (
-        entry.seq,
-        entry.ts,
-        entry.run_id,
-        entry.kind,
-        entry.env,
-        entry.host,
-        data_text(entry),
-        entry.prev_hash,
-        entry.hash,
-    )
+def _row(sealed: Sealed) -> tuple[Any, ...]:
+    e = sealed.entry
+    return (e.seq, e.ts, e.run_id, e.kind, e.env, e.host, sealed.data, e.prev_hash, e.hash)
 
 
 def _row_entry(row: tuple[Any, ...]) -> Entry:

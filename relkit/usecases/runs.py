@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from relkit.errors import LedgerLost, RelkitError
 from relkit.hostrules import new_run_id
 from relkit.project import Project
 from relkit.results import PlayResult
@@ -61,9 +63,10 @@ class Run:
         limit: str | None = None,
         gate_pass: dict[str, str] | None = None,
     ) -> PlayResult:
-        """Run ``playbook``, recording each step's task results and showing each as it arrives."""
+        """Run ``playbook``, recording each step's task results and showing each as it arrives.
+        A ledger lost meanwhile ends the run (:class:`LedgerLost`) saying what the play did."""
         try:
-            return run_play(
+            result = run_play(
                 self.project,
                 self.env,
                 self.run_id,
@@ -74,8 +77,20 @@ class Run:
                 limit=limit,
                 gate_pass=gate_pass,
             )
-        finally:
+        except BaseException:
+            with contextlib.suppress(RelkitError):
+                self.book.flush()
+            raise
+        try:
             self.book.flush()
+        except LedgerLost as lost:
+            done = (
+                "the play ended on every host: a switch it made is on the host, and the next run records it"
+                if result.ok
+                else "the play stopped:\n" + result.failure_summary()
+            )
+            raise LedgerLost(f"{lost}\n{done}") from None
+        return result
 
     def smoke(self, result: PlayResult, version: str | None, sha256: str | None) -> bool:
         """Record the play's smoke results; tell ``smoke.failed`` subscribers of failures."""
