@@ -144,14 +144,33 @@ def verify_record(record: dict[str, Any], allowed_signers: Path, manifest: Manif
     return result(True)
 
 
-def load(manifest_path: Path, manifest: Manifest, allowed_signers: Path) -> list[Signature]:
-    """Every approval/verification beside the manifest, each verified.
+def load(
+    manifest_path: Path,
+    manifest: Manifest,
+    allowed_signers: Path,
+    recorded: Sequence[Mapping[str, Any]] = (),
+) -> list[Signature]:
+    """Every approval/verification beside the manifest, and those ``recorded`` in the (shared)
+    ledger that are not beside it, each verified the same way.
 
     A ``*.json`` file there that is not a relkit record (not a regular file, too large, not JSON,
     not ``{"payload": {...}, "signature": "..."}``) is an invalid signature named by its file,
-    which the gates report; files of other names are not looked at.
+    which the gates report; files of other names are not looked at. A recorded record of another
+    shape is skipped (the ledger row that holds it is signed by nobody).
     """
-    found = []
+    found = _beside(manifest_path, manifest, allowed_signers)
+    seen = {s.digest for s in found if s.digest}
+    for record in recorded:
+        if not (isinstance(record.get("payload"), dict) and isinstance(record.get("signature"), str)):
+            continue
+        if record_digest(record) not in seen:
+            seen.add(record_digest(record))
+            found.append(verify_record(dict(record), allowed_signers, manifest))
+    return found
+
+
+def _beside(manifest_path: Path, manifest: Manifest, allowed_signers: Path) -> list[Signature]:
+    found: list[Signature] = []
     folder = record_dir(manifest_path)
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         name = path.name if path.name.isprintable() else repr(path.name)

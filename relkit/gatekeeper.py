@@ -63,6 +63,10 @@ def build_commit(artifact: Path, build_info: str) -> str | None:
     return None
 
 
+RECORDED_APPROVALS = ("approval.recorded", "release.verified")
+"""Ledger kinds that carry a signed approval or verification record (``data.record``)."""
+
+
 def evaluate(
     project: Project,
     manifest_path: Path,
@@ -87,8 +91,17 @@ def evaluate(
     manifest = load_manifest(manifest_path)
     cfg = project.config
     artifact = locate(manifest, manifest_path.resolve().parent, project.root / cfg.artifacts.cache_dir)
+    digest = approvals.manifest_digest(manifest)
+    # a team's approvals reach every controller through the shared ledger, not only beside the
+    # manifest of the checkout they were signed in (an embedded ledger: the files are the truth)
+    recorded = [
+        e.data["record"]
+        for kind in (RECORDED_APPROVALS if project.ledger.shared else ())
+        for e in project.ledger.entries(kind=kind)
+        if e.data.get("digest") == digest and isinstance(e.data.get("record"), dict)
+    ]
     with signers.verifying(project) as verifier:  # the pinned signers (pinned now on first use)
-        signatures = approvals.load(manifest_path, manifest, verifier.file)
+        signatures = approvals.load(manifest_path, manifest, verifier.file, recorded)
     pin = signers.commit(project, verifier)
     signers_problem = signers.problem(project, pin)
     history = [e for e in project.ledger.entries() if e.kind in HISTORY_KINDS]

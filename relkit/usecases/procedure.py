@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +72,8 @@ def _sign(
             "digest": approvals.manifest_digest(manifest),
             "file": str(path),
             "verified": sig.valid,
+            # the signed record itself: every controller of a shared ledger checks it, file or not
+            "record": json.loads(path.read_text()),
         },
     )
     return Signed(path, role, by, sig.at.isoformat(), kind, env)
