@@ -238,7 +238,7 @@ def _run(argv: list[str], state: State) -> tuple[int, dict[str, Any] | None]:
         state.output.err.print(f"[red]error:[/] {escape(exc.format_message())}{escape(usage)}")
         return 2, envelope.error("UsageError", exc.format_message())
     except envelope.Failed as exc:
-        return exc.exit_code, envelope.error(exc.kind, exc.message, exc.problems)
+        return exc.exit_code, envelope.error(exc.kind, exc.message, exc.problems, exc.gates)
     except api.RelkitError as exc:
         return _report_error(state.output, exc)
     except Exception:

@@ -37,10 +37,17 @@ class Failed(Exception):
     """A command that has already told a person what went wrong (in text mode) and ends with
     ``exit_code``; in JSON mode its kind and message become the envelope's ``error``."""
 
-    def __init__(self, exit_code: int, kind: str, message: str, problems: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        exit_code: int,
+        kind: str,
+        message: str,
+        problems: list[str] | None = None,
+        gates: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.exit_code, self.kind, self.message = exit_code, kind, message
-        self.problems = problems or []
+        self.problems, self.gates = problems or [], gates
 
 
 def error(

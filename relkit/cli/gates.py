@@ -45,4 +45,5 @@ def gates(
             "GateBlocked",
             f"{stage} of {report.version} to {env} blocked by {names}",
             [f"{g.name}: {g.reason}" + (f" (to do: {g.remedy})" if g.remedy else "") for g in report.failed],
+            report.to_dict(),
         )
