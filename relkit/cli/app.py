@@ -158,7 +158,7 @@ def _click_app() -> ClickCommand:
 
 def resolve(argv: list[str]) -> tuple[list[str], ClickCommand | None, dict[str, str]]:
     """The command ``argv`` names (``["ledger", "show"]``), its click command (None when it
-    names none) and the values of the options given before it (``{"--output": "json"}``),
+    names none) and the values of the options given before it by name (``{"output": "json"}``),
     read without running anything: a usage error can happen before click parses a thing."""
     group: ClickCommand = _click_app()
     path: list[str] = []
