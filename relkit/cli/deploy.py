@@ -57,7 +57,7 @@ def deploy(
     out.emit(report.to_dict())
     if not out.json:
         hosts = ", ".join(report.hosts)
-        if report.details.get("quick_check", {}).get("used"):
+        if (report.details.get("quick_check") or {}).get("used"):
             out.out.print(
                 f"[green]already live[/] {report.version} on {env}: {hosts}, verified on every host "
                 f"without a play (run {report.run_id}; --full-play runs it anyway)"

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from relkit import api
+from relkit.cli.envelope import Failed
 from relkit.cli.options import EnvOpt, ManifestArg, example, state
 from relkit.cli.output import Output, gate_table
 
@@ -38,4 +39,11 @@ def gates(
     _, report, _ = api.check_gates(st.project(), manifest, env, stage, actor=st.actor)
     show_gates(st.output, report)
     if not report.passed:
-        raise typer.Exit(3)
+        names = ", ".join(g.name for g in report.failed)
+        raise Failed(
+            3,
+            "GateBlocked",
+            f"{stage} of {report.version} to {env} blocked by {names}",
+            [f"{g.name}: {g.reason}" + (f" (to do: {g.remedy})" if g.remedy else "") for g in report.failed],
+            report.to_dict(),
+        )

@@ -76,7 +76,7 @@ def health(
         for note in report.notes:
             out.out.print(f"[yellow]note[/]: {escape(note)}")
     if report.critical:
-        raise api.HealthCritical(report.summary(), report)
+        raise api.HealthCritical(report.summary(), report)  # its report is the envelope's result
     out.emit(report.to_dict())
     if not out.json:
         word = report.status

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from relkit import api
+from relkit.cli.envelope import Failed
 from relkit.cli.options import Command, Group, example, state
 from relkit.cli.output import entries_table, escape
 
@@ -24,6 +25,8 @@ def show(
     env: Annotated[str | None, typer.Option("--env", "-e", help="environment")] = None,
     last: Annotated[int, typer.Option("--last", help="only the last N entries (0 = all)")] = 50,
 ) -> None:
+    if last < 0:
+        raise api.BadInput(f"--last: expected a number of entries, 0 or more (0 = all), got {last}")
     st = state(ctx)
     entries = api.ledger_entries(st.project(), kind, env)
     entries = entries[-last:] if last else entries
@@ -55,8 +58,9 @@ def verify(
     found = api.witness_check(st.project(), witnesses) if witnesses and check.ok else None
     out.emit({**check.__dict__, "witnesses": found.to_dict() if found else None})
     if not check.ok:
-        out.err.print(f"[bold red]ledger broken[/] at row {check.bad_seq}: {check.problem}")
-        raise typer.Exit(1)
+        message = f"ledger broken at row {check.bad_seq}: {check.problem}"
+        out.err.print(f"[bold red]ledger broken[/] at row {check.bad_seq}: {escape(str(check.problem))}")
+        raise Failed(1, "LedgerBroken", message)
     if not out.json:
         signed = f", {check.signed_acts} signed acts verified" if check.signed_acts else ""
         pins = f", {check.signer_pins} pins of the allowed signers" if check.signer_pins else ""
@@ -68,12 +72,17 @@ def verify(
     for host in found.unreachable:
         out.err.print(f"[yellow]not checked[/]: {escape(host)} could not be read")
     if found.problems:
-        raise typer.Exit(1)
+        raise Failed(1, "WitnessMismatch", f"hosts of {witnesses} contradict the ledger", found.problems)
     if not out.json:
         seen = ", ".join(f"{h} ({n})" for h, n in found.hosts.items()) or "none"
         out.out.print(f"[green]witnesses agree[/] on {witnesses}: switches checked per host: {seen}")
     if found.unreachable:
-        raise typer.Exit(5)
+        raise Failed(
+            5,
+            "HostUnreachable",
+            f"not checked: {', '.join(found.unreachable)} could not be read",
+            found.unreachable,
+        )
 
 
 @app.command(

@@ -25,6 +25,8 @@ class Output:
 
     def __init__(self, fmt: str = "text") -> None:
         self.json = fmt == "json"
+        self.result: dict[str, Any] | None = None
+        """The command's payload (``emit``): the envelope's ``result`` (relkit.cli.envelope)."""
         # every character printed passes relkit.secrets' redactor (secret values become ********);
         # RedactingStream is a duck-typed text stream (write redacts, the rest is delegated)
         out, err = (cast("IO[str]", RedactingStream(name)) for name in ("stdout", "stderr"))
@@ -37,9 +39,14 @@ class Output:
         return self.err if self.json else self.out
 
     def emit(self, payload: dict[str, Any]) -> None:
-        """Print a JSON document (JSON mode only)."""
-        if self.json:
-            sys.stdout.write(redact_text(json.dumps(redact(payload), indent=2, default=str)) + "\n")
+        """Keep the command's payload: relkit.cli.app prints it once, in the envelope, when
+        the command has ended (JSON mode)."""
+        self.result = payload
+
+    def document(self, payload: dict[str, Any]) -> None:
+        """Print one JSON document on stdout, secrets redacted."""
+        sys.stdout.write(redact_text(json.dumps(redact(payload), indent=2, default=str)) + "\n")
+        sys.stdout.flush()
 
     def progress(self, outcome: TaskOutcome) -> None:
         """One line per host and task, as results arrive."""

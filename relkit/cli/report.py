@@ -57,9 +57,10 @@ def report(
         "lang": written.lang,
         "entries": written.report.ledger["entries"],
         "path": str(out) if out else None,
+        "text": None,
     }
     if out is None:
-        if st.output.json:
+        if st.output.json:  # never bare Markdown on stdout: the report's text is in the document
             st.output.emit({**result, "text": written.text})
         else:
             sys.stdout.write(written.text)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from relkit import api
+from relkit.cli.envelope import Failed
 from relkit.cli.options import Command, Group, KeyOpt, example, state
 
 HELP = (
@@ -36,10 +37,12 @@ def show(
     st = state(ctx)
     view = api.signers_show(st.project())
     out = st.output
-    if pinned:
-        if view.pinned_at is None:
-            out.err.print("nothing is pinned yet: the first gate check or signed act pins the file")
-            raise typer.Exit(1)
+    if pinned and view.pinned_at is None:
+        nothing = "nothing is pinned yet: the first gate check or signed act pins the file"
+        out.err.print(nothing)
+        out.emit(view.to_dict())
+        raise Failed(1, "NotPinned", nothing)
+    if pinned and not out.json:  # with --output json the view's pinned_text is the file's text
         sys.stdout.write(view.pinned_text)
         return
     out.emit(view.to_dict())
@@ -55,7 +58,7 @@ def show(
             for line in view.changes:
                 out.out.print(f"  {line}", markup=False, highlight=False)
     if view.problem:
-        raise typer.Exit(1)
+        raise Failed(1, "SignersChanged", view.problem, view.changes)
 
 
 @app.command(

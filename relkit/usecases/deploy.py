@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
 from relkit import gatekeeper, live_check
 from relkit.errors import BadInput, GateBlocked, PlayFailed
@@ -119,17 +119,15 @@ def deploy(
             result.host_states(),
             gate_report=report.to_dict(),
             artifacts=str(result.artifacts),
+            details=deploy_details(
+                quick_check(used=False, why_not=quick.reason),
+                {"from": downgrade, "allowed_by": actor} if downgrade else None,
+            ),
         )
         if not outcome.ok:
             _fail(project, run, result, manifest.version, switched, outcome, progress)
         kept = live_check.save(project, env, result, manifest.version, sha)
-        outcome.details["quick_check"] = {
-            "used": False,
-            "why_not": quick.reason,
-            "host_cards": f"not kept: {kept}" if kept else "kept",
-        }
-        if downgrade:
-            outcome.details["downgrade"] = {"from": downgrade, "allowed_by": actor}
+        outcome.details["quick_check"]["host_cards"] = f"not kept: {kept}" if kept else "kept"
         run.finished("successful", rc=0, hosts=outcome.hosts)
         return outcome
 
@@ -220,5 +218,17 @@ def _already_live(
         True,
         hosts,
         gate_report=gates.to_dict(),
-        details={"quick_check": {"used": True, "found": "every host runs this release; no play ran"}},
+        details=deploy_details(quick_check(used=True, found="every host runs this release; no play ran")),
     )
+
+
+def quick_check(
+    used: bool, found: str | None = None, why_not: str | None = None, host_cards: str | None = None
+) -> dict[str, Any]:
+    """``details.quick_check`` of a deploy: the same keys whatever happened (null when not so)."""
+    return {"used": used, "found": found, "why_not": why_not, "host_cards": host_cards}
+
+
+def deploy_details(check: dict[str, Any], downgrade: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A deploy's ``details``: its quick check and its downgrade (null: none), always both keys."""
+    return {"quick_check": check, "downgrade": downgrade}

@@ -94,6 +94,7 @@ def rollback(
                 "targets": {h: r.version for h, r in releases.items()},
                 "already_live": sorted(h for h, r in releases.items() if r.already_live),
                 "data": data_summary(result),
+                "refused": None,
             },
         )
         run.finished("successful" if result.ok else "failed", rc=result.rc, rolled_back=back)
@@ -183,7 +184,13 @@ def _refused(
     env = run.env
     run.finished("refused", rc=result.rc, refused=refusals)
     report = RunReport(
-        "rollback", env, run.run_id, to, False, result.host_states(), details={"refused": refusals}
+        "rollback",
+        env,
+        run.run_id,
+        to,
+        False,
+        result.host_states(),
+        details={"targets": {}, "already_live": [], "data": {}, "refused": refusals},
     )
     # installed releases come in the order they were installed: suggest the newest one not live
     others = [v for r in refusals.values() for v in r["installed"] if v not in (r["live"], to)]

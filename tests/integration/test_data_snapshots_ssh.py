@@ -29,6 +29,7 @@ from relkit.project import Project
 from tests import pgserver
 from tests.sshhosts import SshHost
 from tests.sshproject import APP_PORT, EXAMPLE, write_project
+from tests.support.clirunner import payload
 
 pytestmark = pytest.mark.integration
 
@@ -154,7 +155,7 @@ def test_sqlite_and_directory_follow_deploy_and_rollback(
         assert files == {"a.txt": b"edited after the deploy", "b.txt": b"uploaded after the deploy"}
 
     assert main(["-C", str(root), "--output", "json", "snapshots", "--env", "staging"]) == 0
-    listed = json.loads(capsys.readouterr().out)["snapshots"]
+    listed = payload(capsys.readouterr().out)["snapshots"]
     assert sorted((s["host"], s["kind"], s["from_version"], s["to_version"]) for s in listed) == [
         ("web1", "at-rollback", "2.0.0", "1.0.0"),
         ("web1", "deploy", "1.0.0", "2.0.0"),

@@ -29,6 +29,7 @@ from relkit.store.locks import hold, lock_path
 from tests.integration.test_deploy_ssh import assert_live
 from tests.sshhosts import SshHost
 from tests.sshproject import write_project
+from tests.support.clirunner import document
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,8 @@ class Result:
     seconds: float
 
     def json(self) -> dict[str, Any]:
-        return json.loads(self.out)
+        """The ``--output json`` envelope on stdout."""
+        return document(self.out)
 
 
 Cli = Callable[..., Result]
@@ -102,7 +104,7 @@ def test_warning_only_exits_0_with_table_json_ledger_and_prom_file(
 
     result = cli(project.root, "--output", "json", "health", "--env", "staging", "--prom-file", prom)
     assert result.code == 0, result.err
-    report = result.json()
+    report = result.json()["result"]
     assert report["status"] == "warning" and not report["critical"]
     for host in ("web1", "web2"):
         checks = {c["name"]: c for c in report["hosts"][host]["checks"]}
@@ -162,9 +164,9 @@ def test_log_errors_trigger_automatic_rollback_with_evidence(
     second = cli(project.root, "--output", "json", "health", "--env", "staging")
     assert second.code == 4
     payload = second.json()
-    assert payload["error"] == "HealthCritical" and payload["exit_code"] == 4
+    assert payload["error"]["kind"] == "HealthCritical" and payload["exit_code"] == 4
     assert payload["result"]["rolled_back"] == {"web1": "1.0.0", "web2": "1.0.0"}
-    assert "rolled back automatically: web1 → 1.0.0, web2 → 1.0.0" in payload["message"]
+    assert "rolled back automatically: web1 → 1.0.0, web2 → 1.0.0" in payload["error"]["message"]
     for host in hosts:
         assert_live(host, "1.0.0")
 
@@ -258,7 +260,7 @@ def test_ask_policy_records_one_decision_for_the_po(
     assert second.code == 4
     result = second.json()["result"]
     assert result["hosts"]["web2"]["problem"].startswith("unreachable")
-    assert "decision already recorded for this release" in second.json()["message"]
+    assert "decision already recorded for this release" in second.json()["error"]["message"]
     assert len(kinds(project, "decision.needed")) == 1, "one decision per release, not one per run"
     assert len(received) == 1, "no new notice while the same problem goes on and the decision is open"
 

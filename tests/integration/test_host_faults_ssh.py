@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ from relkit.project import Project
 from tests.hostcheck import app_version, db_state, deploy_dir, leftovers, live_release, post_note
 from tests.sshhosts import SshHost
 from tests.sshproject import EXAMPLE, signing_keys, write_project
+from tests.support.clirunner import document
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,7 @@ def deploy_killing_host(root: Path, victim: SshHost) -> tuple[int, dict[str, Any
         done.set()
         watcher.join()
     assert killed, f"the deploy never reached the switch on {victim.name}:\n{proc.stdout}{proc.stderr}"
-    return proc.returncode, json.loads(proc.stdout), killed[0]
+    return proc.returncode, document(proc.stdout), killed[0]
 
 
 def test_host_down_mid_deploy_rollback_or_keep_then_rerun_converges(
@@ -104,7 +104,8 @@ def test_host_down_mid_deploy_rollback_or_keep_then_rerun_converges(
     assert code == 4 and out["exit_code"] == 4, out
     assert out["result"]["hosts"] == {"web1": "ok", "web2": "ok", "web3": "unreachable"}, out
     assert out["result"]["rolled_back"] == {"web1": OLD, "web2": OLD}
-    assert "web3" in out["message"] and "rolled back web1 to 1.0.0, web2 to 1.0.0" in out["message"]
+    message = out["error"]["message"]
+    assert "web3" in message and "rolled back web1 to 1.0.0, web2 to 1.0.0" in message
     on_release(others, OLD)
     finished = last(proj, "run.finished")
     assert finished.data["status"] == "rolled_back" and finished.data["failed"] == ["web3"]
@@ -124,8 +125,8 @@ def test_host_down_mid_deploy_rollback_or_keep_then_rerun_converges(
     code, out, at = deploy_killing_host(root, victim)
     assert code == 4 and out["result"]["hosts"] == {"web1": "ok", "web2": "ok", "web3": "unreachable"}, out
     assert out["result"]["rolled_back"] == {}
-    assert "policy on_partial_failure: keep kept web1, web2 on 2.0.0" in out["message"]
-    assert "relkit rollback --env staging" in out["message"]
+    assert "policy on_partial_failure: keep kept web1, web2 on 2.0.0" in out["error"]["message"]
+    assert "relkit rollback --env staging" in out["error"]["message"]
     on_release(others, NEW)
     decision = last(proj, "decision.needed")
     assert decision.data["policy"] == "on_partial_failure: keep"

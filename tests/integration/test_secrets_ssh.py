@@ -26,6 +26,7 @@ import yaml
 
 from tests.sshhosts import SshHost
 from tests.sshproject import EXAMPLE, write_project
+from tests.support.clirunner import document, payload
 from tests.support.notifysinks import Hook, webhook  # noqa: F401 - the webhook fixture
 
 pytestmark = pytest.mark.integration
@@ -194,15 +195,15 @@ def test_no_secret_reaches_ledger_artifacts_output_reports_or_host_files(
     assert first.returncode == 0, first.stderr + first.stdout
     second = relkit("deploy-2.0.0", "json", "deploy", str(releases / "2.0.0.yml"), "--env", "staging")
     assert second.returncode == 0, second.stderr + second.stdout
-    assert json.loads(second.stdout)["ok"] is True
+    assert payload(second.stdout)["ok"] is True
     # a smoke check carrying secrets gives no host card: the quick check never stores a secret
-    assert json.loads(second.stdout)["details"]["quick_check"]["host_cards"] == "not kept: " + "; ".join(
+    assert payload(second.stdout)["details"]["quick_check"]["host_cards"] == "not kept: " + "; ".join(
         f"{h.name}: the smoke checks or the connection carry a secret" for h in hosts
     )
     metrics = tmp_path / "metrics.prom"
     health = relkit("health", "json", "health", "--env", "staging", "--prom-file", str(metrics))
     assert health.returncode == 0, health.stderr + health.stdout
-    assert all(h["status"] != "critical" for h in json.loads(health.stdout)["hosts"].values())
+    assert all(h["status"] != "critical" for h in payload(health.stdout)["hosts"].values())
 
     # 3.0.0 fails its smoke test, and the secrets-reach-app check prints every secret first
     bad_text = relkit("deploy-3.0.0", "text", "deploy", str(releases / "3.0.0.yml"), "--env", "staging")
@@ -211,9 +212,9 @@ def test_no_secret_reaches_ledger_artifacts_output_reports_or_host_files(
     assert f"leak {REDACTED} {REDACTED} {REDACTED}" in bad_text.stdout + bad_text.stderr
     bad_json = relkit("deploy-3.0.0-again", "json", "deploy", str(releases / "3.0.0.yml"), "--env", "staging")
     assert bad_json.returncode == 4, bad_json.stderr + bad_json.stdout
-    failure = json.loads(bad_json.stdout)
+    failure = document(bad_json.stdout)
     assert failure["result"]["rolled_back"] == {"web1": "2.0.0", "web2": "2.0.0"}
-    assert f"leak {REDACTED} {REDACTED} {REDACTED}" in failure["message"]
+    assert f"leak {REDACTED} {REDACTED} {REDACTED}" in failure["error"]["message"]
 
     back = relkit(
         "rollback",
@@ -229,7 +230,7 @@ def test_no_secret_reaches_ledger_artifacts_output_reports_or_host_files(
         "drill",
     )
     assert back.returncode == 0, back.stderr + back.stdout
-    assert json.loads(back.stdout)["rolled_back"] == {"web1": "1.0.0", "web2": "1.0.0"}
+    assert payload(back.stdout)["rolled_back"] == {"web1": "1.0.0", "web2": "1.0.0"}
     for fmt in ("text", "json"):
         shown = relkit("ledger", fmt, "ledger", "show", "--last", "0")
         assert shown.returncode == 0, shown.stderr

@@ -35,7 +35,7 @@ from relkit.report_render import render_report
 from relkit.results import PlayResult, TaskOutcome
 from relkit.status import LiveRelease
 from relkit.usecases.reports import release_report
-from tests.support.clirunner import Cli, make_cli
+from tests.support.clirunner import Cli, make_cli, payload
 from tests.support.factories import SHA_A, manifest_data
 
 RELKIT = Path(sys.executable).with_name("relkit")
@@ -338,7 +338,7 @@ def test_a_stray_approval_record_is_never_an_unexpected_error(
         stray.write_text(content)
     done = relkit("-C", example_project, "-o", "json", "gates", manifest, "--env", "production", timeout=60)
     assert done.returncode in (0, 3), done.stderr
-    gates = {g["name"]: g for g in json.loads(done.stdout)["gates"]}
+    gates = {g["name"]: g for g in payload(done.stdout)["gates"]}
     if name.endswith(".json"):  # a record that is not relkit's is named as a gate reason
         assert name in gates["approvals"]["reason"], gates["approvals"]
 

@@ -55,6 +55,7 @@ from relkit.store.sqlite import Ledger
 from relkit.usecases.playing import register_secrets
 from relkit.usecases.reports import release_report
 from tests.support import notifysinks
+from tests.support.clirunner import payload
 from tests.support.factories import config_data, manifest_data
 from tests.support.notifysinks import Hook, Mailbox, files_containing, free_port
 
@@ -204,7 +205,7 @@ def test_a_quoted_secret_never_reaches_the_ledger_or_the_terminal(
     entry = ledger.append("smoke.result", run_id="r1", env="staging", data={"checks": [{"detail": detail}]})
     assert entry.data["checks"][0]["detail"] == f"psql: cannot connect to postgresql://app:{REDACTED}@db/app"
     Output("text").out.print(f"[red]failed[/] db: {detail}")
-    Output("json").emit({"detail": detail, "shell": f"psql {shlex.quote(password)}"})
+    Output("json").document({"detail": detail, "shell": f"psql {shlex.quote(password)}"})
     out, _ = capsys.readouterr()
     assert out.count(REDACTED) == 3
     assert_nowhere(tmp_path, [urllib.parse.quote(password), password, password[-8:]], out)
@@ -312,7 +313,7 @@ def test_a_token_no_header_can_carry_is_never_echoed(
     code = main(["-C", str(project.root), "--output", "json", "notify", manifest, "--kind", "announcement"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    [via_cli] = json.loads(out)["deliveries"]
+    [via_cli] = payload(out)["deliveries"]
     assert via_cli["ok"] is False and via_cli["error"] == delivery.error
     assert webhook.requests == []
     errors = [e.data["error"] for e in sent(project)]

@@ -51,23 +51,24 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
 
 
 def deploy_to_production(cli: Cli, project: Project, *args: str | Path) -> tuple[int, dict]:
+    """The exit code and the JSON envelope's ``error`` (its kind, message and blocking gates)."""
     manifest = project.root / "releases" / "2.0.0.yml"
     done = cli("-C", project.root, "-o", "json", "deploy", manifest, "--env", "production", *args)
-    return done.code, (json.loads(done.out) if done.out.strip() else {"err": done.err})
+    return done.code, done.doc["error"] or {}
 
 
 def failed_gates(payload: dict) -> dict[str, str]:
-    return {g["name"]: g["reason"] for g in payload["gates"] if not g["passed"]}
+    return {g["name"]: g["reason"] for g in payload["gates"]["gates"] if not g["passed"]}
 
 
 def gate(payload: dict, name: str) -> dict:
-    return next(g for g in payload["gates"] if g["name"] == name)
+    return next(g for g in payload["gates"]["gates"] if g["name"] == name)
 
 
 def test_an_unsigned_deploy_to_production_is_refused(cli: Cli, project: Project) -> None:
     code, payload = deploy_to_production(cli, project, "--as", "bob")
     assert code == 3
-    assert payload["error"] == "Unsigned" and "--key" in payload["message"]
+    assert payload["kind"] == "Unsigned" and "--key" in payload["message"]
     assert list(project.ledger.entries(kind="gate.evaluated")) == []  # refused before the gates
 
 

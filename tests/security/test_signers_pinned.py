@@ -8,7 +8,6 @@ mallory added her key and signed production deploys and overrides as herself.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -60,7 +59,7 @@ def add_signer(project: Project, keys: SshKeys, name: str, namespaces: str) -> N
 
 def gates(cli: Cli, project: Project, env: str = "production") -> tuple[int, dict]:
     done = cli("-C", project.root, "-o", "json", "gates", manifest(project), "--env", env)
-    return done.code, json.loads(done.out)
+    return done.code, done.payload
 
 
 def signers_gate(payload: dict) -> dict:
@@ -88,7 +87,7 @@ def test_a_key_added_to_allowed_signers_signs_nothing_and_the_gates_refuse(
         "--key", keys.key("mallory"),
     )  # fmt: skip
     assert deploy.code == 2
-    assert "no principal has this key" in json.loads(deploy.out)["message"]
+    assert "no principal has this key" in deploy.doc["error"]["message"]
     override = cli(
         "-C", project.root, "override", manifest(project), "--env", "production", "--gate", "window",
         "--reason", "urgent", "--key", keys.key("mallory"),
@@ -152,7 +151,7 @@ def test_only_a_signers_admin_of_the_pinned_file_changes_it(
     assert code == 0 and signers_gate(payload)["passed"]
     verified = cli("-C", project.root, "-o", "json", "ledger", "verify")
     assert verified.code == 0
-    assert json.loads(verified.out)["signer_pins"] == 2 and json.loads(verified.out)["signed_acts"] == 1
+    assert verified.payload["signer_pins"] == 2 and verified.payload["signed_acts"] == 1
 
 
 def test_a_pin_appended_to_the_ledger_without_a_signed_change_counts_for_nothing(

@@ -45,7 +45,7 @@ def deployed(local_staging: Project) -> Project:
 
 def verify(cli: Cli, project: Project) -> tuple[int, dict, str]:
     done = cli("-C", project.root, "-o", "json", "ledger", "verify", "--witnesses", "staging")
-    return done.code, json.loads(done.out) if done.out.strip() else {}, done.err
+    return done.code, done.payload, done.err
 
 
 def history() -> list[dict]:
@@ -94,7 +94,7 @@ def test_a_forged_smoke_result_for_a_release_that_failed_staging_is_detected(
     store.close()
     three_yml = deployed.root / "releases" / "3.0.0.yml"
     gates = cli("-C", deployed.root, "-o", "json", "gates", three_yml, "-e", "production")
-    promoted = next(g for g in json.loads(gates.out)["gates"] if g["name"] == "promoted_from")
+    promoted = next(g for g in gates.payload["gates"] if g["name"] == "promoted_from")
     assert promoted["passed"]  # the forgery works on the gate: that is why the fleet is asked
     assert cli("-C", deployed.root, "ledger", "verify").code == 0
 

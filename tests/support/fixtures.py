@@ -38,6 +38,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "RELKIT_PROJECT",
         "RELKIT_USER",
         "RELKIT_KEY",
+        "RELKIT_OUTPUT",
         "FORCE_COLOR",
         "TTY_COMPATIBLE",
         "TTY_INTERACTIVE",

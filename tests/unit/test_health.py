@@ -7,7 +7,6 @@ themselves run over real SSH hosts in tests/integration/test_health_ssh.py.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from relkit.project import Project
 from relkit.results import PlayResult, TaskOutcome
 from relkit.store.locks import hold, lock_path
 from relkit.usecases import health as health_run
+from tests.support.clirunner import payload
 from tests.support.factories import config_data, entry, problems_of
 
 # -- config ------------------------------------------------------------------------------
@@ -331,7 +331,7 @@ def test_window_ended_exits_quickly_with_message(
     result = cli("--output", "json", "health", "--env", "staging", "--prom-file", prom)
     elapsed = time.monotonic() - started
     assert result.code == 0
-    report = json.loads(result.out)
+    report = payload(result.out)
     assert report["status"] == "skipped"
     assert report["skipped"].startswith("monitoring window of staging ended")
     assert "24 h after the switch to 2.0.0" in report["skipped"]

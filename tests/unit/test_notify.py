@@ -24,6 +24,7 @@ from relkit.store.sqlite import Ledger
 from relkit.usecases import procedure
 from relkit.usecases.notices import send_notice
 from tests.support import notifysinks
+from tests.support.clirunner import payload
 from tests.support.factories import config_data, manifest_data, problems_of
 from tests.support.fixtures import SshKeys
 from tests.support.notifysinks import Hook, Mailbox, files_containing, free_port
@@ -598,6 +599,6 @@ def test_announcement_names_the_release_and_a_rebuilt_artifact_needs_its_own(
     rebuilt.write_text(yaml.safe_dump({**data, "artifact": {**data["artifact"], "sha256": "c" * 64}}))
     capsys.readouterr()
     assert main(["-C", str(root), "-o", "json", "gates", str(rebuilt), "--env", "staging"]) == 3
-    [notice] = json.loads(capsys.readouterr().out)["gates"][1:]
+    [notice] = payload(capsys.readouterr().out)["gates"][1:]
     assert (notice["name"], notice["passed"]) == ("notice_sent", False)
     assert "it announced another build" in notice["reason"]

@@ -9,7 +9,6 @@ and titles are transcribed below as literal data.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ from relkit.report import SECTIONS, HostFacts, Report, Row, build_report, descri
 from relkit.report_labels import LABELS
 from relkit.report_render import md_cell, render_report
 from relkit.store.sqlite import Ledger
+from tests.support.clirunner import payload
 from tests.support.factories import config_data, manifest_data
 
 SHA_1, SHA_2, SHA_3 = "1" * 64, "2" * 64, "3" * 64
@@ -1123,19 +1123,20 @@ def test_report_with_the_global_json_output(
     ):
         code, out, err = run_cli(capsys, "-C", project, *args)
         assert code == 0, err
-        doc = json.loads(out)
+        doc = payload(out)  # the report's text in the one document: never bare Markdown
         assert (doc["version"], doc["format"], doc["path"]) == ("2.0.0", "md", None)
         assert doc["text"].startswith("# Release and Deployment Report: webapp 2.0.0")
     code, out, err = run_cli(
         capsys, "-C", project, "-o", "json", "report", manifest_path, "-o", tmp_path / "r.html"
     )
     assert code == 0, err
-    assert json.loads(out) == {
+    assert payload(out) == {
         "version": "2.0.0",
         "format": "html",
         "lang": "en",
-        "entries": json.loads(out)["entries"],
+        "entries": payload(out)["entries"],
         "path": str(tmp_path / "r.html"),
+        "text": None,
     }
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
 

@@ -270,7 +270,7 @@ def test_terminal_and_json_output_are_redacted(capsys: pytest.CaptureFixture[str
     text = Output("text")
     text.out.print(f"[red]failed[/] smoke: exit 1 {secret}")
     text.err.print(f"error: {secret}")
-    Output("json").emit({"message": f"smoke failed: {secret}", "nested": [secret], secret: 1})
+    Output("json").document({"message": f"smoke failed: {secret}", "nested": [secret], secret: 1})
     out, err = capsys.readouterr()
     assert secret not in out and secret not in err
     assert out.count(REDACTED) == 4 and err.count(REDACTED) == 1

@@ -15,6 +15,7 @@ from relkit.config import ProjectConfig
 from relkit.loading import validate_data
 from relkit.snapshots import human_size, rows
 from relkit.store.sqlite import Ledger
+from tests.support.clirunner import payload
 from tests.support.factories import config_data, entry, problems_of
 from tests.support.hostmodules import PLAYBOOKS, load
 
@@ -114,7 +115,7 @@ def test_snapshots_command_output(
     ledger.close()
     capsys.readouterr()
     assert main(["-C", str(example_project), "--output", "json", "snapshots", "--env", "staging"]) == 0
-    listed = json.loads(capsys.readouterr().out)["snapshots"]
+    listed = payload(capsys.readouterr().out)["snapshots"]
     assert [(s["host"], s["id"], s["from_version"], s["to_version"], s["size"]) for s in listed] == [
         ("stage1", "s1", "1.0.0", "2.0.0", 4096),
         ("stage2", "s1", "1.0.0", "2.0.0", 4096),

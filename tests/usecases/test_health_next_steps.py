@@ -4,7 +4,6 @@ staging host."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -50,8 +49,8 @@ def test_a_failing_smoke_check_names_the_deploy_that_restarts_it(local_staging: 
     )
     assert steps[2] == "then check again: relkit health --env staging"
 
-    payload = json.loads(cli("-C", project.root, "-o", "json", "health", "--env", "staging").out)
-    assert payload["result"]["next_steps"][0].startswith("restart 2.0.0 where its smoke checks fail")
+    payload = cli("-C", project.root, "-o", "json", "health", "--env", "staging").payload
+    assert payload["next_steps"][0].startswith("restart 2.0.0 where its smoke checks fail")
 
     # the step given works: the deploy restarts the release, and health is ok again
     redeploy = cli("-C", project.root, "deploy", releases / "2.0.0.yml", "--env", "staging", "--full-play")

@@ -5,7 +5,6 @@ installed) with every host's installed releases; real plays on the local staging
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -74,15 +73,15 @@ def test_nothing_to_go_back_to_is_refused_by_the_host(local_staging: Project, cl
 
     result = cli("-C", project.root, "-o", "json", *ROLLBACK)
     assert result.code == 2, result.err
-    payload = json.loads(result.out)
-    assert (payload["error"], payload["exit_code"]) == ("RollbackRefused", 2)
-    assert payload["message"].startswith(
+    payload, error = result.payload, result.doc["error"]
+    assert (error["kind"], result.doc["exit_code"]) == ("RollbackRefused", 2)
+    assert error["message"].startswith(
         "rollback of staging refused by stage1: nothing was changed on any host."
     )
-    assert payload["problems"] == [
+    assert error["problems"] == [
         "stage1: no previous complete release to roll back to (live: 1.0.0); installed: 1.0.0"
     ]
-    assert payload["result"]["details"]["refused"] == {
+    assert payload["details"]["refused"] == {
         "stage1": {
             "reason": "no previous complete release to roll back to (live: 1.0.0)",
             "live": "1.0.0",
@@ -90,7 +89,7 @@ def test_nothing_to_go_back_to_is_refused_by_the_host(local_staging: Project, cl
         }
     }
     assert "need attention" not in result.err
-    run_id = payload["result"]["run_id"]
+    run_id = payload["run_id"]
     [end] = [e for e in project.ledger.entries(kind="run.finished") if e.run_id == run_id]
     assert end.data["status"] == "refused"
     kinds = {e.kind for e in project.ledger.entries() if e.run_id == run_id}
@@ -136,7 +135,7 @@ def test_an_automatic_rollback_the_host_refuses_leaves_the_decision_to_the_po(
 
     result = cli("-C", project.root, "-o", "json", "health", "--env", "staging")
     assert result.code == 4, result.err
-    decision = json.loads(result.out)["result"]["decision"]
+    decision = result.payload["decision"]
     assert decision["action"] == "ask"
     assert (
         "automatic rollback blocked (rollback of staging refused by stage1: nothing was changed"

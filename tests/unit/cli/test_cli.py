@@ -103,7 +103,7 @@ def test_validate_good_manifest(cli: Cli, name: str) -> None:
 def test_validate_good_manifest_json(cli: Cli) -> None:
     result = cli("--output", "json", "validate", EXAMPLE_PROJECT / "releases" / "1.0.0.yml")
     assert result.code == 0
-    payload = json.loads(result.out)
+    payload = result.payload
     assert (payload["valid"], payload["app"], payload["version"]) == (True, "webapp", "1.0.0")
     assert (payload["project"], payload["checked"]) == (None, ["the manifest file"])  # run outside a project
 
@@ -136,10 +136,10 @@ def test_validate_bad_manifest_names_every_field(cli: Cli, tmp_path: Path) -> No
 def test_validate_bad_manifest_json(cli: Cli, tmp_path: Path) -> None:
     result = cli("-o", "json", "validate", _bad_manifest(tmp_path))
     assert result.code == 2
-    payload = json.loads(result.out)
-    assert payload["error"] == "BadInput"
-    assert payload["exit_code"] == 2
-    assert sorted(p.split(":")[0] for p in payload["problems"]) == sorted(BAD_PATHS)
+    doc = result.doc
+    assert doc["error"]["kind"] == "BadInput"
+    assert doc["exit_code"] == 2
+    assert sorted(p.split(":")[0] for p in doc["error"]["problems"]) == sorted(BAD_PATHS)
 
 
 def test_validate_missing_file(cli: Cli, tmp_path: Path) -> None:
@@ -199,7 +199,7 @@ def test_gates_production_blocked_by_promotion(cli: Cli, example_project: Path, 
 def test_gates_production_json(cli: Cli, example_project: Path, manifest: Path) -> None:
     result = cli("-C", example_project, "--output", "json", "gates", manifest, "--env", "production")
     assert result.code == 3
-    report = json.loads(result.out)
+    report = result.payload
     assert report["passed"] is False
     assert report["env"] == "production"
     assert report["version"] == "2.0.0"
@@ -213,7 +213,7 @@ def test_gates_production_json(cli: Cli, example_project: Path, manifest: Path) 
 def test_gates_staging_pass(cli: Cli, example_project: Path, manifest: Path) -> None:
     result = cli("-C", example_project, "-o", "json", "gates", manifest, "--env", "staging")
     assert result.code == 0
-    report = json.loads(result.out)
+    report = result.payload
     assert report["passed"] is True
     assert [g["name"] for g in report["gates"]] == [
         "signers",
@@ -237,20 +237,20 @@ def test_gates_production_promoted_after_staging_smoke(
     getattr(ledger, "close", lambda: None)()
     # production needs the whole SOP (approvals, notice, ...); promotion is the part a staging smoke gives
     result = cli("-C", example_project, "-o", "json", "gates", manifest, "--env", "production")
-    promoted = {g["name"]: g["passed"] for g in json.loads(result.out)["gates"]}["promoted_from"]
+    promoted = {g["name"]: g["passed"] for g in result.payload["gates"]}["promoted_from"]
     assert promoted is True, result.out
     # the same smoke record does not promote a different artifact
     other = example_project / "releases" / "1.0.0.yml"
     result = cli("-C", example_project, "-o", "json", "gates", other, "--env", "production")
     assert result.code == 3
-    assert {g["name"]: g["passed"] for g in json.loads(result.out)["gates"]}["promoted_from"] is False
+    assert {g["name"]: g["passed"] for g in result.payload["gates"]}["promoted_from"] is False
 
 
 def test_gates_missing_artifact_blocks(cli: Cli, example_project: Path, manifest: Path) -> None:
     (example_project.parent / "webapp" / "dist" / "webapp-2.0.0.tar.gz").unlink()
     result = cli("-C", example_project, "-o", "json", "gates", manifest, "--env", "staging")
     assert result.code == 3
-    gates = {g["name"]: g for g in json.loads(result.out)["gates"]}
+    gates = {g["name"]: g for g in result.payload["gates"]}
     assert gates["artifact_checksum"]["passed"] is False
     assert "not found" in gates["artifact_checksum"]["reason"]
 
@@ -260,7 +260,7 @@ def test_gates_wrong_artifact_blocks(cli: Cli, example_project: Path, manifest: 
     shutil.copyfile(dist / "webapp-1.0.0.tar.gz", dist / "webapp-2.0.0.tar.gz")
     result = cli("-C", example_project, "-o", "json", "gates", manifest, "--env", "staging")
     assert result.code == 3
-    gates = {g["name"]: g for g in json.loads(result.out)["gates"]}
+    gates = {g["name"]: g for g in result.payload["gates"]}
     assert gates["artifact_checksum"]["passed"] is False
     assert "differs" in gates["artifact_checksum"]["reason"]
 
@@ -269,7 +269,7 @@ def test_gates_prepare_stage_ignores_artifact(cli: Cli, example_project: Path, m
     (example_project.parent / "webapp" / "dist" / "webapp-2.0.0.tar.gz").unlink()
     result = cli("-C", example_project, "-o", "json", "gates", manifest, "-e", "production", "-s", "prepare")
     assert result.code == 0
-    assert [g["name"] for g in json.loads(result.out)["gates"]] == [
+    assert [g["name"] for g in result.payload["gates"]] == [
         "signers",
         "manifest_valid",
         "plan_complete",
@@ -413,7 +413,7 @@ def test_unlock_ends_the_interrupted_run_on_record(cli: Cli, example_project: Pa
     holder = {"user": "bob", "host": socket.gethostname(), "pid": proc.pid, "started": "2026-11-10T15:00"}
     path.write_text(json.dumps({**holder, "run_id": "dead-run", "action": "deploy"}))
     status = cli("-C", example_project, "--output", "json", "status")
-    assert [r["run_id"] for r in json.loads(status.out)["interrupted"]] == ["dead-run", "other-run"]
+    assert [r["run_id"] for r in status.payload["interrupted"]] == ["dead-run", "other-run"]
     assert cli("-C", example_project, "unlock", "--env", "staging", "--by", "alice").code == 0
     (ended,) = ledger.entries(kind="run.finished")
     assert (ended.run_id, ended.env) == ("dead-run", "staging")
@@ -424,7 +424,7 @@ def test_unlock_ends_the_interrupted_run_on_record(cli: Cli, example_project: Pa
         "forced": False,
     }
     status = cli("-C", example_project, "--output", "json", "status")
-    assert [r["run_id"] for r in json.loads(status.out)["interrupted"]] == ["other-run"]
+    assert [r["run_id"] for r in status.payload["interrupted"]] == ["other-run"]
     assert ledger.verify().ok
 
 
@@ -446,7 +446,7 @@ def test_ledger_verify_after_tampering(cli: Cli, example_project: Path, state_di
     assert ok.code == 0
     expected = {"ok": True, "checked": 3, "bad_seq": None, "problem": "", "signed_acts": 0, "signer_pins": 0}
     expected["witnesses"] = None  # no --witnesses ENV asked
-    assert json.loads(ok.out) == expected
+    assert ok.payload == expected
     with closing(sqlite3.connect(state_dir / "ledger.db")) as conn:
         conn.execute("""UPDATE entries SET data = '{"n": 7}' WHERE seq = 2""")
         conn.commit()
@@ -463,7 +463,7 @@ def test_ledger_show_json(cli: Cli, example_project: Path, state_dir: Path) -> N
     getattr(ledger, "close", lambda: None)()
     result = cli("-C", example_project, "-o", "json", "ledger", "show", "--kind", "host.*")
     assert result.code == 0
-    assert [e["seq"] for e in json.loads(result.out)["entries"]] == [1, 3]
+    assert [e["seq"] for e in result.payload["entries"]] == [1, 3]
 
 
 # -- global options and project discovery ------------------------------------------------
@@ -496,7 +496,7 @@ def test_project_from_environment(
     monkeypatch.setenv("RELKIT_PROJECT", str(example_project))
     result = cli("-o", "json", "status")
     assert result.code == 0
-    assert json.loads(result.out) == {"live": {}, "interrupted": [], "locks": {}}
+    assert result.payload == {"live": {}, "interrupted": [], "locks": {}}
 
 
 def test_status_text_when_nothing_deployed(cli: Cli, example_project: Path) -> None:

@@ -3,7 +3,6 @@ opens sooner than the notice policy asks: on stderr, and under ``warnings`` with
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +49,7 @@ def test_announcing_a_past_window_warns_in_json(cli: Cli, example_project: Path)
     manifest = _manifest(example_project, _now() - timedelta(days=3))
     result = cli("-C", example_project, "-o", "json", "notify", manifest)
     assert result.code == 0, result.err
-    payload = json.loads(result.out)
+    payload = result.payload
     [warning] = payload["warnings"]
     assert "is over" in warning and "in the past" in warning
     assert "warning: " + warning.split(" (it ended")[0] in " ".join(result.err.split())
@@ -58,14 +57,14 @@ def test_announcing_a_past_window_warns_in_json(cli: Cli, example_project: Path)
 
 def test_announcing_an_open_window_warns(cli: Cli, example_project: Path) -> None:
     manifest = _manifest(example_project, _now() - timedelta(minutes=30), hours=3)
-    payload = json.loads(cli("-C", example_project, "-o", "json", "notify", manifest).out)
+    payload = cli("-C", example_project, "-o", "json", "notify", manifest).payload
     [warning] = payload["warnings"]
     assert "is already open" in warning and "notice_sent" in warning
 
 
 def test_announcing_less_than_the_lead_time_ahead_warns(cli: Cli, example_project: Path) -> None:
     manifest = _manifest(example_project, _now() + timedelta(hours=5))
-    payload = json.loads(cli("-C", example_project, "-o", "json", "notify", manifest).out)
+    payload = cli("-C", example_project, "-o", "json", "notify", manifest).payload
     [warning] = payload["warnings"]
     assert "opens in 4 h " in warning
     assert "less than the 24 h notice policy.notice_lead_hours asks" in warning
@@ -75,5 +74,5 @@ def test_announcing_in_good_time_has_no_warning(cli: Cli, example_project: Path)
     manifest = _manifest(example_project, _now() + timedelta(days=3))
     result = cli("-C", example_project, "-o", "json", "notify", manifest)
     assert result.code == 0, result.err
-    assert json.loads(result.out)["warnings"] == []
+    assert result.payload["warnings"] == []
     assert "warning" not in result.err

@@ -6,7 +6,6 @@ and group of relkit must read naturally instead.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Any
@@ -107,7 +106,7 @@ def test_rollback_of_a_signed_environment_names_the_key_with_the_rest(
 ) -> None:
     result = cli("-C", example_project, "-o", "json", "rollback", "--env", "production")
     assert result.code == 2, result.err
-    problems = json.loads(result.out)["problems"]
+    problems = result.doc["error"]["problems"]
     assert [p.split(":")[0] for p in problems] == ["--reason", "--key"]
     assert "a rollback of production must be signed" in problems[1]
 

@@ -3,7 +3,6 @@ relkit.yml with the variables its strings use, and the manifest against the proj
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ def test_outside_a_project_only_the_file_is_checked_and_said_so(
     assert f"relkit -C {EXAMPLE_PROJECT} validate" in result.out  # the project the manifest sits in
 
     result = cli("-o", "json", "validate", EXAMPLE_PROJECT / "releases" / "2.0.0.yml")
-    payload = json.loads(result.out)
+    payload = result.payload
     assert (payload["valid"], payload["project"], payload["checked"]) == (True, None, ["the manifest file"])
     assert payload["notes"][0].startswith("no project here")
 
@@ -52,7 +51,7 @@ def test_inside_a_project_the_manifest_is_checked_against_it(
 ) -> None:
     result = cli("-C", example_project, "-o", "json", "validate", manifest)
     assert result.code == 0, result.err
-    payload = json.loads(result.out)
+    payload = result.payload
     assert payload["project"] == str(example_project)
     assert payload["checked"] == [
         "the manifest file",

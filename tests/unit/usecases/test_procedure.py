@@ -52,8 +52,9 @@ def _entries(project: Project, kind: str) -> list[Entry]:
 
 
 def _gates(result: Result) -> dict[str, dict[str, object]]:
-    """The gates of the (first) JSON document on stdout."""
-    report, _ = json.JSONDecoder().raw_decode(result.out)
+    """The gates of the JSON document on stdout: a blocked stage's ``error.gates``, else the result."""
+    doc = result.doc
+    report = (doc["error"] or {}).get("gates") or doc["result"]
     return {g["name"]: g for g in report["gates"]}
 
 
@@ -143,7 +144,7 @@ def test_cli_approve_json(cli: Cli, project: Project, manifest: Path, ssh_keys: 
         ssh_keys.key("dewi"),
     )
     assert result.code == 0, result.err
-    data = json.loads(result.out)
+    data = result.payload
     assert (data["role"], data["by"], data["kind"]) == ("po", "dewi", "approval")
     assert Path(data["path"]).is_file()
 
@@ -419,7 +420,7 @@ def test_override_is_recorded_even_when_other_gates_block(
         "told users by phone",
     )
     assert (statement["version"], statement["sha256"]) == (m.version, m.artifact.sha256)
-    assert json.loads(given.out)["principal"] == "dewi"
+    assert given.payload["principal"] == "dewi"
 
     result = cli(
         "-C", project.root, "--as", "ops-demo", "-o", "json", "deploy", manifest, "--env", "production",
@@ -555,8 +556,9 @@ def test_close_blocked_json_is_one_document(
     # --output json promises a JSON document on stdout; a blocked close must not print two
     result = _close(cli, project, manifest, ssh_keys, _retro(tmp_path), json_out=True)
     assert result.code == 3
-    document = json.loads(result.out)
-    assert "verified" in json.dumps(document)
+    document = result.doc  # exactly one document: json.loads refuses two
+    assert document["error"]["kind"] == "GateBlocked"
+    assert "verified" in [g["name"] for g in document["error"]["gates"]["gates"]]
 
 
 def test_close_text_output_shows_blocked_gates(
