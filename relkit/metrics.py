@@ -322,16 +322,16 @@ def env_metrics(
     restores = [f.restore_seconds for f in failures if f.restore_seconds is not None]
     return EnvMetrics(
         env=env,
-        days=round(days, 6),
+        days=days,
         window_hours=window_hours,
         deploys=len(finished),
         successful=len(good),
         unfinished=len(in_period) - len(finished),
-        deployment_frequency_per_day=round(len(good) / days, 6) if days > 0 else None,
+        deployment_frequency_per_day=len(good) / days if days > 0 else None,
         lead_time_seconds=median(lt.seconds for lt in lead_times) if lead_times else None,
         lead_times=tuple(lead_times),
         without_start=tuple(without_start),
-        change_failure_rate=round(len(failures) / len(finished), 6) if finished else None,
+        change_failure_rate=len(failures) / len(finished) if finished else None,
         failures=tuple(failures),
         time_to_restore_seconds=median(restores) if restores else None,
         unrestored=len(failures) - len(restores),
@@ -353,7 +353,7 @@ def compute(
         if isinstance(window_hours, int | float)
         else {env: float(window_hours.get(env, 24.0)) for env in envs}
     )
-    days = round((now - since).total_seconds() / DAY, 6)
+    days = (now - since).total_seconds() / DAY
     return Metrics(
         since.isoformat(),
         now.isoformat(),
