@@ -136,11 +136,11 @@ def parse_since(text: str, now: datetime) -> datetime:
     """The start of the period: ``Nd`` (days before ``now``), ``Nh`` (hours) or an ISO date or
     time (a naive one is UTC). ValueError says what is expected."""
     value = text.strip()
-    expected = f"expected Nd, Nh or an ISO date (e.g. 90d, 12h, 2026-09-01), got {text!r}"
+    expected = "expected Nd, Nh or an ISO date (e.g. 90d, 12h, 2026-09-01)"
     if m := re.fullmatch(r"(\d{1,5})([dh])", value):
         amount = int(m.group(1))
         if amount == 0:
-            raise ValueError(f"{expected}: the period must be longer than 0")
+            raise ValueError(f"{expected} of more than 0, got {text!r}")
         return now - (timedelta(days=amount) if m.group(2) == "d" else timedelta(hours=amount))
     try:
         moment = datetime.fromisoformat(value) if "T" in value or " " in value else None
@@ -148,10 +148,10 @@ def parse_since(text: str, now: datetime) -> datetime:
             day = date.fromisoformat(value)
             moment = datetime(day.year, day.month, day.day)
     except ValueError:
-        raise ValueError(expected) from None
+        raise ValueError(f"{expected}, got {text!r}") from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     if moment >= now:
-        raise ValueError(f"expected a moment before now ({now:%Y-%m-%d %H:%M}Z), got {text!r}")
+        raise ValueError(f"{expected} before now ({now:%Y-%m-%d %H:%M}Z), got {text!r}")
     return moment
 
 
