@@ -233,3 +233,35 @@ def test_since_refuses_anything_else_saying_what_it_expects(text: str) -> None:
 )
 def test_durations_read_at_a_glance(seconds: float | None, shown: str) -> None:
     assert duration(seconds) == shown
+
+
+def test_a_critical_result_after_the_next_switch_is_the_next_deploys_failure() -> None:
+    book = Ledger()
+    book.deploy("d1", "1.0.0", "2026-11-10", ("08:00:00", "08:01:00", "08:02:00", "08:03:00"))
+    book.deploy("d2", "1.1.0", "2026-11-10", ("10:00:00", "10:01:00", "10:02:00", "10:03:00"))
+    # 3 h after 1.0.0's switch, but 1.1.0 switched in at 10:01: 1.1.0 failed, 1.0.0 did not
+    book.add("2026-11-10T11:01:00", "health.result", "h1", status="critical")
+    book.add("2026-11-10T11:06:00", "health.result", "h2", status="ok")
+    [prod] = compute(book.entries, ["production"], SINCE, NOW).environments
+    assert [(f.version, f.what, f.restore_seconds) for f in prod.failures] == [
+        ("1.1.0", "health critical", 300)
+    ]
+    assert prod.change_failure_rate == 0.5
+
+
+def test_a_failed_deploy_kept_for_the_po_is_restored_by_the_manual_rollback() -> None:
+    book = Ledger()
+    book.add("2026-11-10T08:00:00", "run.started", "d1", action="deploy", version="2.0.0")
+    book.add("2026-11-10T08:01:00", "host.switched", "d1", version="2.0.0", action="deploy")
+    book.add("2026-11-10T08:02:00", "smoke.result", "d1", version="2.0.0", passed=False)
+    book.add("2026-11-10T08:02:01", "decision.needed", "d1", policy="on_smoke_failure: ask")
+    book.add("2026-11-10T08:03:00", "run.finished", "d1", action="deploy", status="failed_kept")
+    # the PO decides; the rollback's smoke passes 1 h 59 min (7140 s) after the failed one
+    book.add("2026-11-10T10:00:00", "run.started", "r1", action="rollback")
+    book.add("2026-11-10T10:00:30", "host.switched", "r1", version="1.0.0", action="rollback")
+    book.add("2026-11-10T10:01:00", "smoke.result", "r1", version="1.0.0", passed=True)
+    [prod] = compute(book.entries, ["production"], SINCE, NOW).environments
+    assert (prod.deploys, prod.successful, prod.change_failure_rate) == (1, 0, 1.0)
+    [failure] = prod.failures
+    assert (failure.what, failure.seq, failure.restore_seconds) == ("smoke failed", 3, 7140)
+    assert prod.lead_times == () and prod.deployment_frequency_per_day == 0.0
