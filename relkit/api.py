@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.hostrules import CALLBACK_EVENTS as CALLBACK_EVENTS
     from relkit.hostrules import new_run_id as new_run_id
     from relkit.manifest import Manifest as Manifest
+    from relkit.metrics import EnvMetrics as EnvMetrics
+    from relkit.metrics import Metrics as Metrics
+    from relkit.metrics import duration as duration
     from relkit.notify import Delivery as Delivery
     from relkit.notify import Notice as Notice
     from relkit.project import Project as Project
@@ -70,6 +73,7 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.usecases.ledger_moves import export_lines as ledger_export_lines  # noqa: F401
     from relkit.usecases.ledger_moves import ledger_import as ledger_import
     from relkit.usecases.ledger_moves import ledger_init as ledger_init
+    from relkit.usecases.metrics import dora_metrics as metrics  # noqa: F401
     from relkit.usecases.notices import send_notice as send_notice
     from relkit.usecases.playing import register_secrets as register_secrets
     from relkit.usecases.prepare import prepare as prepare
@@ -124,6 +128,9 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "CALLBACK_EVENTS": ("relkit.hostrules", "CALLBACK_EVENTS"),
     "new_run_id": ("relkit.hostrules", "new_run_id"),
     "Manifest": ("relkit.manifest", "Manifest"),
+    "EnvMetrics": ("relkit.metrics", "EnvMetrics"),
+    "Metrics": ("relkit.metrics", "Metrics"),
+    "duration": ("relkit.metrics", "duration"),
     "Delivery": ("relkit.notify", "Delivery"),
     "Notice": ("relkit.notify", "Notice"),
     "Project": ("relkit.project", "Project"),
@@ -153,6 +160,7 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "override": ("relkit.usecases.gates", "override"),
     "validate": ("relkit.usecases.gates", "validate"),
     "health": ("relkit.usecases.health", "check_health"),
+    "metrics": ("relkit.usecases.metrics", "dora_metrics"),
     "send_notice": ("relkit.usecases.notices", "send_notice"),
     "prepare": ("relkit.usecases.prepare", "prepare"),
     "Signed": ("relkit.usecases.procedure", "Signed"),

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from relkit import approvals, gates, signers
 from relkit.artifacts import ArtifactFile, locate
@@ -46,8 +47,8 @@ def requirements_digest(requirements: Requirements) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def build_commit(artifact: Path, build_info: str) -> str | None:
-    """The commit named in the artifact's build-info JSON (at its root), if any."""
+def build_info(artifact: Path, build_info: str) -> dict[str, Any]:
+    """The artifact's build-info JSON object (at its root), or {} when it has none."""
     try:
         with tarfile.open(artifact) as archive:
             for name in (build_info, f"./{build_info}"):
@@ -56,11 +57,32 @@ def build_commit(artifact: Path, build_info: str) -> str | None:
                 except KeyError:
                     continue
                 if member is not None:
-                    commit = json.load(member).get("commit")
-                    return str(commit) if commit else None
+                    info = json.load(member)
+                    return info if isinstance(info, dict) else {}
     except (OSError, tarfile.TarError, ValueError, AttributeError):
-        return None
-    return None
+        return {}
+    return {}
+
+
+def build_commit(artifact: Path, build_info_name: str) -> str | None:
+    """The commit named in the artifact's build-info JSON (at its root), if any."""
+    commit = build_info(artifact, build_info_name).get("commit")
+    return str(commit) if commit else None
+
+
+def origin(checked: Checked, build_info_name: str) -> dict[str, Any]:
+    """Where the release comes from, for the deploy's ``run.started`` (lead time, ``relkit
+    metrics``): the manifest's code freeze and the build info's commit and commit time."""
+    found: dict[str, Any] = {}
+    freeze = checked.manifest.code_freeze
+    if freeze is not None:
+        found["code_freeze"] = {"commit": freeze.commit, "time": freeze.time.isoformat()}
+    if checked.artifact.path is not None:
+        info = build_info(checked.artifact.path, build_info_name)
+        build = {k: str(info[k]) for k in ("commit", "commit_time") if info.get(k)}
+        if build:
+            found["build"] = build
+    return found
 
 
 RECORDED_APPROVALS = ("approval.recorded", "release.verified")

@@ -92,6 +92,7 @@ def deploy(
         run.book.started(
             version=manifest.version,
             sha256=sha,
+            **gatekeeper.origin(checked, project.config.artifacts.build_info),
             **({"downgrade": {"from": downgrade, "allowed_by": actor}} if downgrade else {}),
         )
         run.notices.context = {"manifest": manifest, "version": manifest.version, "sha256": sha}
