@@ -693,8 +693,8 @@ LedgerUrl = Annotated[
 
 
 class Ledger(_Model):
-    """``ledger``: where the record and the environment locks live. Default: SQLite in the state
-    directory (one controller); a PostgreSQL URL shares them across controllers (a team, CI)."""
+    """Where the record and the environment locks live: SQLite in the state directory by default
+    (one controller); a PostgreSQL URL shares them across a team's controllers and CI runners."""
 
     url: LedgerUrl | None = Field(
         None,
@@ -703,7 +703,9 @@ class Ledger(_Model):
         "SQLite in state_dir",
     )
     password_env: EnvVarName | None = Field(
-        None, description="controller environment variable holding the PostgreSQL password"
+        None,
+        description="controller environment variable holding the PostgreSQL password (default: "
+        "$RELKIT_LEDGER_PASSWORD); a secret: never shown, kept out of plays' environments",
     )
     lease_seconds: Annotated[int, Field(ge=5, le=3600)] = Field(
         30,

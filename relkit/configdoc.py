@@ -56,6 +56,7 @@ SECTIONS = (
     Section("health.checks", config.HealthCheck, "health.checks", "health.checks[]."),
     Section("data", config.DataItem, "data", "data[]."),
     Section("retention", config.Retention, "retention", "retention."),
+    Section("ledger", config.Ledger, "ledger", "ledger."),
     Section("artifacts", config.Artifacts, "artifacts", "artifacts."),
     Section("approvals", config.Approvals, "approvals", "approvals."),
     Section("ansible", config.Ansible, "ansible", "ansible."),

@@ -4,7 +4,6 @@ worked out here from the times the ledger recorded."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
@@ -85,7 +84,7 @@ def test_metrics_of_real_deploys_and_an_automatic_rollback(
     # the CLI: JSON with the same figures
     shown = cli("-C", project.root, "-o", "json", "metrics", "--env", "staging", "--since", "1d")
     assert shown.code == 0, shown.err
-    payload = json.loads(shown.out)
+    payload = shown.payload
     [env] = payload["environments"]
     assert (env["env"], env["deploys"], env["successful"]) == ("staging", 3, 2)
     assert env["change_failure_rate"] == pytest.approx(1 / 3)

@@ -3,7 +3,6 @@ ledger, and its help. The figures from real runs: tests/usecases/test_metrics_ru
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -43,7 +42,7 @@ def test_an_unknown_environment_and_a_prom_file_in_no_directory_are_refused(cli:
 def test_an_empty_ledger_has_no_figures_but_says_so(cli: Cli, tmp_path: Path) -> None:
     shown = cli("-C", EXAMPLE_PROJECT, "-o", "json", "metrics", "--since", "2026-01-01")
     assert shown.code == 0, shown.err
-    payload = json.loads(shown.out)
+    payload = shown.payload
     assert payload["since"] == "2026-01-01T00:00:00+00:00"
     assert [e["env"] for e in payload["environments"]] == ["production", "staging"]
     for env in payload["environments"]:

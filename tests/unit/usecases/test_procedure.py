@@ -93,9 +93,14 @@ def test_approve_writes_record_beside_manifest_and_ledger_entry(
         "digest": approvals.manifest_digest(m),
         "file": str(signed.path),
         "verified": True,
+        "record": json.loads(signed.path.read_text()),  # the signed record itself, for every controller
     }
     allowed = project.root / project.config.approvals.allowed_signers
     assert [s.valid for s in approvals.load(manifest, m, allowed)] == [True]
+    # the record in the ledger verifies on its own (a controller without the file), counted once
+    signed.path.unlink()
+    assert [s.valid for s in approvals.load(manifest, m, allowed, [entry.data["record"]])] == [True]
+    assert approvals.load(manifest, m, allowed) == []
 
 
 def test_refused_approval_writes_nothing(project: Project, manifest: Path, ssh_keys: SshKeys) -> None:
