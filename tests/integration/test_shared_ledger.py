@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -310,3 +311,47 @@ def test_appends_of_one_step_are_one_transaction(shared_ledger: SharedLedger, tm
     assert [e.seq for e in written] == list(range(1, 51))
     assert len({e.ts for e in written}) == 1  # sealed together
     assert all(isinstance(e, Entry) for e in written) and book.verify().ok
+
+
+DOCS = REPO / "docs" / "shared-ledger.md"
+
+
+def test_the_manuals_role_and_grants_let_controllers_append_and_lock_but_not_rewrite(
+    pg_server: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/shared-ledger.md's SQL, as written (only the passwords filled in)."""
+    server = pg_server
+    blocks = re.findall(r"```sql\n(.*?)```", DOCS.read_text(), flags=re.S)
+    assert len(blocks) == 2, "the manual gives the roles, then the grants"
+    roles = blocks[0].replace("'…'", "'owner-Pw9-secret'", 1).replace("'…'", "'ctl-Pw9-secret'", 1)
+    sql = "\n".join(line.split("--")[0] for line in roles.splitlines())
+    for statement in filter(None, (part.strip() for part in sql.split(";"))):
+        server.psql(statement)  # one by one: CREATE DATABASE runs outside a transaction
+    monkeypatch.setenv("RELKIT_LEDGER_PASSWORD", "owner-Pw9-secret")
+    admin = open_store(
+        tmp_path / "admin", LedgerConfig(url=f"postgresql://relkit_admin@127.0.0.1:{server.port}/relkit")
+    )
+    assert admin.init().endswith("created (schema v1)")
+    admin.close()
+    grants = "\n".join(line for line in blocks[1].splitlines() if not line.strip().startswith("\\c "))
+    server.psql(grants, db="relkit")
+
+    monkeypatch.setenv("RELKIT_LEDGER_PASSWORD", "ctl-Pw9-secret")
+    url = f"postgresql://relkit@127.0.0.1:{server.port}/relkit"
+    controller = open_store(tmp_path / "ctl", LedgerConfig(url=url))
+    OPENED.append(controller)  # type: ignore[arg-type]
+    controller.append_many([Draft("x", data={"i": i}) for i in range(3)])
+    with controller.hold("staging", "r1", "deploy", "alice"):
+        assert controller.holder("staging").run_id == "r1"
+    assert controller.verify().ok and controller.head()[0] == 3
+    for sql in ("DELETE FROM relkit_entries", "DROP TRIGGER relkit_entries_append_only ON relkit_entries"):
+        denied = subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+            env={**os.environ, "PGPASSWORD": "ctl-Pw9-secret"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert denied.returncode != 0 and (
+            "permission denied" in denied.stderr or "must be owner" in denied.stderr
+        )
