@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 GENESIS = "0" * 64
@@ -50,8 +50,10 @@ def entry_hash(entry: Entry, data_text: str | None = None) -> str:
 
 def seal(entry: Entry, prev_hash: str, data_text: str | None = None) -> Entry:
     """Return ``entry`` chained onto ``prev_hash``."""
-    chained = replace(entry, prev_hash=prev_hash, hash="")
-    return replace(chained, hash=entry_hash(chained, data_text))
+    e = entry
+    chained = Entry(e.seq, e.ts, e.run_id, e.kind, e.env, e.host, e.data, prev_hash, "")
+    digest = entry_hash(chained, data_text)
+    return Entry(e.seq, e.ts, e.run_id, e.kind, e.env, e.host, e.data, prev_hash, digest)
 
 
 @dataclass(frozen=True)

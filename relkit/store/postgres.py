@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 PASSWORD_ENV = "RELKIT_LEDGER_PASSWORD"
 """The shared ledger's password when relkit.yml names no ``ledger.password_env`` (a secret:
 redacted everywhere, kept out of plays' environments)."""
+SEEN_EVERY = 1.0
+"""Seconds between two writes of ``ledger-seen.json`` by one process."""
 APPEND_LOCK = 0x72656C6B6974  # "relkit": the advisory lock appends serialise on
 
 MIGRATIONS: tuple[str, ...] = (
@@ -112,6 +115,8 @@ class PostgresStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._ledger_id = ""
         self._reached = False
+        self._saw_entry: tuple[int, str] = (0, "")
+        self._saw_written = float("-inf")
         """This process used the ledger already: losing it now is losing it mid-run."""
 
     # -- connection and schema -------------------------------------------------------------
@@ -211,7 +216,9 @@ class PostgresStore:
         return f"{self.describe()}: migrated from v{found} to v{SCHEMA_VERSION}"
 
     def close(self) -> None:
-        """Close the connection (it reopens on next use)."""
+        """Write what this controller saw last, close the connection (it reopens on next use)."""
+        if self._conn is not None and not self._conn.closed:
+            self._write_seen()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -247,11 +254,11 @@ class PostgresStore:
             return []
 
         def work(conn: psycopg.Connection[Any]) -> list[Entry]:
-            with conn.transaction():
+            # pipelined: BEGIN, the lock and the head in one round trip, the rows and COMMIT in
+            # another; the head is read by a statement after the lock's, so it is the newest
+            with conn.pipeline(), conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
-                row = conn.execute(
-                    "SELECT seq, hash FROM relkit_entries ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
+                row = conn.execute(HEAD).fetchone()
                 sealed = seal_drafts(drafts, (row[0], row[1]) if row else (0, GENESIS))
                 _insert(conn, sealed)
             return [s.entry for s in sealed]
@@ -341,14 +348,27 @@ class PostgresStore:
             self._ledger_id = str(row[0]) if row else "?"
         return self._ledger_id
 
-    def _saw(self, entry: Entry) -> None:
-        with contextlib.suppress(OSError):
+    def _saw(self, entry: Entry, now: float | None = None) -> None:
+        """Remember ``entry`` as the last row this controller wrote: in memory at once, in
+        ``ledger-seen.json`` at most every :data:`SEEN_EVERY` seconds and on :meth:`close` (not
+        fsynced: a witness that may lag behind the ledger, never lead it)."""
+        if entry.seq > self._saw_entry[0]:
+            self._saw_entry = (entry.seq, entry.hash)
+        moment = time.monotonic() if now is None else now
+        if moment - self._saw_written >= SEEN_EVERY:
+            self._write_seen()
+            self._saw_written = moment
+
+    def _write_seen(self) -> None:
+        seq, hash_ = self._saw_entry
+        if not seq:
+            return
+        with contextlib.suppress(OSError, RelkitError):
             seen = self._seen()
-            if seen is None or seen[0] <= entry.seq:
+            if seen is None or seen[0] <= seq:
                 self.state_dir.mkdir(parents=True, exist_ok=True)
-                atomic_write(
-                    self.seen_path, json.dumps({"ledger": self._id(), "seq": entry.seq, "hash": entry.hash})
-                )
+                text = json.dumps({"ledger": self._id(), "seq": seq, "hash": hash_})
+                atomic_write(self.seen_path, text, sync=False)
 
     def _seen(self) -> tuple[int, str] | None:
         try:
@@ -467,11 +487,19 @@ def _schema_version(conn: psycopg.Connection[Any]) -> int:
 
 
 def _insert(conn: psycopg.Connection[Any], rows: Sequence[Sealed]) -> None:
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO relkit_entries ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(e.seq, e.ts, e.run_id, e.kind, e.env, e.host, data, e.prev_hash, e.hash) for e, data in rows],
-        )
+    """One INSERT for the whole batch (the columns as arrays, unnested by the server)."""
+    columns: list[list[Any]] = [[] for _ in range(9)]
+    for e, data in rows:
+        for column, value in zip(
+            columns, (e.seq, e.ts, e.run_id, e.kind, e.env, e.host, data, e.prev_hash, e.hash), strict=True
+        ):
+            column.append(value)
+    conn.execute(
+        f"INSERT INTO relkit_entries ({COLUMNS}) SELECT * FROM unnest("
+        "%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+        "%s::text[], %s::text[])",
+        columns,
+    )
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
