@@ -34,7 +34,7 @@ from relkit.errors import BadInput, LedgerLost, LedgerUnavailable, RelkitError
 from relkit.hostrules import atomic_write
 from relkit.secret_channel import served_value
 from relkit.store.locks import Holder, locked, refuse_break
-from relkit.store.sealing import Draft, Sealed, checked_import, seal_drafts, stored
+from relkit.store.sealing import Appending, Draft, Sealed, checked_import, row_entry, seal_drafts, stored
 
 if TYPE_CHECKING:
     import psycopg
@@ -101,7 +101,7 @@ def redacted_url(url: str) -> str:
     return f"postgresql://{user}{parts.hostname or ''}{port}{parts.path}"
 
 
-class PostgresStore:
+class PostgresStore(Appending):
     """The ledger and locks of a team, in the PostgreSQL database ``url`` names."""
 
     shared = True
@@ -236,18 +236,6 @@ class PostgresStore:
 
     # -- the chain ---------------------------------------------------------------------------
 
-    def append(
-        self,
-        kind: str,
-        *,
-        run_id: str = "",
-        env: str = "",
-        host: str = "",
-        data: dict[str, Any] | None = None,
-    ) -> Entry:
-        """Append one entry and return it sealed."""
-        return self.append_many([Draft(kind, run_id, env, host, data)])[0]
-
     def append_many(self, drafts: Sequence[Draft]) -> list[Entry]:
         """Append entries in one transaction, after whatever any controller appended last."""
         if not drafts:
@@ -298,7 +286,7 @@ class PostgresStore:
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         rows = self._run(lambda conn: conn.execute(sql + " ORDER BY seq", args).fetchall())
-        yield from (_entry(row) for row in rows)
+        yield from (row_entry(row) for row in rows)
 
     def head(self) -> tuple[int, str]:
         """The last row's seq and hash; ``(0, "")`` for an empty ledger."""
@@ -500,12 +488,3 @@ def _insert(conn: psycopg.Connection[Any], rows: Sequence[Sealed]) -> None:
         "%s::text[], %s::text[])",
         columns,
     )
-
-
-def _entry(row: tuple[Any, ...]) -> Entry:
-    seq, ts, run_id, kind, env, host, data, prev_hash, hash_ = row
-    try:
-        payload = json.loads(data)
-    except json.JSONDecodeError:
-        payload = {"_unreadable": data}
-    return Entry(int(seq), ts, run_id, kind, env, host, payload, prev_hash, hash_)

@@ -62,3 +62,33 @@ def checked_import(entries: Iterable[Entry]) -> list[Entry]:
     if not check.ok:
         raise BadInput(f"import refused: row {check.bad_seq}: {check.problem}; nothing was loaded")
     return rows
+
+
+def row_entry(row: Sequence[Any]) -> Entry:
+    """An entry from a stored row (seq … hash); unparseable data is kept, and fails verify."""
+    seq, ts, run_id, kind, env, host, data, prev_hash, hash_ = row
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError:
+        payload = {"_unreadable": data}
+    return Entry(int(seq), ts, run_id, kind, env, host, payload, prev_hash, hash_)
+
+
+class Appending:
+    """``append`` of a store, as a batch of one (:meth:`append_many` is the store's own)."""
+
+    def append_many(self, drafts: Sequence[Draft]) -> list[Entry]:
+        raise NotImplementedError
+
+    def append(
+        self,
+        kind: str,
+        *,
+        run_id: str = "",
+        env: str = "",
+        host: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> Entry:
+        """Append one entry and return it sealed."""
+        return self.append_many([Draft(kind, run_id, env, host, data)])[0]
+

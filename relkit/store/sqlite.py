@@ -18,7 +18,7 @@ from typing import Any
 from relkit.chain import GENESIS, ChainCheck, Entry, verify
 from relkit.errors import BadInput
 from relkit.store import locks
-from relkit.store.sealing import Draft, Sealed, checked_import, seal_drafts, stored
+from relkit.store.sealing import Appending, Draft, Sealed, checked_import, row_entry, seal_drafts, stored
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -39,7 +39,7 @@ HEAD_BYTES = 160
 """The head file's size: its JSON, padded with spaces (a seq and a sha256 need under 110)."""
 
 
-class Ledger:
+class Ledger(Appending):
     """A ledger file. Cheap to construct; opens one connection on first use and keeps it."""
 
     def __init__(self, path: Path) -> None:
@@ -65,18 +65,6 @@ class Ledger:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-    def append(
-        self,
-        kind: str,
-        *,
-        run_id: str = "",
-        env: str = "",
-        host: str = "",
-        data: dict[str, Any] | None = None,
-    ) -> Entry:
-        """Append one entry and return it sealed."""
-        return self.append_many([Draft(kind, run_id, env, host, data)])[0]
 
     def append_many(self, drafts: Sequence[Draft]) -> list[Entry]:
         """Append entries in one transaction (one fsync, one head-file write) and return them."""
@@ -138,7 +126,7 @@ class Ledger:
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         rows = self._connect().execute(sql + " ORDER BY seq", args).fetchall()
-        yield from (_row_entry(row) for row in rows)
+        yield from (row_entry(row) for row in rows)
 
     def head(self) -> tuple[int, str]:
         """The last row's seq and hash; ``(0, "")`` for an empty ledger."""
@@ -204,15 +192,6 @@ def _retry_busy(action: Callable[[], object], seconds: float = 30) -> None:
 def _row(sealed: Sealed) -> tuple[Any, ...]:
     e = sealed.entry
     return (e.seq, e.ts, e.run_id, e.kind, e.env, e.host, sealed.data, e.prev_hash, e.hash)
-
-
-def _row_entry(row: tuple[Any, ...]) -> Entry:
-    seq, ts, run_id, kind, env, host, data, prev_hash, hash_ = row
-    try:
-        payload = json.loads(data)
-    except json.JSONDecodeError:
-        payload = {"_unreadable": data}
-    return Entry(seq, ts, run_id, kind, env, host, payload, prev_hash, hash_)
 
 
 class SqliteStore(Ledger):
