@@ -171,7 +171,7 @@ def main() -> None:
             f"of a {args.deploy_seconds:.2f} s deploy   goal < 5 %"
         )
         if "single" in r:
-            print(f"    {ROWS:,} single appends (before)     {r['single']:5.2f} s")
+            print(f"    {ROWS:,} appends one transaction each {r['single']:5.2f} s")
 
 
 if __name__ == "__main__":
