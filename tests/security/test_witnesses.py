@@ -1,11 +1,11 @@
 """The fleet witnesses the ledger: what the controller's ledger lost or gained, the hosts tell.
 
-Real deploys (the local connection to the example's staging host), done once for the module
-and put back untouched before each test; the real ``relkit ledger verify --witnesses``. Each attack is what someone with a shell on the
-controller can do without a key: delete the ledger and its head together (before witnesses:
-"ledger ok: 0 rows"), append a passing ``smoke.result`` for a release that failed staging (the
-non-overridable ``promoted_from`` gate then passed), re-seal the whole chain after rewriting a
-row, or record a switch that never happened.
+Real deploys (the local connection to the example's staging host), done once for the module and
+put back untouched before each test; the real ``relkit ledger verify --witnesses``. Each attack
+is what someone with a shell on the controller can do without a key: delete the ledger and its
+head together (before witnesses: "ledger ok: 0 rows"), append a passing ``smoke.result`` for a
+release that failed staging (the non-overridable ``promoted_from`` gate then passed), re-seal
+the whole chain after rewriting a row, or record a switch that never happened.
 """
 
 from __future__ import annotations
