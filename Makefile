@@ -4,7 +4,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 # pytest-xdist workers. Most tests wait on ssh, plays and subprocesses, not on a core: more workers
 # than cores pay (docs/development.md). `make test TEST_WORKERS=0` runs in one process.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 PYTEST := $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: install demo test test-unit molecule lint docs bench clean
