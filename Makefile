@@ -2,6 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+# pytest-xdist workers. Most tests wait on ssh, plays and subprocesses, not on a core: more workers
+# than cores pay (docs/development.md). `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= 3
+PYTEST := $(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: install demo test test-unit molecule lint docs bench clean
 
@@ -21,10 +25,10 @@ demo: install
 ## Lint (ruff, mypy, ansible-lint), then run the test suite (unit + integration over real SSH test hosts).
 test: install lint
 	./.ci/system-deps
-	$(VENV)/bin/python -m pytest
+	$(PYTEST)
 
 test-unit: install
-	$(VENV)/bin/python -m pytest -m 'not integration'
+	$(PYTEST) -m 'not integration'
 
 ## Run the molecule scenarios (molecule/): relkit's roles applied to real SSH test hosts.
 ## molecule runs from the repository root and finds ansible-playbook and pytest on PATH.

@@ -15,6 +15,7 @@ password reached whoever connects over TCP::
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -57,12 +58,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _ensure_user() -> None:
+    """Create the server's system user once; concurrent test processes (pytest-xdist workers)
+    take turns, as two useradd at once fail on /etc/passwd's lock."""
+    with Path("/run/relkit-pg-useradd.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if subprocess.run(["id", "-u", USER], capture_output=True, check=False).returncode != 0:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER],
+                check=True,
+                capture_output=True,
+            )
+
+
 class PgServer:
     """One PostgreSQL server on 127.0.0.1:<port>; superuser ``postgres``."""
 
     def __init__(self, password: str | None = None, port: int | None = None) -> None:
         self.password = password
         self.port = port or free_port()
+        self._free_port = port is None
         self.bindir = pg_bindir()
         self.workdir: Path | None = None
 
@@ -78,12 +93,7 @@ class PgServer:
 
     def start(self) -> Self:
         """initdb and start; raises with the server log when it does not come up."""
-        if subprocess.run(["id", "-u", USER], capture_output=True, check=False).returncode != 0:
-            subprocess.run(
-                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER],
-                check=True,
-                capture_output=True,
-            )
+        _ensure_user()
         self.workdir = Path(tempfile.mkdtemp(prefix="relkit-pg-"))
         shutil.chown(self.workdir, USER, USER)
         self.workdir.chmod(0o700)
@@ -101,17 +111,23 @@ class PgServer:
     def resume(self) -> Self:
         """Start the server on its data directory (after :meth:`start`, or again after :meth:`halt`)."""
         assert self.workdir is not None
-        options = f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off"
         log = self.workdir / "server.log"
-        try:
-            self._as_user(
-                str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options, "-l", str(log), "-w",
-                "start",
-            )  # fmt: skip
-        except subprocess.CalledProcessError as exc:
-            text = log.read_text() if log.exists() else ""
-            self.stop()
-            raise RuntimeError(f"postgres did not start: {exc.stderr}\n{text}") from None
+        for attempt in range(1, 6):
+            options = f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off"
+            log.unlink(missing_ok=True)
+            try:
+                self._as_user(
+                    str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options, "-l", str(log),
+                    "-w", "start",
+                )  # fmt: skip
+                break
+            except subprocess.CalledProcessError as exc:
+                text = log.read_text() if log.exists() else ""
+                if self._free_port and attempt < 5 and "Address already in use" in text:
+                    self.port = free_port()  # another process took the free port meanwhile
+                    continue
+                self.stop()
+                raise RuntimeError(f"postgres did not start: {exc.stderr}\n{text}") from None
         return self
 
     def halt(self, mode: str = "fast") -> None:

@@ -1,17 +1,19 @@
 """The fleet witnesses the ledger: what the controller's ledger lost or gained, the hosts tell.
 
-Real deploys (the local connection to the example's staging host under tmp_path), the real
-``relkit ledger verify --witnesses``. Each attack is what someone with a shell on the
-controller can do without a key: delete the ledger and its head together (before witnesses:
-"ledger ok: 0 rows"), append a passing ``smoke.result`` for a release that failed staging (the
-non-overridable ``promoted_from`` gate then passed), re-seal the whole chain after rewriting a
-row, or record a switch that never happened.
+Real deploys (the local connection to the example's staging host), done once for the module and
+put back untouched before each test; the real ``relkit ledger verify --witnesses``. Each attack
+is what someone with a shell on the controller can do without a key: delete the ledger and its
+head together (before witnesses: "ledger ok: 0 rows"), append a passing ``smoke.result`` for a
+release that failed staging (the non-overridable ``promoted_from`` gate then passed), re-seal
+the whole chain after rewriting a row, or record a switch that never happened.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,10 @@ from relkit.project import Project
 from relkit.store.sqlite import Ledger
 from tests.security.test_signed_acts import reseal_after
 from tests.support.clirunner import Cli, make_cli
+from tests.support.fixtures import copy_example_project, isolate_env, staging_project
+
+# the module's tests share one deploy (_deployed_once): with pytest-xdist they run on one worker
+pytestmark = pytest.mark.xdist_group("witnesses")
 
 
 @pytest.fixture
@@ -30,17 +36,37 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     return make_cli(capsys)
 
 
-@pytest.fixture
-def deployed(local_staging: Project) -> Project:
+@pytest.fixture(scope="module")
+def _deployed_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """1.0.0 then 2.0.0 deployed to staging (stage1), then 3.0.0, whose smoke test fails: rolled
-    back to 2.0.0."""
-    releases = local_staging.root / "releases"
-    api.deploy(local_staging, releases / "1.0.0.yml", "staging", by="ops")
-    api.deploy(local_staging, releases / "2.0.0.yml", "staging", by="ops")
-    with pytest.raises(PlayFailed):
-        api.deploy(local_staging, releases / "3.0.0.yml", "staging", by="ops")
-    local_staging.close()
-    return local_staging
+    back to 2.0.0. Done once for the module (the deploys are what costs); returns (live, pristine):
+    where the deployed project, its state and stage1 live, and a copy of all of it taken once the
+    deploys were done (the app is stopped then: the witnesses are read from stage1's files)."""
+    live = tmp_path_factory.mktemp("witnesses") / "live"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate_env(monkeypatch, live / "state")
+        with staging_project(copy_example_project(live), live, monkeypatch) as project:
+            releases = project.root / "releases"
+            api.deploy(project, releases / "1.0.0.yml", "staging", by="ops")
+            api.deploy(project, releases / "2.0.0.yml", "staging", by="ops")
+            with pytest.raises(PlayFailed):
+                api.deploy(project, releases / "3.0.0.yml", "staging", by="ops")
+    pristine = live.parent / "pristine"
+    shutil.copytree(live, pristine, symlinks=True)
+    return live, pristine
+
+
+@pytest.fixture
+def deployed(_deployed_once: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """The deployed project of ``_deployed_once``, put back in place (same paths) as it was right
+    after the deploys: each test attacks its own untouched copy."""
+    live, pristine = _deployed_once
+    shutil.rmtree(live)
+    shutil.copytree(pristine, live, symlinks=True)
+    monkeypatch.setenv("RELKIT_STATE_DIR", str(live / "state"))
+    monkeypatch.setenv("RELKIT_DEMO_ROOT", str(live / "hosts"))
+    with Project.load(live / "examples" / "project") as project:
+        yield project
 
 
 def verify(cli: Cli, project: Project) -> tuple[int, dict, str]:

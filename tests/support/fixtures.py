@@ -13,6 +13,7 @@ into its tmp_path, so nothing reads or writes the repository's own ``.relkit`` s
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,11 @@ PYTHON = sys.executable
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No RELKIT_* leakage from the caller's shell; wide, colourless terminal output."""
+    isolate_env(monkeypatch, tmp_path / "state")
+
+
+def isolate_env(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
+    """What ``_isolated_env`` sets, for fixtures of a wider scope (their own MonkeyPatch)."""
     for name in (
         "RELKIT_PROJECT",
         "RELKIT_USER",
@@ -44,7 +50,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "TTY_INTERACTIVE",
     ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("RELKIT_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("RELKIT_STATE_DIR", str(state_dir))
     monkeypatch.setenv("COLUMNS", "240")
     monkeypatch.setenv("NO_COLOR", "1")
 
@@ -57,19 +63,25 @@ def state_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def example_project(tmp_path: Path) -> Path:
-    """A private copy of examples/project with freshly built artifacts; returns the project dir.
+    """A private copy of examples/project with freshly built artifacts; returns the project dir
+    (:func:`copy_example_project` into tmp_path)."""
+    return copy_example_project(tmp_path)
 
-    examples/project and examples/webapp are copied to ``tmp_path/examples/`` (and
-    inventory/local to ``tmp_path/inventory/local``) so the manifests' ``../../webapp/dist/…``
-    and relkit.yml's ``../../inventory/local/…`` resolve inside tmp_path. The artifacts are
-    built into the copy's ``webapp/dist`` with ``examples/build_artifacts.py`` (reproducible,
-    so they match the manifests' sha256).
+
+def copy_example_project(root: Path) -> Path:
+    """Copy examples/project with freshly built artifacts under ``root``; return the project dir.
+
+    examples/project and examples/webapp are copied to ``root/examples/`` (and inventory/local
+    to ``root/inventory/local``) so the manifests' ``../../webapp/dist/…`` and relkit.yml's
+    ``../../inventory/local/…`` resolve inside root. The artifacts are built into the copy's
+    ``webapp/dist`` with ``examples/build_artifacts.py`` (reproducible, so they match the
+    manifests' sha256).
     """
-    dest = tmp_path / "examples"
+    dest = root / "examples"
     skip = shutil.ignore_patterns(".relkit", "dist", "__pycache__", "*.pyc")
     shutil.copytree(EXAMPLE_PROJECT, dest / "project", ignore=skip)
     shutil.copytree(EXAMPLES / "webapp", dest / "webapp", ignore=skip)
-    shutil.copytree(REPO / "inventory" / "local", tmp_path / "inventory" / "local")
+    shutil.copytree(REPO / "inventory" / "local", root / "inventory" / "local")
     subprocess.run(
         [PYTHON, str(EXAMPLES / "build_artifacts.py"), "--out", str(dest / "webapp" / "dist")],
         check=True,
@@ -130,9 +142,18 @@ def local_staging(
 ) -> Iterator[Project]:
     """The example project whose staging host (``stage1``) lives under ``tmp_path/hosts``; the
     app it deploys is stopped afterwards."""
-    hosts = tmp_path / "hosts"
+    with staging_project(example_project, tmp_path, monkeypatch) as project:
+        yield project
+
+
+@contextlib.contextmanager
+def staging_project(example_project: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """``example_project`` (copied under ``root``) loaded with its staging host (``stage1``) under
+    ``root/hosts`` (RELKIT_DEMO_ROOT), the app on a free port, a 3 s smoke timeout; the app it
+    deploys is stopped on exit."""
+    hosts = root / "hosts"
     monkeypatch.setenv("RELKIT_DEMO_ROOT", str(hosts))
-    inventory = tmp_path / "inventory" / "local" / "staging.yml"
+    inventory = root / "inventory" / "local" / "staging.yml"
     data = yaml.safe_load(inventory.read_text())
     data["staging"]["hosts"]["stage1"]["app_port"] = free_port()
     inventory.write_text(yaml.safe_dump(data))
@@ -140,9 +161,11 @@ def local_staging(
     config = yaml.safe_load(config_path.read_text())
     config["smoke"]["timeout"] = 3
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    with Project.load(example_project) as project:
-        yield project
-    stop_app(hosts / "staging" / "stage1")
+    try:
+        with Project.load(example_project) as project:
+            yield project
+    finally:
+        stop_app(hosts / "staging" / "stage1")
 
 
 def stop_app(deploy_path: Path) -> None:
