@@ -6,7 +6,7 @@ started like the tests do, tests/pgserver.py, or ``--pg-url``):
 - 10,000 appends in batches of 50 (one play step on 50 hosts: one transaction each) and a full
   ``verify`` of the 10,000 rows; goal ≤ 1 s (SQLite), ≤ 2 s (PostgreSQL);
 - the record of a 50-host deploy written through relkit's own recorder (run start, the gate
-  evaluation, ``--steps`` task steps × 50 hosts, 50 switches, 50 snapshots, the smoke result,
+  evaluation, ``--steps`` task steps x 50 hosts, 50 switches, 50 snapshots, the smoke result,
   the run's end), and its share of a deploy that takes ``--deploy-seconds`` (default: 4.99 s, the
   3-host deploy of bench/deploy.py — a 50-host deploy takes longer, so the real share is lower);
 - for comparison, the same 10,000 appends one by one on SQLite (``--single``).
@@ -161,13 +161,13 @@ def main() -> None:
         total = r["appends"] + r["verify"]
         share = r["deploy_record"] / args.deploy_seconds * 100
         print(f"  {name}")
-        print(
-            f"    {ROWS:,} appends in batches of {BATCH}   {r['appends']:5.2f} s ({ROWS / r['appends']:,.0f}/s)"
-        )
+        rate = ROWS / r["appends"]
+        print(f"    {ROWS:,} appends in batches of {BATCH}   {r['appends']:5.2f} s ({rate:,.0f}/s)")
         print(f"    verify {ROWS:,} rows                 {r['verify']:5.2f} s")
         print(f"    appends + verify                   {total:5.2f} s   goal ≤ {goal:.0f} s")
+        record = r["deploy_record"]
         print(
-            f"    a {HOSTS}-host deploy's record ({entries} rows) {r['deploy_record']:5.3f} s = {share:.1f} % "
+            f"    a {HOSTS}-host deploy's record ({entries} rows) {record:5.3f} s = {share:.1f} % "
             f"of a {args.deploy_seconds:.2f} s deploy   goal < 5 %"
         )
         if "single" in r:
