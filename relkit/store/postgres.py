@@ -434,24 +434,22 @@ class PostgresStore(Appending):
 
 class _Lease(threading.Thread):
     """Renews a held lock's lease every third of its length until stopped, on its own connection.
-    A renewal that fails is retried at the next tick; the lease lapses if none succeeds in time."""
+    A renewal that fails is retried at the next tick (the lease lapses if none succeeds in time);
+    a lock no longer this run's (broken by ``relkit unlock --force``) is not renewed again."""
 
     def __init__(self, store: PostgresStore, env: str, run_id: str) -> None:
         super().__init__(name=f"relkit-lease-{env}", daemon=True)
         self.store, self.env, self.run_id = store, env, run_id
         self.halt = threading.Event()
-        self.lost = ""
-        """Why the last renewal failed ("" while renewals succeed)."""
 
     def run(self) -> None:
         conn = None
         while not self.halt.wait(self.store.lease_seconds / 3):
             try:
                 conn = conn if conn is not None and not conn.closed else self.store.connect()
-                held = self.store.renew(self.env, self.run_id, conn)
-                self.lost = "" if held else "the lock was broken by someone else"
-            except Exception as exc:
-                self.lost = str(exc) or type(exc).__name__
+                if not self.store.renew(self.env, self.run_id, conn):
+                    break
+            except Exception:  # the database is out of reach: try again at the next tick
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         conn.close()
