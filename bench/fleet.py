@@ -1,0 +1,95 @@
+"""Fleet benchmark: relkit on 3 and on 50 loopback SSH hosts (tests/sshhosts.py).
+
+Prints, for each fleet size, the medians of: a full deploy (1.0.0 → 2.0.0 after a first
+deploy), a redeploy of the live release (the quick check), a rollback, and a health run — and
+the 50/3 ratio of each. Where the time goes at 50 hosts: ``--profile`` also prints the slowest
+tasks of the 50-host deploy (ansible's ``profile_tasks`` callback).
+
+Run as root from the repo root: ``.venv/bin/python bench/fleet.py`` (``--sizes 3,50``,
+``--rounds 3``). A 50-host round takes minutes on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.deploy import RELKIT, reset_hosts
+from bench.timing import timed
+from tests.sshhosts import SshHostPool
+from tests.sshproject import write_project
+
+STEPS = ("deploy", "redeploy", "rollback", "health")
+
+
+def one_size(work: Path, hosts: int, rounds: int, profile: bool, forks: int | None) -> dict[str, float]:
+    """Medians of each step on a fleet of ``hosts``."""
+    figures: dict[str, list[float]] = {step: [] for step in STEPS}
+    with SshHostPool(work / f"hosts-{hosts}", hosts) as pool:
+        config = {"ansible": {"forks": forks}} if forks else None
+        project = write_project(work / f"project-{hosts}", {"staging": pool.hosts}, config=config)
+        env = dict(os.environ, RELKIT_PROJECT=str(project), RELKIT_USER="bench")
+        if profile:
+            env["ANSIBLE_CALLBACKS_ENABLED"] = "relkit_ledger,ansible.posix.profile_tasks"
+        relkit = [str(RELKIT), "--output", "json"]
+        releases = project / "releases"
+        for _ in range(rounds):
+            reset_hosts(pool)
+            shutil.rmtree(project / "state", ignore_errors=True)
+            timed([*relkit, "prepare", "--env", "staging"], env)
+            timed([*relkit, "deploy", str(releases / "1.0.0.yml"), "--env", "staging"], env)
+            figures["deploy"].append(
+                timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
+            )
+            figures["redeploy"].append(
+                timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
+            )
+            figures["health"].append(timed([*relkit, "health", "--env", "staging"], env))
+            figures["rollback"].append(
+                timed([*relkit, "rollback", "--env", "staging", "--by", "bench", "--reason", "bench"], env)
+            )
+        reset_hosts(pool)
+    return {step: statistics.median(values) for step, values in figures.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="3,50", help="fleet sizes, comma-separated (default 3,50)")
+    parser.add_argument("--rounds", type=int, default=3, help="repetitions; medians are printed")
+    parser.add_argument("--profile", action="store_true", help="time each task (profile_tasks)")
+    parser.add_argument("--forks", type=int, help="relkit.yml's ansible.forks (default: relkit's, 20)")
+    parser.add_argument("--json", action="store_true", help="print figures as JSON")
+    args = parser.parse_args()
+    try:
+        sizes = sorted({int(s) for s in args.sizes.split(",")})
+    except ValueError:
+        parser.error(f"--sizes: expected numbers separated by commas, got {args.sizes!r}")
+    if not sizes or sizes[0] < 1 or sizes[-1] > 200:
+        parser.error("--sizes: each between 1 and 200")
+    work = Path(tempfile.mkdtemp(prefix="relkit-fleet-"))
+    try:
+        results = {n: one_size(work, n, args.rounds, args.profile, args.forks) for n in sizes}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps({str(n): r for n, r in results.items()}, indent=2))
+        return
+    small, large = sizes[0], sizes[-1]
+    print(f"relkit fleet benchmark: medians of {args.rounds} rounds, ansible.forks {args.forks or 20}")
+    print(f"  {'step':<10}" + "".join(f"{f'{n} hosts':>12}" for n in sizes) + f"{f'{large}/{small}':>10}")
+    for step in STEPS:
+        cells = "".join(f"{results[n][step]:>10.2f} s" for n in sizes)
+        ratio = results[large][step] / results[small][step] if results[small][step] else float("nan")
+        print(f"  {step:<10}{cells}{ratio:>9.1f}x")
+
+
+if __name__ == "__main__":
+    main()
