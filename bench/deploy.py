@@ -45,6 +45,16 @@ def reset_hosts(pool: SshHostPool) -> None:
         )
 
 
+def fresh_deploy(pool: SshHostPool, project: Path, relkit: list[str], env: dict[str, str]) -> float:
+    """From empty hosts and an empty state: prepare, deploy 1.0.0, then time deploying 2.0.0."""
+    reset_hosts(pool)
+    shutil.rmtree(project / "state", ignore_errors=True)
+    releases = project / "releases"
+    timed([*relkit, "prepare", "--env", "staging"], env)
+    timed([*relkit, "deploy", str(releases / "1.0.0.yml"), "--env", "staging"], env)
+    return timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
+
+
 def raw_ansible(project: Path, env: dict[str, str], version: str) -> float:
     """The deploy playbook under plain ansible-playbook, with the extravars relkit passed."""
     runs = sorted((project / "state" / "runs").glob("*-deploy"))
@@ -134,13 +144,7 @@ def main() -> None:
             relkit = [str(RELKIT), "--output", "json"]
             releases = project / "releases"
             for _ in range(args.rounds):
-                reset_hosts(pool)
-                shutil.rmtree(project / "state", ignore_errors=True)
-                timed([*relkit, "prepare", "--env", "staging"], env)
-                timed([*relkit, "deploy", str(releases / "1.0.0.yml"), "--env", "staging"], env)
-                figures["deploy"].append(
-                    timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
-                )
+                figures["deploy"].append(fresh_deploy(pool, project, relkit, env))
                 figures["redeploy"].append(
                     timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
                 )

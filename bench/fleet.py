@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.deploy import RELKIT, reset_hosts
+from bench.deploy import RELKIT, fresh_deploy, reset_hosts
 from bench.timing import timed
 from tests.sshhosts import SshHostPool
 from tests.sshproject import write_project
@@ -42,13 +42,7 @@ def one_size(work: Path, hosts: int, rounds: int, profile: bool, forks: int | No
         relkit = [str(RELKIT), "--output", "json"]
         releases = project / "releases"
         for _ in range(rounds):
-            reset_hosts(pool)
-            shutil.rmtree(project / "state", ignore_errors=True)
-            timed([*relkit, "prepare", "--env", "staging"], env)
-            timed([*relkit, "deploy", str(releases / "1.0.0.yml"), "--env", "staging"], env)
-            figures["deploy"].append(
-                timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
-            )
+            figures["deploy"].append(fresh_deploy(pool, project, relkit, env))
             figures["redeploy"].append(
                 timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
             )
