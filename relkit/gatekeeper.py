@@ -114,19 +114,22 @@ def evaluate(
     cfg = project.config
     artifact = locate(manifest, manifest_path.resolve().parent, project.root / cfg.artifacts.cache_dir)
     digest = approvals.manifest_digest(manifest)
+    recorded_rows = list(project.ledger.entries())  # read once: the history and the approvals
     # a team's approvals reach every controller through the shared ledger, not only beside the
     # manifest of the checkout they were signed in (an embedded ledger: the files are the truth)
     recorded = [
         e.data["record"]
-        for kind in (RECORDED_APPROVALS if project.ledger.shared else ())
-        for e in project.ledger.entries(kind=kind)
-        if e.data.get("digest") == digest and isinstance(e.data.get("record"), dict)
+        for e in recorded_rows
+        if project.ledger.shared
+        and e.kind in RECORDED_APPROVALS
+        and e.data.get("digest") == digest
+        and isinstance(e.data.get("record"), dict)
     ]
     with signers.verifying(project) as verifier:  # the pinned signers (pinned now on first use)
         signatures = approvals.load(manifest_path, manifest, verifier.file, recorded)
     pin = signers.commit(project, verifier)
     signers_problem = signers.problem(project, pin)
-    history = [e for e in project.ledger.entries() if e.kind in HISTORY_KINDS]
+    history = [e for e in recorded_rows if e.kind in HISTORY_KINDS]  # a first pin is no history
     inp = GateInput(
         manifest=manifest,
         project_app=cfg.app,

@@ -34,7 +34,16 @@ from relkit.errors import BadInput, LedgerLost, LedgerUnavailable, RelkitError
 from relkit.hostrules import atomic_write
 from relkit.secret_channel import served_value
 from relkit.store.locks import Holder, locked, refuse_break
-from relkit.store.sealing import Appending, Draft, Sealed, checked_import, row_entry, seal_drafts, stored
+from relkit.store.sealing import (
+    Appending,
+    Draft,
+    Sealed,
+    checked_import,
+    row_entry,
+    seal_drafts,
+    select_entries,
+    stored,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -276,16 +285,8 @@ class PostgresStore(Appending):
 
     def entries(self, kind: str | None = None, env: str | None = None) -> Iterator[Entry]:
         """Entries in order, optionally of one kind (``*`` wildcard) and environment."""
-        sql, args, clauses = f"SELECT {COLUMNS} FROM relkit_entries", [], []
-        if kind:
-            clauses.append("kind LIKE %s")
-            args.append(kind.replace("*", "%"))
-        if env:
-            clauses.append("env = %s")
-            args.append(env)
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        rows = self._run(lambda conn: conn.execute(sql + " ORDER BY seq", args).fetchall())
+        sql, args = select_entries("relkit_entries", "%s", kind, env)
+        rows = self._run(lambda conn: conn.execute(sql, args).fetchall())
         yield from (row_entry(row) for row in rows)
 
     def head(self) -> tuple[int, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -64,6 +65,23 @@ def checked_import(entries: Iterable[Entry]) -> list[Entry]:
     return rows
 
 
+def select_entries(table: str, mark: str, kind: str | None, env: str | None) -> tuple[str, list[str]]:
+    """The query of :meth:`Store.entries` on ``table`` (``mark``: the driver's placeholder):
+    oldest first, optionally of one kind (``*`` wildcard) and environment."""
+    clauses, args = [], []
+    if kind:
+        clauses.append(f"kind LIKE {mark}")
+        args.append(kind.replace("*", "%"))
+    if env:
+        clauses.append(f"env = {mark}")
+        args.append(env)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    return (
+        f"SELECT seq, ts, run_id, kind, env, host, data, prev_hash, hash FROM {table}{where} ORDER BY seq",
+        args,
+    )
+
+
 def row_entry(row: Sequence[Any]) -> Entry:
     """An entry from a stored row (seq … hash); unparseable data is kept, and fails verify."""
     seq, ts, run_id, kind, env, host, data, prev_hash, hash_ = row
@@ -74,11 +92,12 @@ def row_entry(row: Sequence[Any]) -> Entry:
     return Entry(int(seq), ts, run_id, kind, env, host, payload, prev_hash, hash_)
 
 
-class Appending:
+class Appending(ABC):
     """``append`` of a store, as a batch of one (:meth:`append_many` is the store's own)."""
 
+    @abstractmethod
     def append_many(self, drafts: Sequence[Draft]) -> list[Entry]:
-        raise NotImplementedError
+        """Append entries in one transaction, in order, and return them sealed."""
 
     def append(
         self,
@@ -91,4 +110,3 @@ class Appending:
     ) -> Entry:
         """Append one entry and return it sealed."""
         return self.append_many([Draft(kind, run_id, env, host, data)])[0]
-

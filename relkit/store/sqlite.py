@@ -18,7 +18,16 @@ from typing import Any
 from relkit.chain import GENESIS, ChainCheck, Entry, verify
 from relkit.errors import BadInput
 from relkit.store import locks
-from relkit.store.sealing import Appending, Draft, Sealed, checked_import, row_entry, seal_drafts, stored
+from relkit.store.sealing import (
+    Appending,
+    Draft,
+    Sealed,
+    checked_import,
+    row_entry,
+    seal_drafts,
+    select_entries,
+    stored,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -115,17 +124,8 @@ class Ledger(Appending):
         """Entries in order, optionally filtered by kind prefix and environment."""
         if not self.path.exists():
             return
-        sql, args = "SELECT * FROM entries", []
-        clauses = []
-        if kind:
-            clauses.append("kind LIKE ?")
-            args.append(kind.replace("*", "%"))
-        if env:
-            clauses.append("env = ?")
-            args.append(env)
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        rows = self._connect().execute(sql + " ORDER BY seq", args).fetchall()
+        sql, args = select_entries("entries", "?", kind, env)
+        rows = self._connect().execute(sql, args).fetchall()
         yield from (row_entry(row) for row in rows)
 
     def head(self) -> tuple[int, str]:

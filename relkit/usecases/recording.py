@@ -7,6 +7,7 @@ is recorded), so a 50-host step costs one write, not fifty, and no write waits o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable
@@ -47,15 +48,12 @@ class RunRecorder:
         self.store, self.env, self.action, self.by, self.run_id = store, env, action, by, run_id
         self.pending: list[Draft] = []
         self._step: tuple[str, str] | None = None
-        self.unwritten = ""
-        """Why task results could not be written yet ("" when all are): they are retried with
-        the next write, and that write raises if the ledger is still out of reach."""
 
     def record(self, kind: str, host: str = "", **data: Any) -> Entry:
         """Append one entry of this run (after the task results still pending)."""
         drafts = [*self.pending, Draft(kind, self.run_id, self.env, host, data)]
         written = self.store.append_many(drafts)
-        self.pending, self.unwritten = [], ""
+        self.pending = []
         return written[-1]
 
     def queue(self, kind: str, host: str = "", **data: Any) -> None:
@@ -67,17 +65,15 @@ class RunRecorder:
         """Write the pending task results (one transaction); raise if the ledger is out of reach."""
         if self.pending:
             self.store.append_many(self.pending)
-            self.pending, self.unwritten = [], ""
+            self.pending = []
 
     def _hold(self, draft: Draft, step: tuple[str, str]) -> None:
         """Queue a task result; write the queue when a new step starts or it is full. A write
-        that fails while the play runs is kept for later (the play's own pre-switch check stops
-        it before any switch when the ledger is gone)."""
+        that fails while the play runs stays queued: the next write retries it and raises if the
+        ledger is still out of reach (the play's own pre-switch check stops it before any switch)."""
         if (self._step is not None and step != self._step) or len(self.pending) >= BATCH_MAX:
-            try:
+            with contextlib.suppress(RelkitError):
                 self.flush()
-            except RelkitError as exc:
-                self.unwritten = str(exc)
         self._step = step
         self.pending.append(draft)
 
