@@ -30,6 +30,7 @@ ACT_ROLES: dict[str, str] = {
     "deploy": "ops",
     "rollback": "ops",
     "unlock": "ops",
+    "continue": "ops",
     "override": "po",
     "close": "po",
     CHANGE_ACT: ADMIN_ROLE,

@@ -10,6 +10,7 @@ models (:mod:`relkit.configdoc`, ``make docs``).
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime
 from typing import Annotated, Literal
@@ -66,34 +67,6 @@ class _Model(BaseModel):
 
 Provenance = Literal["build_info", "signed", "either"]
 """The proof an environment requires of where an artifact comes from (the ``artifact_checksum`` gate)."""
-
-
-class Environment(_Model):
-    """``environments.<name>`` (the name: same rules as ``app``): where the environment's inventory
-    is and what it is promoted from."""
-
-    inventory: ConfigPath = Field(description="Ansible inventory file or directory, relative to relkit.yml")
-    promote_from: SafeName | None = Field(
-        None,
-        description="the environment whose smoke test an artifact must have passed first; it also makes "
-        "this environment a production environment for the gates (the whole procedure). Must name a "
-        "known environment; cycles are refused",
-    )
-    provenance: Provenance | None = Field(
-        None,
-        description="the proof of the artifact's origin this environment requires (needs promote_from); "
-        "default: policy.provenance",
-    )
-
-    @field_validator("provenance")
-    @classmethod
-    def _promoted_only(cls, value: Provenance | None, info: ValidationInfo) -> Provenance | None:
-        if value is not None and not info.data.get("promote_from"):
-            raise ValueError(
-                "only an environment with promote_from checks the artifact's provenance: "
-                "remove provenance or add promote_from"
-            )
-        return value
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -279,6 +252,129 @@ class Health(_Model):
     def _unique_names(self) -> Health:
         _unique("checks", [c.name for c in self.checks], "check names must be unique")
         return self
+
+
+Percent = Annotated[str, Field(pattern=r"^(100|[1-9][0-9]?)%$", title="percentage")]
+BatchSize = Annotated[int, Field(ge=1, le=100_000, title="hosts")] | Percent
+
+
+class PrometheusAnalysis(_Model):
+    """A PromQL query asked of a Prometheus server during a rollout's pause: every sample it returns
+    must lie within ``max`` (and ``min``); no sample, or no answer, fails the analysis."""
+
+    url: Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000, title="http(s) URL")] = Field(
+        description="the Prometheus server, e.g. http://prometheus:9090 (relkit asks its /api/v1/query)"
+    )
+    query: Annotated[str, Field(min_length=1, max_length=4000, title="PromQL")] = Field(
+        description="an instant query, e.g. sum(rate(http_errors_total[1m]))"
+    )
+    max: float | None = Field(None, description="the largest value a sample may have")
+    min: float | None = Field(None, description="the smallest value a sample may have")
+    timeout: Annotated[float, Field(gt=0, le=60, title="seconds")] = Field(5, description="for the query")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> PrometheusAnalysis:
+        if self.max is None and self.min is None:
+            raise ValueError("give max (or min, or both): the bound every sample must keep")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise FieldError(("min",), f"{self.min} is above max {self.max}")
+        return self
+
+
+class Analysis(_Model):
+    """What is checked during each pause of a rollout, on the hosts switched so far: health checks
+    (the kinds of ``health.checks``) and a Prometheus query. Any failure stops the rollout."""
+
+    checks: list[HealthCheck] = Field(
+        default_factory=list, description="health checks; a failing critical one fails the analysis"
+    )
+    prometheus: PrometheusAnalysis | None = Field(
+        None, description="a query whose samples must stay in bounds"
+    )
+    timeout: Annotated[float, Field(gt=0, le=60, title="seconds")] = Field(5, description="per check")
+
+    @model_validator(mode="after")
+    def _something(self) -> Analysis:
+        if not self.checks and self.prometheus is None:
+            raise ValueError("give checks, prometheus or both (or remove analysis)")
+        _unique("checks", [c.name for c in self.checks], "check names must be unique")
+        return self
+
+
+class RolloutHooks(_Model):
+    """Commands run on each host around its switch, in the deploy path (like ``service`` commands):
+    take it out of the load balancer before its service stops, put it back once its smoke test passed."""
+
+    drain: Command | None = Field(None, description="run before the host's service stops")
+    undrain: Command | None = Field(None, description="run after the host's smoke test passed")
+
+
+class Rollout(_Model):
+    """Batches of hosts switched one after the other (``environments.<name>.rollout``)."""
+
+    batches: list[BatchSize] = Field(
+        min_length=1,
+        max_length=100,
+        description="how many hosts run the new release once each batch is done: a count or a percentage "
+        "of the environment's hosts (rounded up), growing, the last 100%; e.g. [1, 25%, 100%]: one canary "
+        "host, then up to a quarter, then the rest (hosts in inventory order)",
+    )
+    pause: Annotated[float, Field(ge=0, le=86_400, title="seconds")] | Literal["approval"] = Field(
+        0.0,
+        description="between batches: seconds to wait before the analysis, or approval: the rollout stops "
+        "until a signed continue (relkit deploy MANIFEST --env ENV --continue --key KEY)",
+    )
+    analysis: Analysis | None = Field(None, description="checked after each pause, before the next batch")
+    on_failure: Literal["rollback", "keep"] = Field(
+        "rollback",
+        description="when a batch or an analysis fails: rollback returns every host switched so far (code "
+        "and data); keep stops the rollout there until a signed continue or a rollback",
+    )
+    hooks: RolloutHooks | None = Field(None, description="drain / undrain commands around each host's switch")
+
+    @field_validator("batches")
+    @classmethod
+    def _growing(cls, value: list[int | str]) -> list[int | str]:
+        if value[-1] != "100%":
+            raise ValueError("the last batch must be 100% (every host runs the release at the end)")
+        for kind in (int, str):
+            sizes = [int(str(b).rstrip("%")) for b in value if isinstance(b, kind)]
+            if any(b <= a for a, b in itertools.pairwise(sizes)):
+                raise ValueError("each batch must reach more hosts than the one before it")
+        return value
+
+
+class Environment(_Model):
+    """``environments.<name>`` (the name: same rules as ``app``): where the environment's inventory
+    is and what it is promoted from."""
+
+    inventory: ConfigPath = Field(description="Ansible inventory file or directory, relative to relkit.yml")
+    promote_from: SafeName | None = Field(
+        None,
+        description="the environment whose smoke test an artifact must have passed first; it also makes "
+        "this environment a production environment for the gates (the whole procedure). Must name a "
+        "known environment; cycles are refused",
+    )
+    rollout: Rollout | None = Field(
+        None,
+        description="switch the hosts in batches (canary first), pausing and analysing between "
+        "batches; unset: every host switches in one step",
+    )
+    provenance: Provenance | None = Field(
+        None,
+        description="the proof of the artifact's origin this environment requires (needs promote_from); "
+        "default: policy.provenance",
+    )
+
+    @field_validator("provenance")
+    @classmethod
+    def _promoted_only(cls, value: Provenance | None, info: ValidationInfo) -> Provenance | None:
+        if value is not None and not info.data.get("promote_from"):
+            raise ValueError(
+                "only an environment with promote_from checks the artifact's provenance: "
+                "remove provenance or add promote_from"
+            )
+        return value
 
 
 class Retention(_Model):

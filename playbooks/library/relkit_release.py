@@ -57,6 +57,8 @@ options:
     type: dict
     description: checks (list), timeout, interval; run right after activate/rollback, in the same call
   migrate: {type: str, description: run before the switch with RELKIT_RELEASE = the new release dir}
+  drain: {type: str, description: a switch - run before the live release stops (take the host out of its load balancer)}
+  undrain: {type: str, description: a switch - run once the new release passed its smoke test (put the host back)}
   migrate_hosts: {type: str, default: all, choices: [all, first], description: first = only the first host migrates}
   data: {type: list, elements: dict, default: [], description: relkit.yml data items}
   data_secrets: {type: dict, default: {}, no_log: true, description: data item name to password}
@@ -69,6 +71,9 @@ options:
   first_host: {type: bool, default: false, description: this host takes the hosts=first items}
   restore_data: {type: bool, default: true, description: rollback restores data (false = code only)}
   expected_live: {type: str, description: rollback - the release the controller's ledger says is live here}
+  only_from:
+    type: str
+    description: rollback - act only when this release is live (a rollout unwinding); another live release is left as it is
   max_unpacked_mb:
     type: int
     default: 2048
@@ -817,6 +822,9 @@ def activate(p, action):
     )
     if found:
         return found_rollback(p, root, live, found)
+    if action == "rollback" and p.get("only_from") and live != p["only_from"]:
+        # a rollout unwinding: this host never switched to its release (or already left it)
+        return False, {"version": live, "previous": live, "action": action, "not_on": p["only_from"]}
     version = p["version"] or (previous_version(root, live) if action == "rollback" else None)
     if not version:
         raise ReleaseError("no previous complete release to roll back to (live: %s)" % live, refused())
@@ -845,6 +853,7 @@ def activate(p, action):
     plan = rollback_plan(p, root, live, version) if action == "rollback" else data_items(p)
     ports = guarded_ports(p, live)  # a bad setting fails here, before anything is stopped
     if live:
+        run_service(root, p.get("drain"), live, p["service_timeout"])
         run_service(root, p["stop"], live, p["service_timeout"])
     require_free_ports(p, root, ports, live, version, action, result)
     if action == "deploy":
@@ -875,6 +884,7 @@ def activate(p, action):
         raise ReleaseError(str(exc), exc.info or result)
     if (p["smoke"] or {}).get("checks"):
         mark_smoke(root, record, SMOKE_PASSED)
+    run_service(root, p.get("undrain"), version, p["service_timeout"])
     retain(p, root, version, live, result)
     return True, result
 
@@ -966,6 +976,8 @@ def main():
             ledger_head=dict(type="str", default=""),
             smoke=dict(type="dict"),
             migrate=dict(type="str"),
+            drain=dict(type="str"),
+            undrain=dict(type="str"),
             migrate_hosts=dict(type="str", default="all", choices=["all", "first"]),
             data=dict(type="list", elements="dict", default=[]),
             data_secrets=dict(type="dict", default={}, no_log=True),
@@ -973,6 +985,7 @@ def main():
             first_host=dict(type="bool", default=False),
             restore_data=dict(type="bool", default=True),
             expected_live=dict(type="str"),
+            only_from=dict(type="str"),
             max_unpacked_mb=dict(type="int", default=DEFAULT_MAX_UNPACKED_MB),
             max_members=dict(type="int", default=DEFAULT_MAX_MEMBERS),
         ),

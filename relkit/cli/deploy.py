@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,8 +13,13 @@ HELP = (
     "Deploy a release: gates, upload, unpack, switch atomically, restart, smoke. A release the "
     "ledger says every host already runs is verified on each host over SSH without a play (the quick "
     "check; --full-play runs the play anyway). Where policy.signed_acts says (production by default) the "
-    "deploy is signed with your key (--key); a gate is passed only by a signed `relkit override`."
-    + example("relkit deploy releases/2.0.0.yml --env production --key ~/.ssh/id_ed25519")
+    "deploy is signed with your key (--key); a gate is passed only by a signed `relkit override`. With "
+    "environments.<env>.rollout the hosts switch in batches; a rollout left open is resumed by deploying "
+    "its release again, and one paused for approval moves on with --continue --key."
+    + example(
+        "relkit deploy releases/2.0.0.yml --env production --key ~/.ssh/id_ed25519 "
+        "(a paused rollout: add --continue)"
+    )
 )
 
 
@@ -39,6 +44,14 @@ def deploy(
             "goes back with the data it had); recorded in the ledger",
         ),
     ] = False,
+    go_on: Annotated[
+        bool,
+        typer.Option(
+            "--continue",
+            help="move a rollout on past its pause for approval (or a failure it kept): a signed act, "
+            "needs --key",
+        ),
+    ] = False,
 ) -> None:
     st = state(ctx)
     out = st.output
@@ -53,11 +66,15 @@ def deploy(
         full_play=full_play,
         key=key,
         allow_downgrade=allow_downgrade,
+        go_on=go_on,
     )
     out.emit(report.to_dict())
     if not out.json:
         hosts = ", ".join(report.hosts)
-        if (report.details.get("quick_check") or {}).get("used"):
+        if rollout := report.details.get("rollout"):
+            for line in rollout_lines(rollout, str(manifest)):
+                out.out.print(line)
+        elif (report.details.get("quick_check") or {}).get("used"):
             out.out.print(
                 f"[green]already live[/] {report.version} on {env}: {hosts}, verified on every host "
                 f"without a play (run {report.run_id}; --full-play runs it anyway)"
@@ -67,3 +84,17 @@ def deploy(
         if down := report.details.get("downgrade"):
             was = ", ".join(f"{h} from {v}" for h, v in down["from"].items())
             out.out.print(f"  [yellow]downgraded[/] {was} (--allow-downgrade, recorded in the ledger)")
+
+
+def rollout_lines(rollout: dict[str, Any], manifest: str) -> list[str]:
+    """How a rollout stands, for the terminal: its batches, then what comes next."""
+    env, version, done, batches = rollout["env"], rollout["version"], rollout["done"], rollout["batches"]
+    lines = []
+    for index, hosts in enumerate(batches):
+        mark = "[green]switched[/]" if index < done else "[dim]to go[/]"
+        lines.append(f"  batch {index + 1}/{len(batches)} {mark}: {', '.join(hosts)}")
+    if rollout["waiting_for"] == "approval":
+        head = f"[yellow]paused[/] rollout of {version} on {env} after batch {done}/{len(batches)}"
+        step = f"  waiting for a signed continue: relkit deploy {manifest} --env {env} --continue --key KEY"
+        return [head, *lines, step]
+    return [f"[green]deployed[/] {version} to {env} in {len(batches)} batches (rollout complete)", *lines]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import typer
 from rich import box
@@ -94,8 +95,38 @@ def status(ctx: typer.Context) -> None:
     out.out.print(table if view.live else "nothing deployed yet")
     for env, holder in view.locks.items():
         out.out.print(f"[yellow]lock[/] {env}: {holder}")
+    for env, rollout in view.rollouts.items():
+        for line in rollout_status(rollout, view.live.get(env, {})):
+            out.out.print(line)
     for run in view.interrupted:
         out.out.print(
             f"[red]interrupted[/] {run.action} run {run.run_id} on {run.env} by {run.by} "
             f"(pid {run.pid} on {run.controller}, started {utc_minute(run.started)}) never finished"
         )
+
+
+def rollout_status(rollout: dict[str, Any], live: Mapping[str, Any]) -> list[str]:
+    """A rollout still open: where it stands, each batch with the version its hosts run, what is next."""
+    env, version, batches, done = rollout["env"], rollout["version"], rollout["batches"], rollout["done"]
+    status = rollout["status"]
+    colour = "red" if status in ("interrupted", "waiting for decision") else "yellow"
+    lines = [
+        f"[{colour}]rollout[/] of {version} on {env}: {status}, batch {done} of {len(batches)} done "
+        f"(run {rollout['rollout_id']}, started {utc_minute(rollout['started'])} by {rollout['by']})"
+    ]
+    for index, hosts in enumerate(batches):
+        running = ", ".join(f"{h} {live[h].version if h in live else '-'}" for h in hosts)
+        mark = "done" if index < done else ("next" if index == done else "to go")
+        lines.append(f"  batch {index + 1} ({mark}): {running}")
+    if rollout["reason"]:
+        lines.append(f"  stopped: {rollout['reason']}")
+    unwind = f"relkit rollback --env {env} --reason TEXT (--key KEY where signed)"
+    if status == "waiting for approval":
+        lines.append(f"  next: relkit deploy MANIFEST --env {env} --continue --key KEY, or unwind: {unwind}")
+    elif status == "waiting for decision":
+        lines.append(
+            f"  next: go on with relkit deploy MANIFEST --env {env} --continue --key KEY, or {unwind}"
+        )
+    elif status == "interrupted":
+        lines.append(f"  next: relkit deploy MANIFEST --env {env} resumes it, or unwind: {unwind}")
+    return lines

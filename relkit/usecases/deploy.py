@@ -15,7 +15,7 @@ from relkit.loading import load_manifest
 from relkit.project import Project
 from relkit.results import PlayResult
 from relkit.status import live_releases
-from relkit.usecases import signing
+from relkit.usecases import rollout, signing
 from relkit.usecases.gates import standing_overrides
 from relkit.usecases.playing import require_secrets
 from relkit.usecases.recording import OutcomeSink, quiet
@@ -35,6 +35,7 @@ def deploy(
     full_play: bool = False,
     key: Path | None = None,
     allow_downgrade: bool = False,
+    go_on: bool = False,
 ) -> RunReport:
     """Gate, lock, deploy, smoke; on failure roll the switched hosts back (exit 4).
 
@@ -48,8 +49,14 @@ def deploy(
     overrides recorded for this release apply. When the ledger says every host already runs
     this release, the quick check (:mod:`relkit.live_check`) verifies that on the hosts without
     a play; ``full_play`` skips it.
+
+    With ``environments.<env>.rollout`` the hosts switch in batches (:mod:`relkit.usecases.rollout`);
+    a rollout left open is resumed by a deploy of its release, ``go_on`` (``--continue``, signed
+    with ``key``) moving it past a pause for approval or a failure kept.
     """
     manifest = load_manifest(manifest_path)
+    sha = manifest.artifact.sha256
+    resumed = rollout.check_open(project, env, manifest.version, sha, manifest_path, go_on, key)
     downgrade = _downgrade(project, env, manifest.version, allow_downgrade)
     run_id = new_run_id()
     signed = signing.sign_if_needed(
@@ -69,26 +76,36 @@ def deploy(
     if signed is not None:
         signing.record(project, signed, run.run_id, env)
     standing = standing_overrides(project, env, manifest.version, manifest.artifact.sha256, actor)
-    checked = gatekeeper.evaluate(
-        project,
-        manifest_path,
-        env,
-        "deploy",
-        actor=actor,
-        actor_key=signed.key if signed else "",
-        overrides=[*overrides, *standing],
-        now=now,
-    )
-    # the play's relkit_gate task takes this pass (served once) instead of evaluating the gates
-    # again, once it finds this evaluation, recorded with the pass's digest, in the ledger
-    gate_pass = gatekeeper.issue_pass(checked, manifest_path, run.run_id) if checked.report.passed else None
-    gatekeeper.record(project, checked, actor, manifest_path, run.run_id, gate_pass=gate_pass)
+
+    def evaluate() -> tuple[gatekeeper.Checked, dict[str, str]]:
+        """The gates, evaluated and recorded; the pass the play's relkit_gate task takes (served
+        once) instead of evaluating them again, once it finds this evaluation in the ledger."""
+        checked = gatekeeper.evaluate(
+            project,
+            manifest_path,
+            env,
+            "deploy",
+            actor=actor,
+            actor_key=signed.key if signed else "",
+            overrides=[*overrides, *standing],
+            now=now,
+        )
+        gate_pass = (
+            gatekeeper.issue_pass(checked, manifest_path, run.run_id) if checked.report.passed else None
+        )
+        gatekeeper.record(project, checked, actor, manifest_path, run.run_id, gate_pass=gate_pass)
+        if not checked.report.passed:
+            raise GateBlocked(
+                f"deploy of {checked.manifest.version} to {env} is blocked by the gates", checked.report
+            )
+        assert gate_pass is not None
+        return checked, gate_pass
+
+    checked, gate_pass = evaluate()
     manifest, report, artifact = checked.manifest, checked.report, checked.artifact.path
-    if not report.passed:
-        raise GateBlocked(f"deploy of {manifest.version} to {env} is blocked by the gates", report)
-    assert artifact is not None and gate_pass is not None
+    assert artifact is not None
+    spec = project.environment(env).rollout
     with project.ledger.hold(env, run.run_id, "deploy", actor):
-        sha = manifest.artifact.sha256
         run.book.started(
             version=manifest.version,
             sha256=sha,
@@ -97,15 +114,41 @@ def deploy(
         )
         run.notices.context = {"manifest": manifest, "version": manifest.version, "sha256": sha}
         run.notices.notify("deploy.started")
+        release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
+        manifest_file = str(manifest_path.resolve())
+        gate_vars = {"relkit_manifest": manifest_file, "relkit_project_dir": str(project.root)}
+        if resumed is not None or spec is not None:
+            batches = rollout.Rollout(run, spec, resumed, manifest.version, sha, manifest_path, progress)
+            if go_on:
+                assert key is not None
+                batches.resume_signed(key)
+            first = [gate_pass]
+
+            def play_batch(hosts: list[str]) -> PlayResult:
+                batch_pass = first.pop() if first else evaluate()[1]
+                extravars = {"relkit_release": release, **gate_vars}
+                return run.play(
+                    "deploy.yml", extravars, progress, limit=",".join(hosts), gate_pass=batch_pass
+                )
+
+            waiting = batches.play(play_batch)
+            if waiting is not None:
+                waiting.gate_report = report.to_dict()
+                run.finished("waiting", rollout=waiting.details["rollout"]["status"], hosts=waiting.hosts)
+                return waiting
+            outcome = batches.report(ok=True)
+            outcome.gate_report = report.to_dict()
+            outcome.details = deploy_details(
+                quick_check(used=False, why_not="a rollout"), rollout=outcome.details["rollout"]
+            )
+            run.finished("successful", rc=0, hosts=outcome.hosts)
+            return outcome
         quick = live_check.Verdict(None, "not tried (--full-play)")
         if not full_play:
             known = live_releases(project.ledger.entries(kind="host.switched", env=env)).get(env, {})
             quick = live_check.verify(project, env, manifest.version, sha, known)
             if quick.result is not None:
                 return _already_live(run, quick.result, manifest.version, sha, report, progress)
-        release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
-        manifest_file = str(manifest_path.resolve())
-        gate_vars = {"relkit_manifest": manifest_file, "relkit_project_dir": str(project.root)}
         result = run.play(
             "deploy.yml", {"relkit_release": release, **gate_vars}, progress, gate_pass=gate_pass
         )
@@ -230,6 +273,9 @@ def quick_check(
     return {"used": used, "found": found, "why_not": why_not, "host_cards": host_cards}
 
 
-def deploy_details(check: dict[str, Any], downgrade: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A deploy's ``details``: its quick check and its downgrade (null: none), always both keys."""
-    return {"quick_check": check, "downgrade": downgrade}
+def deploy_details(
+    check: dict[str, Any], downgrade: dict[str, Any] | None = None, rollout: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A deploy's ``details``: its quick check, its downgrade and its rollout (null: none), always
+    the three keys."""
+    return {"quick_check": check, "downgrade": downgrade, "rollout": rollout}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from relkit import playvars, secret_channel
@@ -21,7 +22,7 @@ PROJECT_VARS = {"deploy_path", "shared", "service", "smoke", "retention", "artif
 NO_SECRETS = frozenset({"prepare.yml", "witness.yml"})
 """Plays that run no service command or check, so need none of relkit.yml's secrets."""
 
-TEMPLATED_VARS = frozenset({"relkit_project", "relkit_health"})
+TEMPLATED_VARS = frozenset({"relkit_project", "relkit_health", "relkit_hooks"})
 """Extra vars written by the project (relkit.yml): their ``{{ host_var }}`` strings are templated
 per host. Every other extra var (manifest, arguments, ledger) reaches the play as data."""
 
@@ -38,6 +39,18 @@ def require_secrets(project: Project) -> None:
             f"secrets: {', '.join(unset)} {'is' if len(unset) == 1 else 'are'} not set in the environment "
             "(relkit.yml lists them as secrets the plays need)"
         )
+
+
+def _run_dir(project: Project, run_id: str, playbook: str) -> Path:
+    """A fresh ansible-runner directory for this play of the run: ``<run id>-<play>``, then
+    ``-2``, ``-3``… when the run plays it again (a rollout's batches): ansible-runner keeps files
+    of its own there (env/, artifacts/) that must not carry over from one play to the next."""
+    base = project.state_dir / "runs" / f"{run_id}-{playbook.removesuffix('.yml')}"
+    path, count = base, 1
+    while path.exists():
+        count += 1
+        path = base.with_name(f"{base.name}-{count}")
+    return path
 
 
 def run_play(
@@ -60,13 +73,17 @@ def run_play(
     redactor = relkit_secrets.for_play(cfg, project.root, inventory)
     seq, head = project.ledger.head()  # each host's history keeps it at a switch: a witness
     # a shared ledger: the play checks, before any switch, that this run still holds the lock
-    shared: dict[str, Any] = {}
+    context: dict[str, Any] = {}
     if project.ledger.shared:
-        shared = {"relkit_ledger_shared": True, "relkit_project_dir": str(project.root)}
+        context = {"relkit_ledger_shared": True, "relkit_project_dir": str(project.root)}
+    # a rollout's drain / undrain commands, run by the host around its switch (deploy and rollback)
+    rollout = project.environment(env).rollout
+    if rollout is not None and rollout.hooks is not None:
+        context["relkit_hooks"] = rollout.hooks.model_dump(exclude_none=True)
     request = PlayRequest(
         playbook=playbook,
         inventory=inventory,
-        run_dir=project.state_dir / "runs" / f"{run_id}-{playbook.removesuffix('.yml')}",
+        run_dir=_run_dir(project, run_id, playbook),
         run_id=run_id,
         extravars={
             "relkit_project": cfg.model_dump(include=PROJECT_VARS),
@@ -75,7 +92,7 @@ def run_play(
             "relkit_run_id": run_id,
             "relkit_by": by,
             "relkit_ledger_head": f"{seq}:{head}",
-            **shared,
+            **context,
             # rollback, health, smoke: read relkit_version on each host first, if a string uses it
             "relkit_resolve_version": playvars.uses(cfg, "relkit_version", playbook),
             **extravars,

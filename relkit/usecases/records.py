@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ from relkit.chain import ChainCheck, Entry
 from relkit.errors import BadInput, PlayFailed
 from relkit.hostrules import new_run_id
 from relkit.project import Project
+from relkit.rollout import rollouts
 from relkit.snapshots import SnapshotRow, list_snapshots
 from relkit.status import InterruptedRun, LiveRelease, interrupted_runs, live_releases
 from relkit.store import Holder
@@ -27,6 +28,8 @@ class StatusView:
     live: dict[str, dict[str, LiveRelease]]
     interrupted: list[InterruptedRun]
     locks: dict[str, str]
+    rollouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per environment, its rollout still open (:meth:`relkit.rollout.RolloutState.to_dict`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -34,6 +37,7 @@ class StatusView:
             "live": {env: {h: r.__dict__ for h, r in hosts.items()} for env, hosts in self.live.items()},
             "interrupted": [r.__dict__ for r in self.interrupted],
             "locks": self.locks,
+            "rollouts": self.rollouts,
         }
 
 
@@ -49,7 +53,12 @@ def status(project: Project) -> StatusView:
             if holder.alive:
                 running.add(holder.run_id)
     open_runs = [r for r in interrupted_runs(entries) if r.run_id not in running]
-    return StatusView(live_releases(entries), open_runs, locks)
+    underway = {
+        env: state.to_dict(running=bool(running.intersection(state.runs)))
+        for env, state in sorted(rollouts(entries).items())
+        if state.open
+    }
+    return StatusView(live_releases(entries), open_runs, locks, underway)
 
 
 def ledger_entries(project: Project, kind: str | None = None, env: str | None = None) -> list[Entry]:

@@ -10,6 +10,7 @@ from relkit.hostrules import new_run_id
 from relkit.names import check_safe_name
 from relkit.project import Project
 from relkit.results import PlayResult
+from relkit.rollout import open_rollout
 from relkit.snapshots import data_summary
 from relkit.status import live_releases
 from relkit.usecases import signing
@@ -75,8 +76,23 @@ def rollback(
             "relkit_rollback_data": not code_only,
             "relkit_rollback_from": {host: live.version for host, live in known.items()},
         }
-        result = run.play("rollback.yml", rollback_vars, progress)
+        # an open rollout: only the hosts it switched (or may have, in the batch it was playing)
+        # return, and only those on its release; the others never left theirs
+        unwinding = open_rollout(project.ledger.entries(kind="rollout.*", env=env), env)
+        limit = None
+        if unwinding is not None:
+            limit = ",".join(unwinding.hosts_in_play())
+            rollback_vars["relkit_rollback_only_from"] = unwinding.version
+        result = run.play("rollback.yml", rollback_vars, progress, limit=limit)
         back = run.book.switches(result)
+        if unwinding is not None and result.ok:
+            run.book.record(
+                "rollout.finished",
+                rollout_id=unwinding.rollout_id,
+                status="rolled_back",
+                reason=f"rolled back by {decided_by}: {reason}",
+                rolled_back=back,
+            )
         if refusals := host_refusals(result, back):
             _refused(project, run, result, to, refusals)
         run.smoke(result, to, None)
@@ -251,10 +267,14 @@ def _argument_problems(
     return problems
 
 
-def rollback_hosts(run: Run, hosts: list[str], progress: OutcomeSink, reason: str) -> dict[str, str]:
-    """Automatic rollback of ``hosts`` to their previous release, within a deploy run."""
+def rollback_hosts(
+    run: Run, hosts: list[str], progress: OutcomeSink, reason: str, only_from: str = ""
+) -> dict[str, str]:
+    """Automatic rollback of ``hosts`` to their previous release, within a deploy run;
+    ``only_from``: only the hosts whose live release is that one (others are left as they are)."""
     run.book.record("rollback.started", by=run.by, reason=reason, hosts=hosts, automatic=True)
-    result = run.play("rollback.yml", {"relkit_rollback_to": ""}, progress, limit=",".join(hosts))
+    rollback_vars = {"relkit_rollback_to": "", "relkit_rollback_only_from": only_from}
+    result = run.play("rollback.yml", rollback_vars, progress, limit=",".join(hosts))
     back = run.book.switches(result)
     run.smoke(result, None, None)
     run.notices.notify("rollback", ok=result.ok, automatic=True, reason=reason, rolled_back=back)
