@@ -28,7 +28,7 @@ from tests.hostcheck import app_version, db_state, deploy_dir, leftovers, live_r
 from tests.integration.killing import kill_controller
 from tests.sshhosts import SshHost
 from tests.sshproject import add_release, signing_keys, write_project
-from tests.support.clirunner import payload
+from tests.support.clirunner import document, payload
 
 pytestmark = pytest.mark.integration
 
@@ -142,8 +142,9 @@ def test_canary_then_batch_two_fail_their_analysis_then_all_pass(fleet, capsys) 
     for host in hosts:
         assert db_state(host)[0] == 2 and app_version(host) == "2.0.0"
     assert main(["-C", str(root), "ledger", "verify"]) == 0
+    capsys.readouterr()
     assert main(["-C", str(root), "--output", "json", "status"]) == 0
-    assert payload(capsys.readouterr().out)["result"]["rollouts"] == {}, "no rollout left open"
+    assert payload(capsys.readouterr().out)["rollouts"] == {}, "no rollout left open"
 
 
 def test_approval_pause_waits_for_a_signed_continue(fleet, capsys) -> None:
@@ -157,7 +158,7 @@ def test_approval_pause_waits_for_a_signed_continue(fleet, capsys) -> None:
     cli = ["-C", str(root), "--output", "json"]
 
     assert main([*cli, "deploy", release, "--env", "staging", "--as", "ops"]) == 0
-    paused = payload(capsys.readouterr().out)["result"]["details"]["rollout"]
+    paused = payload(capsys.readouterr().out)["details"]["rollout"]
     assert (paused["status"], paused["done"], paused["waiting_for"]) == (
         "waiting for approval",
         1,
@@ -165,22 +166,22 @@ def test_approval_pause_waits_for_a_signed_continue(fleet, capsys) -> None:
     )
     assert versions(hosts) == {"web1": "2.0.0", **{h.name: "1.0.0" for h in hosts[1:]}}
     assert main([*cli, "status"]) == 0
-    open_rollout = payload(capsys.readouterr().out)["result"]["rollouts"]["staging"]
+    open_rollout = payload(capsys.readouterr().out)["rollouts"]["staging"]
     assert open_rollout["status"] == "waiting for approval" and open_rollout["next_batch"] == 1
 
     # without --continue, unsigned, or signed by a key not allowed for relkit-ops: nothing moves
     assert main([*cli, "deploy", release, "--env", "staging", "--as", "ops"]) == 2
-    assert "--continue" in payload(capsys.readouterr().out)["error"]["message"]
+    assert "--continue" in document(capsys.readouterr().out)["error"]["message"]
     assert main([*cli, "deploy", release, "--env", "staging", "--continue"]) == 3
-    capsys.readouterr()
+    assert "sign it with --key" in document(capsys.readouterr().out)["error"]["message"]
     assert (
-        main([*cli, "deploy", release, "--env", "staging", "--continue", "--key", str(keys["mallory"])]) == 3
+        main([*cli, "deploy", release, "--env", "staging", "--continue", "--key", str(keys["mallory"])]) == 2
     )
-    capsys.readouterr()
+    assert "not allowed to sign as ops" in document(capsys.readouterr().out)["error"]["message"]
     assert versions(hosts) == {"web1": "2.0.0", **{h.name: "1.0.0" for h in hosts[1:]}}
 
     assert main([*cli, "deploy", release, "--env", "staging", "--continue", "--key", str(keys["ops"])]) == 0
-    done = payload(capsys.readouterr().out)["result"]["details"]["rollout"]
+    done = payload(capsys.readouterr().out)["details"]["rollout"]
     assert done["status"] == "complete"
     assert versions(hosts) == {h.name: "2.0.0" for h in hosts}
     project = Project.load(root)
@@ -200,9 +201,10 @@ def _ledger_has(root: Path, kind: str, count: int = 1) -> bool:
         return False
 
 
-def _deploy_and_kill_in_pause(root: Path, release: Path, seen: int, control_dir: Path) -> None:
-    """Run ``relkit deploy`` as its own process; SIGKILL it once its rollout pauses (``seen``
-    pauses were recorded before)."""
+def _deploy_and_kill_in_pause(root: Path, release: Path, control_dir: Path) -> None:
+    """Run ``relkit deploy`` as its own process; SIGKILL it once its rollout pauses (a new
+    ``rollout.paused`` in the ledger)."""
+    seen = len(api.ledger_entries(Project.load(root), kind="rollout.paused"))
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -239,10 +241,10 @@ def test_controller_killed_between_batches_is_told_then_resumed_or_unwound(fleet
     cli = ["-C", str(root), "--output", "json"]
 
     # killed during the pause after batch 1: status tells, the next deploy resumes
-    _deploy_and_kill_in_pause(root, release, seen=0, control_dir=hosts[0].control_dir)
+    _deploy_and_kill_in_pause(root, release, control_dir=hosts[0].control_dir)
     assert versions(hosts) == {"web1": "2.0.0", "web2": "2.0.0", **{h.name: "1.0.0" for h in hosts[2:]}}
     assert main([*cli, "status"]) == 0
-    view = payload(capsys.readouterr().out)["result"]
+    view = payload(capsys.readouterr().out)
     rollout = view["rollouts"]["staging"]
     assert (rollout["status"], rollout["done"], rollout["next_batch"]) == ("interrupted", 1, 1)
     assert rollout["switched"] == ["web1", "web2"]
@@ -264,14 +266,15 @@ def test_controller_killed_between_batches_is_told_then_resumed_or_unwound(fleet
     # batch 1 and leaves batch 2 (the one it may have been playing) on the release it never left
     newer = add_release(root, "2.1.0")
     set_rollout(root, {"batches": [3, "100%"], "pause": 30})
-    _deploy_and_kill_in_pause(root, newer, seen=1, control_dir=hosts[0].control_dir)
+    _deploy_and_kill_in_pause(root, newer, control_dir=hosts[0].control_dir)
     assert versions(hosts) == {**{h.name: "2.1.0" for h in hosts[:3]}, **{h.name: "2.0.0" for h in hosts[3:]}}
-    capsys.readouterr()
     assert main(["-C", str(root), "unlock", "--env", "staging", "--by", "ops"]) == 0
+    capsys.readouterr()
     assert main([*cli, "deploy", str(release), "--env", "staging", "--as", "ops"]) == 2
-    assert "a rollout of 2.1.0 is open on staging" in payload(capsys.readouterr().out)["error"]["message"]
+    assert "a rollout of 2.1.0 is open on staging" in document(capsys.readouterr().out)["error"]["message"]
     rollback = ["rollback", "--env", "staging", "--by", "ops", "--reason", "unwind the rollout"]
     assert main(["-C", str(root), *rollback]) == 0
+    capsys.readouterr()
     assert versions(hosts) == {h.name: "2.0.0" for h in hosts}
     finished = rollout_entries(Project.load(root), "rollout.finished")[-1].data
     assert finished["status"] == "rolled_back"
@@ -280,4 +283,4 @@ def test_controller_killed_between_batches_is_told_then_resumed_or_unwound(fleet
         history = (deploy_dir(host) / ".relkit" / "history.jsonl").read_text().splitlines()
         assert json.loads(history[-1])["version"] == "2.0.0", history
     assert main([*cli, "status"]) == 0
-    assert payload(capsys.readouterr().out)["result"]["rollouts"] == {}
+    assert payload(capsys.readouterr().out)["rollouts"] == {}
