@@ -48,6 +48,15 @@ class Section:
 SECTIONS = (
     Section("top-level", config.ProjectConfig, "Top-level keys", ""),
     Section("environments", config.Environment, "environments", "environments.<name>."),
+    Section("rollout", config.Rollout, "rollout", "environments.<name>.rollout."),
+    Section("rollout.analysis", config.Analysis, "rollout.analysis", "environments.<name>.rollout.analysis."),
+    Section(
+        "rollout.analysis.prometheus",
+        config.PrometheusAnalysis,
+        "rollout.analysis.prometheus",
+        "environments.<name>.rollout.analysis.prometheus.",
+    ),
+    Section("rollout.hooks", config.RolloutHooks, "rollout.hooks", "environments.<name>.rollout.hooks."),
     Section("service", config.Service, "service", "service."),
     Section("service.ports", config.ServicePort, "service.ports", "service.ports[]."),
     Section("smoke", config.Smoke, "smoke", "smoke."),

@@ -496,7 +496,7 @@ def test_project_from_environment(
     monkeypatch.setenv("RELKIT_PROJECT", str(example_project))
     result = cli("-o", "json", "status")
     assert result.code == 0
-    assert result.payload == {"live": {}, "interrupted": [], "locks": {}}
+    assert result.payload == {"live": {}, "interrupted": [], "locks": {}, "rollouts": {}}
 
 
 def test_status_text_when_nothing_deployed(cli: Cli, example_project: Path) -> None:
