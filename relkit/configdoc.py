@@ -48,6 +48,8 @@ class Section:
 SECTIONS = (
     Section("top-level", config.ProjectConfig, "Top-level keys", ""),
     Section("environments", config.Environment, "environments", "environments.<name>."),
+    Section("engine", config.Engine, "environments engine", "environments.<name>.engine."),
+    Section("engine.worker", config.WorkerNode, "engine worker", "environments.<name>.engine.worker."),
     Section("service", config.Service, "service", "service."),
     Section("service.ports", config.ServicePort, "service.ports", "service.ports[]."),
     Section("smoke", config.Smoke, "smoke", "smoke."),
