@@ -21,6 +21,7 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 import ansible_runner
@@ -76,7 +77,8 @@ def run_play(request: PlayRequest, on_outcome: Callable[[TaskOutcome], None]) ->
     log = request.run_dir / "worker-ssh.log"
     argv = ssh_argv(node, _remote_command(node, node_dir, node_socket if controller_socket else None))
     if controller_socket:
-        argv[1:1] = ["-o", "StreamLocalBindUnlink=yes", "-R", f"{node_socket}:{controller_socket}"]
+        forward = ["-o", "StreamLocalBindUnlink=yes", "-o", "ExitOnForwardFailure=yes"]
+        argv[1:1] = [*forward, "-R", f"{node_socket}:{controller_socket}"]
     try:
         with (
             log.open("wb") as stderr,
@@ -199,7 +201,7 @@ def _lay_out(request: PlayRequest, node_dir: PurePosixPath) -> PlayRequest:
         extravars["relkit_project_dir"] = str(node_bundle / "project")
         if request.ledger_state is not None:
             _copy_ledger(request.ledger_state, bundle / "state")
-    return PlayRequest(**{**request.__dict__, "extravars": extravars})
+    return replace(request, extravars=extravars)
 
 
 def _copy_ledger(state_dir: Path, into: Path) -> None:
