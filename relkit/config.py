@@ -70,6 +70,54 @@ Provenance = Literal["build_info", "signed", "either"]
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+SshOption = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z][A-Za-z0-9]*=[^\s=][^\n]*$", max_length=500, title="ssh option"),
+]
+
+
+class WorkerNode(_Model):
+    """``environments.<name>.engine.worker``: the execution node the environment's plays run on.
+    relkit connects with OpenSSH, transmits the job on the connection's stdin (ansible-runner's
+    ``transmit`` stream: the playbooks, roles, inventory, extra vars and the release's files) to
+    ``command`` and reads the play's events back from its stdout; the node runs the play against
+    the hosts. The node needs ansible-core, ansible-runner and relkit installed (docs/engines.md)."""
+
+    host: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:\[\]-]+$")] = Field(
+        description="the node's address or name, as ssh takes it"
+    )
+    user: SafeName | None = Field(
+        None, description="the SSH user on the node (default: ssh's: the login name)"
+    )
+    port: Port = Field(22, description="the node's SSH port")
+    identity_file: ConfigPath | None = Field(
+        None, description="the SSH private key to log in with, relative to relkit.yml (default: ssh's)"
+    )
+    ssh_options: list[SshOption] = Field(
+        [],
+        description="more ssh ``-o`` options, e.g. ``StrictHostKeyChecking=yes`` or "
+        "``UserKnownHostsFile=known_hosts`` (ssh reads ~/.ssh/config too)",
+    )
+    command: Command = Field(
+        "ansible-runner worker",
+        description="the command that runs the job on the node (ansible-runner's worker, reading the "
+        "stream on stdin); when its first word is an absolute path, that directory comes first on the "
+        "job's PATH (so a virtualenv's ansible-playbook and relkit are the ones used)",
+    )
+    work_dir: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_./-]*$", max_length=200, title="path")] = Field(
+        "/tmp",
+        description="the node's directory for each job's private data directory (removed when the job "
+        "ends) and its secret channel's socket",
+    )
+
+
+class Engine(_Model):
+    """``environments.<name>.engine`` as a mapping: an engine other than ``local``, with its settings.
+    Today one: ``worker``."""
+
+    worker: WorkerNode = Field(description="run the plays on an execution node over SSH")
+
+
 
 
 class ServicePort(_Model):
@@ -346,7 +394,7 @@ class Rollout(_Model):
 
 class Environment(_Model):
     """``environments.<name>`` (the name: same rules as ``app``): where the environment's inventory
-    is and what it is promoted from."""
+    is, what it is promoted from, where its plays run and how its hosts switch."""
 
     inventory: ConfigPath = Field(description="Ansible inventory file or directory, relative to relkit.yml")
     promote_from: SafeName | None = Field(
@@ -364,6 +412,11 @@ class Environment(_Model):
         None,
         description="the proof of the artifact's origin this environment requires (needs promote_from); "
         "default: policy.provenance",
+    )
+    engine: Literal["local"] | Engine = Field(
+        "local",
+        description="where the plays run: ``local`` (ansible-runner on this controller) or "
+        "``{worker: {host: ...}}`` (an execution node running ``ansible-runner worker``, over SSH)",
     )
 
     @field_validator("provenance")

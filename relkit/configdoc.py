@@ -57,6 +57,8 @@ SECTIONS = (
         "environments.<name>.rollout.analysis.prometheus.",
     ),
     Section("rollout.hooks", config.RolloutHooks, "rollout.hooks", "environments.<name>.rollout.hooks."),
+    Section("engine", config.Engine, "environments engine", "environments.<name>.engine."),
+    Section("engine.worker", config.WorkerNode, "engine worker", "environments.<name>.engine.worker."),
     Section("service", config.Service, "service", "service."),
     Section("service.ports", config.ServicePort, "service.ports", "service.ports[]."),
     Section("smoke", config.Smoke, "smoke", "smoke."),

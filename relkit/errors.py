@@ -81,6 +81,12 @@ class PlayFailed(RelkitError):
         self.result = result
 
 
+class NodeLost(PlayFailed):
+    """The execution node running a play (``engine: worker``) was lost: the connection dropped or
+    the worker died before the play ended (exit 4). The run stays open in the ledger (``relkit
+    status`` shows it interrupted); every host is on a complete release, the next run records it."""
+
+
 class RollbackFailed(RelkitError):
     """A rollback failed: hosts need attention."""
 

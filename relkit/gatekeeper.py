@@ -174,9 +174,12 @@ def pass_digest(gate_pass: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(dict(gate_pass), sort_keys=True).encode()).hexdigest()
 
 
-def refuse_pass(project: Project, served: object, manifest_path: Path, env: str, run_id: str) -> str:
+def refuse_pass(
+    project: Project, served: object, manifest_path: Path, env: str, run_id: str, origin: str = ""
+) -> str:
     """Why ``served`` does not spare run ``run_id``'s play of ``manifest_path`` on ``env`` its gate
-    check; ``""`` when it does.
+    check; ``""`` when it does. ``origin``: the path relkit gated the manifest at, when the play
+    reads a copy of it (on an execution node); the copy must still name the gated release.
 
     A pass is only a claim (anyone can answer on a socket): it counts when it names this run,
     environment, manifest file and release (the manifest's version and sha256), the run holds
@@ -192,8 +195,9 @@ def refuse_pass(project: Project, served: object, manifest_path: Path, env: str,
         return f"the pass is for run {served['run_id']!r}, not {run_id or 'an unnamed run'!r}"
     if served["env"] != env:
         return f"the pass is for {served['env']!r}, not {env!r}"
-    if served["manifest"] != str(manifest_path.resolve()):
-        return f"the pass is for manifest {served['manifest']}, not {manifest_path.resolve()}"
+    gated = origin or str(manifest_path.resolve())
+    if served["manifest"] != gated:
+        return f"the pass is for manifest {served['manifest']}, not {gated}"
     try:
         manifest = load_manifest(manifest_path)
     except RelkitError as exc:

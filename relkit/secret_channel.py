@@ -27,6 +27,12 @@ answers only
   host, so no honest process asks twice), the gate pass to the first request for it (one per
   run: :func:`fetch_gate_pass`).
 
+A play on an execution node (``engine: worker``) reaches the channel through OpenSSH's forward
+of a node-side socket to this one (:func:`serve` with ``relay=True``): every request then comes
+from relkit's ssh client, the one peer the channel admits, and the node's processes behind it
+cannot be told apart, so the values are answered to each request (the node-side socket is the
+ssh user's, mode 0600, and the token is still needed); the gate pass is still served once.
+
 A refused request gets ``{"relkit:refused": why}`` (the lookups fail the task saying so); a
 wrong token gets nothing at all. Where the peer cannot be told (no ``SO_PEERCRED`` or no
 ``/proc``: not Linux) the token alone admits each request, as before.
@@ -74,8 +80,10 @@ def serve(
     names: Iterable[str],
     environ: Mapping[str, str] | None = None,
     gate_pass: Mapping[str, str] | None = None,
+    relay: bool = False,
 ) -> Iterator[dict[str, str]]:
     """Serve the values of ``names`` from ``environ`` (and ``gate_pass``, once) while the block runs.
+    ``relay``: the play asks through a forward (ssh), which may ask for the values more than once.
 
     Yields the environment variables to give the play: the socket path and token. The caller
     keeps ``names`` themselves out of the play's environment (``PlayRequest.hidden_env``).
@@ -91,7 +99,7 @@ def serve(
     path = str(workdir / "socket")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stop = threading.Event()
-    channel = _Channel(token, values, once, os.getpid())
+    channel = _Channel(token, values, once, os.getpid(), relay)
     try:
         server.bind(path)
         Path(path).chmod(0o600)
@@ -132,8 +140,12 @@ def _peer(conn: socket.socket) -> tuple[int, int] | None:
 class _Channel:
     """One play's channel: its token, what it serves, and whom it has answered."""
 
-    def __init__(self, token: str, values: dict[str, str], once: list[str], owner: int) -> None:
+    def __init__(
+        self, token: str, values: dict[str, str], once: list[str], owner: int, relay: bool = False
+    ) -> None:
         self.token = token.encode()
+        self.relay = relay
+        """The play asks through a relay (relkit's ssh client): its requests are answered each time."""
         self.payload = json.dumps(values).encode()
         self.once = once
         self.owner = owner
@@ -176,7 +188,7 @@ class _Channel:
             peer = self.admit(conn)
             if wanted == GATE_PASS.encode():
                 return json.dumps({GATE_PASS: self.once.pop()} if self.once else {}).encode()
-            if peer is not None:
+            if peer is not None and not self.relay:
                 if peer in self.answered:
                     raise Refused(f"process {peer[0]} was answered already (once per process)")
                 self.answered.add(peer)

@@ -33,6 +33,7 @@ options:
   run_id: {type: str, default: "", description: set by the relkit CLI; empty when run directly}
   actor: {type: str, default: "", description: who deploys (else RELKIT_USER, else login); with key, a claim the key must match}
   key: {type: path, default: "", description: SSH key signing the deploy (required where policy.signed_acts says)}
+  manifest_origin: {type: str, default: "", description: "set by relkit when the play runs on an execution node: the path the gated manifest has on the controller (manifest is its copy)"}
 """
 
 
@@ -140,7 +141,12 @@ class ActionModule(ActionBase):
         if served is None:
             return "none served (RELKIT_CLI is set, but no relkit run serves this play a pass)"
         return api.refuse_gate_pass(
-            project, served, Path(args["manifest"]), args.get("env") or "", args.get("run_id") or ""
+            project,
+            served,
+            Path(args["manifest"]),
+            args.get("env") or "",
+            args.get("run_id") or "",
+            origin=args.get("manifest_origin") or "",
         )
 
     @staticmethod

@@ -2,9 +2,10 @@
 
 An engine is one function, ``run_play(request, on_outcome) -> PlayResult``: it runs
 ``request.playbook``, calls ``on_outcome`` with each host's :class:`~relkit.results.TaskOutcome`
-as it arrives and returns the :class:`~relkit.results.PlayResult`. ``local`` (ansible-runner on
-this controller) is the only one today; another engine (e.g. ansible-runner's
-transmit/worker/process stream to an execution node) is one new module listed in ``ENGINES``.
+as it arrives and returns the :class:`~relkit.results.PlayResult`. ``local``: ansible-runner on
+this controller; ``worker``: ansible-runner's transmit/worker/process stream to an execution
+node over SSH (relkit.yml ``environments.<name>.engine``). What both do alike (extra vars,
+redaction, the secrets kept out of the environment): :mod:`relkit.engines.shared`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from relkit.engines.request import PlayRequest
 from relkit.errors import BadInput
 from relkit.results import PlayResult, TaskOutcome
 
-ENGINES = ("local",)
+ENGINES = ("local", "worker")
 
 
 class Engine(Protocol):

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relkit.config import WorkerNode
+
 
 @dataclass(frozen=True)
 class PlayRequest:
@@ -32,3 +34,9 @@ class PlayRequest:
     templated_vars: frozenset[str] = frozenset()
     """Extra vars written by the project itself (relkit.yml), whose ``{{ host_var }}`` strings the
     play templates per host. Nothing from a manifest, an argument, the ledger or a host is."""
+    worker: WorkerNode | None = None
+    """The execution node the ``worker`` engine runs the play on (its ``identity_file`` absolute)."""
+    ledger_state: Path | None = None
+    """The controller's state directory when the ledger is the embedded SQLite one: an engine that
+    runs the play elsewhere ships a read-only copy of the ledger and the lock for the play's gate
+    check (a shared ledger the node reads itself)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from relkit import playvars, secret_channel
 from relkit import secrets as relkit_secrets
+from relkit.config import Engine
 from relkit.engines import PlayRequest, engine
 from relkit.errors import BadInput
 from relkit.project import Project
@@ -110,5 +111,15 @@ def run_play(
     # the shared ledger's URL and password too: the play's relkit tasks read and write the ledger
     ledger = [n for n in (cfg.ledger.password_env, URL_ENV, PASSWORD_ENV) if n]
     served = sorted({*secret_channel.password_envs(cfg.data), *cfg.secrets, *ledger})
-    with secret_channel.serve(served, gate_pass=gate_pass) as channel_env:
-        return engine("local").run_play(replace(request, env=channel_env), on_outcome)
+    setting = project.environment(env).engine
+    if isinstance(setting, Engine):
+        node = setting.worker
+        if node.identity_file:
+            node = node.model_copy(
+                update={"identity_file": str((project.root / node.identity_file).resolve())}
+            )
+        state = None if project.ledger.shared else project.state_dir
+        request = replace(request, worker=node, ledger_state=state)
+    name = "local" if setting == "local" else "worker"
+    with secret_channel.serve(served, gate_pass=gate_pass, relay=name != "local") as channel_env:
+        return engine(name).run_play(replace(request, env=channel_env), on_outcome)

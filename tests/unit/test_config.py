@@ -220,3 +220,36 @@ def test_provenance_on_an_environment_without_promote_from_is_named() -> None:
 def test_unknown_provenance_is_named() -> None:
     [problem] = problems_of(ProjectConfig, config_data(policy={"provenance": "trust-me"}))
     assert problem.startswith("policy.provenance: Input should be 'build_info', 'signed' or 'either'")
+
+
+def test_engine_local_by_default_or_a_worker_node() -> None:
+    assert _valid().environments["staging"].engine == "local"
+    node = {"host": "runner.eu.example.com", "user": "relkit", "ssh_options": ["StrictHostKeyChecking=yes"]}
+    cfg = _valid(environments={"staging": {"inventory": "i", "engine": {"worker": node}}})
+    engine = cfg.environments["staging"].engine
+    assert not isinstance(engine, str)
+    assert engine.worker.host == "runner.eu.example.com"
+    assert (engine.worker.port, engine.worker.command, engine.worker.work_dir) == (
+        22,
+        "ansible-runner worker",
+        "/tmp",
+    )
+
+
+@pytest.mark.parametrize(
+    ("engine", "expected"),
+    [
+        ("remote", "environments.staging.engine"),
+        ({"worker": {}}, "environments.staging.engine.worker.host: required field is missing"),
+        ({"worker": {"host": "n", "port": 0}}, "environments.staging.engine.worker.port"),
+        ({"worker": {"host": "n", "ssh_options": ["-oProxyCommand=x"]}}, "ssh_options"),
+        ({"worker": {"host": "n", "work_dir": "tmp"}}, "work_dir"),
+        ({"worker": {"host": "-oProxyCommand=x"}}, "worker.host"),
+        ({"local": {}}, "local: unknown key"),
+    ],
+)
+def test_bad_engine_names_the_field(engine: Any, expected: str) -> None:
+    problems = problems_of(
+        ProjectConfig, config_data(environments={"staging": {"inventory": "i", "engine": engine}})
+    )
+    assert problems and any(expected in p for p in problems), problems
