@@ -63,6 +63,8 @@ if TYPE_CHECKING:  # the same names, seen statically: callers get real types ins
     from relkit.store import Holder as Holder
     from relkit.store import Store as Store
     from relkit.usecases.deploy import deploy as deploy
+    from relkit.usecases.direct import foreign_hosts as foreign_hosts
+    from relkit.usecases.direct import play_manifest as play_manifest
     from relkit.usecases.gates import check_gates as check_gates
     from relkit.usecases.gates import config_schema as config_schema
     from relkit.usecases.gates import manifest_schema as manifest_schema
@@ -169,6 +171,8 @@ EXPORTS: dict[str, tuple[str, str]] = {
     "verify": ("relkit.usecases.procedure", "verify"),
     "OutcomeSink": ("relkit.usecases.recording", "OutcomeSink"),
     "register_secrets": ("relkit.usecases.playing", "register_secrets"),
+    "foreign_hosts": ("relkit.usecases.direct", "foreign_hosts"),
+    "play_manifest": ("relkit.usecases.direct", "play_manifest"),
     "record_signed_act": ("relkit.usecases.signing", "record"),
     "sign_act_if_needed": ("relkit.usecases.signing", "sign_if_needed"),
     "Validation": ("relkit.usecases.validation", "Validation"),

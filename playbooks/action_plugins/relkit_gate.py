@@ -10,7 +10,10 @@ that release recorded with this pass's digest (:func:`relkit.gatekeeper.refuse_p
 Otherwise the gates are evaluated here (honouring the overrides recorded for this run and this
 release only) and recorded in the ledger with why a pass was refused; under ``RELKIT_CLI``
 (where relkit's ledger callback is off) a refused pass fails the play even when the gates pass.
-Plain ``ansible-playbook`` and AWX runs get the release variables relkit would have passed.
+Plain ``ansible-playbook`` and AWX runs get the release variables relkit would have passed;
+for them the play's hosts must be the environment's (an AWX job launched with another
+environment's inventory stops here) and a relative manifest path (an AWX survey's answer) names
+a file inside the project.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ DOCUMENTATION = r"""
 action: relkit_gate
 short_description: Fail the play unless relkit's gates pass for this manifest and environment
 options:
-  manifest: {type: path, required: true, description: the release manifest}
+  manifest: {type: str, required: true, description: the release manifest (relative - inside project_dir)}
   env: {type: str, required: true, description: environment name from relkit.yml}
   project_dir: {type: path, required: true, description: directory of relkit.yml}
   stage: {type: str, default: deploy}
@@ -58,16 +61,19 @@ class ActionModule(ActionBase):
                 "-e relkit_project_dir=DIR (or set RELKIT_PROJECT)"
             )
         run_id = args.get("run_id") or os.environ.get("RELKIT_RUN_ID", "")
-        manifest = Path(args["manifest"]).resolve()
         try:
             project = api.Project.load(Path(args["project_dir"]))
             api.register_secrets(project)  # nothing this task records or fails with shows them
+            # a relative path (an AWX survey's answer) is the project's file, never one outside it
+            manifest = api.play_manifest(project, args["manifest"])
             refused = self._pass_refusal(args, project)
             if refused == "":  # relkit's own pass for this very play and release
                 m = api.validate(manifest)
                 self._same_release(task_vars, m.version, m.artifact.sha256)
                 result.update(changed=False, gates={"checked_by_run": run_id})
                 return result
+            if refused is None:  # run directly (AWX): the gates are env's, so are the play's hosts
+                api.foreign_hosts(project, args["env"], (task_vars or {}).get("ansible_play_hosts_all") or [])
             m = api.validate(manifest)
             key = Path(args["key"]).expanduser() if args.get("key") else None
             signed = api.sign_act_if_needed(

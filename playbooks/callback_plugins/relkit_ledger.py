@@ -11,6 +11,38 @@ from pathlib import Path
 
 from ansible.plugins.callback import CallbackBase
 
+AWX_VARS = {
+    "job_id": "awx_job_id",
+    "job_template_id": "awx_job_template_id",
+    "job_template": "awx_job_template_name",
+    "launch_type": "awx_job_launch_type",
+    "workflow_job_id": "awx_workflow_job_id",
+    "workflow_job": "awx_workflow_job_name",
+    "inventory": "awx_inventory_name",
+    "project_revision": "awx_project_revision",
+    "execution_node": "awx_execution_node",
+    # typed by whoever launched the job (AWX's account name): a claim, never a signed principal
+    "awx_user": "awx_user_name",
+}
+"""What the run's record keeps of the AWX job that ran the play (AWX's extra vars, also tower_*)."""
+
+
+def awx_job(extra) -> dict:
+    """The AWX job behind a play, from the extra vars AWX gives every job; empty for other runs.
+    ``awx_user`` is the launching account's name as AWX says it: recorded as a claim
+    (``claimed: ["awx_user"]``); who acts in relkit's sense is the gate's actor or signed principal."""
+    found = {}
+    for name, var in AWX_VARS.items():
+        value = extra.get(var, extra.get("tower_" + var.removeprefix("awx_")))
+        if value not in (None, ""):
+            found[name] = value if isinstance(value, int) else str(value)
+    if "job_id" not in found:
+        return {}
+    if "awx_user" in found:
+        found["claimed"] = ["awx_user"]
+    return found
+
+
 DOCUMENTATION = r"""
 name: relkit_ledger
 type: notification
@@ -60,7 +92,13 @@ class CallbackModule(CallbackBase):
         action = self.playbook.removesuffix(".yml")
         by = api.identity(extra.get("relkit_by"))
         self.run = api.Run(project, str(env), action, by, run_id=os.environ["RELKIT_RUN_ID"])
-        self.run.book.started(direct=True, playbook=self.playbook, manifest=extra.get("relkit_manifest"))
+        awx = awx_job(extra)
+        self.run.book.started(
+            direct=True,
+            playbook=self.playbook,
+            manifest=extra.get("relkit_manifest"),
+            **({"awx": awx} if awx else {}),
+        )
 
     def _record(self, result, status: str) -> None:
         if self.run is None:
