@@ -97,7 +97,9 @@ def write_project(
     return root
 
 
-def add_release(root: Path, version: str, base: str = "2.0.0") -> Path:
+def add_release(
+    root: Path, version: str, base: str = "2.0.0", features: tuple[str, ...] = ("authors",)
+) -> Path:
     """Build a healthy ``version`` of the example app on top of ``base`` (its code and schema), the
     way examples/build_artifacts.py builds the others, into ``root/dist``; write its manifest
     ``root/releases/<version>.yml`` (``base``'s, renamed) and return it."""
@@ -109,7 +111,7 @@ def add_release(root: Path, version: str, base: str = "2.0.0") -> Path:
     layer.mkdir(parents=True, exist_ok=True)
     (layer / "VERSION").write_text(version + "\n")
     commit = (version.replace(".", "") * 40)[:40]
-    meta = {"version": version, "base": base, "features": ["authors"], "healthy": True, "commit": commit}
+    meta = {"version": version, "base": base, "features": list(features), "healthy": True, "commit": commit}
     (layer / "release.json").write_text(json.dumps(meta))
     built = subprocess.run(
         [sys.executable, str(work / "build_artifacts.py"), "--out", str(work / "dist")],

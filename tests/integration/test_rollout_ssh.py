@@ -8,12 +8,16 @@ every assertion reads the hosts' own deploy paths and databases and the ledger.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +28,11 @@ from relkit import api
 from relkit.cli import main
 from relkit.errors import PlayFailed
 from relkit.project import Project
+from tests import promserver
 from tests.hostcheck import app_version, db_state, deploy_dir, leftovers, live_release, post_note
 from tests.integration.killing import kill_controller
 from tests.sshhosts import SshHost
-from tests.sshproject import add_release, signing_keys, write_project
+from tests.sshproject import APP_PORT, add_release, signing_keys, write_project
 from tests.support.clirunner import document, payload
 
 pytestmark = pytest.mark.integration
@@ -284,3 +289,73 @@ def test_controller_killed_between_batches_is_told_then_resumed_or_unwound(fleet
         assert json.loads(history[-1])["version"] == "2.0.0", history
     assert main([*cli, "status"]) == 0
     assert payload(capsys.readouterr().out)["rollouts"] == {}
+
+
+def test_prometheus_analysis_stops_a_release_whose_errors_show_in_metrics(ssh_pool_factory, tmp_path) -> None:
+    """A real Prometheus scrapes every host's /metrics each second while users read /notes; 2.2.0
+    passes its smoke test (/health is fine) but fails /notes: the canary's errors show in the
+    query, the rollout stops and the canary returns. 2.1.0 is good: every batch goes."""
+    why = promserver.available()
+    if why:
+        pytest.skip(why)
+    hosts = ssh_pool_factory(6).hosts
+    root = write_project(tmp_path / "project", {"staging": hosts})
+    api.deploy(Project.load(root), root / "releases" / "2.0.0.yml", "staging", by="ops")
+    good = add_release(root, "2.1.0")
+    bad = add_release(root, "2.2.0", features=("authors", "notes-bug"))
+    targets = [f"{h.address}:{APP_PORT}" for h in hosts]
+    with promserver.PromServer(tmp_path / "prometheus", targets) as prom, _users_reading_notes(hosts):
+        query = {"url": prom.url, "query": "sum(webapp_http_errors_total)", "max": 0}
+        project = set_rollout(root, {"batches": [1, "100%"], "pause": 4, "analysis": {"prometheus": query}})
+        _wait_for(lambda: len(prom.query("up == 1")["data"]["result"]) == 6, "every host scraped")
+
+        with pytest.raises(PlayFailed) as failed:
+            api.deploy(project, bad, "staging", by="ops")
+        assert "prometheus 'sum(webapp_http_errors_total)'" in str(failed.value)
+        finding = rollout_entries(project, "rollout.analysis")[-1].data["prometheus"]
+        assert finding["passed"] is False and finding["samples"][0]["value"] > 0, finding
+        assert versions(hosts) == {h.name: "2.0.0" for h in hosts}
+        assert switched_to(project, "2.2.0") == ["web1"]
+
+        # the canary's restarted 2.0.0 answers /notes again: no error once scraped anew
+        _wait_for(
+            lambda: prom.query("sum(webapp_http_errors_total)")["data"]["result"][0]["value"][1] == "0",
+            "errors gone",
+        )
+        report = api.deploy(project, good, "staging", by="ops")
+        assert report.details["rollout"]["status"] == "complete"
+        finding = rollout_entries(project, "rollout.analysis")[-1].data["prometheus"]
+        assert finding["passed"] is True and finding["samples"] == [{"metric": {}, "value": 0.0}]
+        assert versions(hosts) == {h.name: "2.1.0" for h in hosts}
+
+
+def _wait_for(condition: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except (OSError, KeyError, IndexError, ValueError):
+            pass
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.25)
+
+
+@contextlib.contextmanager
+def _users_reading_notes(hosts: list[SshHost]) -> Iterator[None]:
+    """A thread reading every host's /notes five times a second, as users would."""
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.wait(0.2):
+            for host in hosts:
+                with contextlib.suppress(OSError):
+                    urllib.request.urlopen(f"http://{host.address}:{APP_PORT}/notes", timeout=1).close()
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

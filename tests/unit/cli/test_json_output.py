@@ -222,7 +222,12 @@ def test_output_json_after_the_command_and_from_the_environment(
     from_env = cli("-C", example_project, "status")
     for result in (after, short, from_env):
         assert result.code == 0
-        assert envelope(result, validator, "status")["result"] == {"live": {}, "interrupted": [], "locks": {}, "rollouts": {}}
+        assert envelope(result, validator, "status")["result"] == {
+            "live": {},
+            "interrupted": [],
+            "locks": {},
+            "rollouts": {},
+        }
     text = cli("-C", example_project, "status", "--output", "text")  # the option wins over the variable
     assert "nothing deployed yet" in text.out
 

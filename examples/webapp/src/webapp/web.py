@@ -1,10 +1,12 @@
-"""The HTTP side: routes for /health, /, /version and /notes on a ThreadingHTTPServer."""
+"""The HTTP side: routes for /health, /, /version, /notes and /metrics on a ThreadingHTTPServer."""
 
 from __future__ import annotations
 
 import html
 import json
 import sqlite3
+import threading
+from collections import Counter
 from contextlib import AbstractContextManager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +18,13 @@ from webapp import store
 from webapp.release import Release
 
 MAX_BODY = 64 * 1024
-GET_ROUTES = {"/health": "health", "/": "index", "/version": "version", "/notes": "list_notes"}
+GET_ROUTES = {
+    "/health": "health",
+    "/": "index",
+    "/version": "version",
+    "/notes": "list_notes",
+    "/metrics": "metrics",
+}
 POST_ROUTES = {"/notes": "add_note"}
 
 
@@ -36,6 +44,9 @@ class Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], release: Release, db: Path) -> None:
         self.release = release
         self.db = db
+        self.answered: Counter[int] = Counter()
+        """Responses sent since the server started, by status code (/metrics)."""
+        self.counting = threading.Lock()
         super().__init__(address, Handler)
 
 
@@ -74,6 +85,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": f"database error: {exc}"})
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
+        with self.server.counting:
+            self.server.answered[int(status)] += 1
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -137,7 +150,27 @@ class Handler(BaseHTTPRequestHandler):
         )
         self._send(HTTPStatus.OK, page.encode(), "text/html; charset=utf-8")
 
+    def route_metrics(self) -> None:
+        """Prometheus text format: responses by status code, server errors, the release."""
+        with self.server.counting:
+            answered = dict(self.server.answered)
+        version = self.release.version
+        lines = [
+            "# HELP webapp_http_responses_total HTTP responses sent, by status code.",
+            "# TYPE webapp_http_responses_total counter",
+            *(f'webapp_http_responses_total{{code="{code}"}} {n}' for code, n in sorted(answered.items())),
+            "# HELP webapp_http_errors_total HTTP responses with a 5xx status.",
+            "# TYPE webapp_http_errors_total counter",
+            f"webapp_http_errors_total {sum(n for code, n in answered.items() if code >= 500)}",
+            "# HELP webapp_release_info The release serving.",
+            "# TYPE webapp_release_info gauge",
+            f'webapp_release_info{{version="{version}"}} 1',
+        ]
+        self._send(HTTPStatus.OK, ("\n".join(lines) + "\n").encode(), "text/plain; version=0.0.4")
+
     def route_list_notes(self) -> None:
+        if self.release.has("notes-bug"):  # a release whose /notes fails while /health stays fine
+            raise HttpError(HTTPStatus.INTERNAL_SERVER_ERROR, "notes are broken in this release")
         with_author = self.release.has("authors")
         author = parse_qs(urlsplit(self.path).query).get("author", [None])[0]
         with self._db() as con:
