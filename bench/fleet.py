@@ -2,7 +2,8 @@
 
 Prints, for each fleet size, the medians of: a full deploy (1.0.0 → 2.0.0 after a first
 deploy), a redeploy of the live release (the quick check), a rollback, and a health run — and
-the 50/3 ratio of each. Where the time goes at 50 hosts: ``--profile`` also prints the slowest
+the 50/3 ratio of each; with ``--rollout``, the same again with the environment's
+``rollout: {batches: [1, 25%, 100%]}`` (canary, a quarter, the rest; no pause, no analysis). Where the time goes at 50 hosts: ``--profile`` also prints the slowest
 tasks of the 50-host deploy (ansible's ``profile_tasks`` callback).
 
 Run as root from the repo root: ``.venv/bin/python bench/fleet.py`` (``--sizes 3,50``,
@@ -20,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.deploy import RELKIT, fresh_deploy, reset_hosts
@@ -28,14 +31,30 @@ from tests.sshhosts import SshHostPool
 from tests.sshproject import write_project
 
 STEPS = ("deploy", "redeploy", "rollback", "health")
+ROLLOUT = {"batches": [1, "25%", "100%"]}
+"""The rollout ``--rollout`` measures: the batches alone (no pause, no analysis)."""
 
 
-def one_size(work: Path, hosts: int, rounds: int, profile: bool, forks: int | None) -> dict[str, float]:
-    """Medians of each step on a fleet of ``hosts``."""
+def with_rollout(project: Path, rollout: dict[str, object]) -> None:
+    """Give the project's staging environment ``rollout``."""
+    path = project / "relkit.yml"
+    config = yaml.safe_load(path.read_text())
+    config["environments"]["staging"]["rollout"] = rollout
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def one_size(
+    work: Path, hosts: int, rounds: int, profile: bool, forks: int | None, rollout: bool = False
+) -> dict[str, float]:
+    """Medians of each step on a fleet of ``hosts`` (with :data:`ROLLOUT` when ``rollout``)."""
     figures: dict[str, list[float]] = {step: [] for step in STEPS}
     with SshHostPool(work / f"hosts-{hosts}", hosts) as pool:
         config = {"ansible": {"forks": forks}} if forks else None
-        project = write_project(work / f"project-{hosts}", {"staging": pool.hosts}, config=config)
+        project = write_project(
+            work / f"project-{hosts}{'-rollout' if rollout else ''}", {"staging": pool.hosts}, config=config
+        )
+        if rollout:
+            with_rollout(project, ROLLOUT)
         env = dict(os.environ, RELKIT_PROJECT=str(project), RELKIT_USER="bench")
         if profile:
             env["ANSIBLE_CALLBACKS_ENABLED"] = "relkit_ledger,ansible.posix.profile_tasks"
@@ -60,6 +79,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="repetitions; medians are printed")
     parser.add_argument("--profile", action="store_true", help="time each task (profile_tasks)")
     parser.add_argument("--forks", type=int, help="relkit.yml's ansible.forks (default: relkit's, 20)")
+    parser.add_argument("--rollout", action="store_true", help="also measure with rollout: [1, 25%%, 100%%]")
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
     args = parser.parse_args()
     try:
@@ -69,20 +89,28 @@ def main() -> None:
     if not sizes or sizes[0] < 1 or sizes[-1] > 200:
         parser.error("--sizes: each between 1 and 200")
     work = Path(tempfile.mkdtemp(prefix="relkit-fleet-"))
+    modes = {"one step": False, **({"rollout [1, 25%, 100%]": True} if args.rollout else {})}
     try:
-        results = {n: one_size(work, n, args.rounds, args.profile, args.forks) for n in sizes}
+        results = {
+            mode: {n: one_size(work, n, args.rounds, args.profile, args.forks, rollout) for n in sizes}
+            for mode, rollout in modes.items()
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
-        print(json.dumps({str(n): r for n, r in results.items()}, indent=2))
+        print(
+            json.dumps({mode: {str(n): r for n, r in got.items()} for mode, got in results.items()}, indent=2)
+        )
         return
     small, large = sizes[0], sizes[-1]
     print(f"relkit fleet benchmark: medians of {args.rounds} rounds, ansible.forks {args.forks or 20}")
-    print(f"  {'step':<10}" + "".join(f"{f'{n} hosts':>12}" for n in sizes) + f"{f'{large}/{small}':>10}")
-    for step in STEPS:
-        cells = "".join(f"{results[n][step]:>10.2f} s" for n in sizes)
-        ratio = results[large][step] / results[small][step] if results[small][step] else float("nan")
-        print(f"  {step:<10}{cells}{ratio:>9.1f}x")
+    for mode, got in results.items():
+        print(f"  {mode}")
+        print(f"  {'step':<10}" + "".join(f"{f'{n} hosts':>12}" for n in sizes) + f"{f'{large}/{small}':>10}")
+        for step in STEPS:
+            cells = "".join(f"{got[n][step]:>10.2f} s" for n in sizes)
+            ratio = got[large][step] / got[small][step] if got[small][step] else float("nan")
+            print(f"  {step:<10}{cells}{ratio:>9.1f}x")
 
 
 if __name__ == "__main__":
