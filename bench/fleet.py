@@ -3,8 +3,9 @@
 Prints, for each fleet size, the medians of: a full deploy (1.0.0 → 2.0.0 after a first
 deploy), a redeploy of the live release (the quick check), a rollback, and a health run — and
 the 50/3 ratio of each; with ``--rollout``, the same again with the environment's
-``rollout: {batches: [1, 25%, 100%]}`` (canary, a quarter, the rest; no pause, no analysis). Where the time goes at 50 hosts: ``--profile`` also prints the slowest
-tasks of the 50-host deploy (ansible's ``profile_tasks`` callback).
+``rollout: {batches: [1, 25%, 100%]}`` (canary, a quarter, the rest; no pause, no analysis).
+Where the time goes at 50 hosts: ``--profile`` also prints the slowest tasks of the 50-host
+deploy (ansible's ``profile_tasks`` callback).
 
 Run as root from the repo root: ``.venv/bin/python bench/fleet.py`` (``--sizes 3,50``,
 ``--rounds 3``). A 50-host round takes minutes on a 2-core machine.
