@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -20,7 +20,7 @@ from relkit.usecases.gates import standing_overrides
 from relkit.usecases.playing import require_secrets
 from relkit.usecases.recording import OutcomeSink, quiet
 from relkit.usecases.rollback import rollback_hosts
-from relkit.usecases.runs import Run, RunReport, identity
+from relkit.usecases.runs import Run, RunReport, deploy_details, identity, quick_check
 from relkit.versions import older
 
 
@@ -118,30 +118,18 @@ def deploy(
         manifest_file = str(manifest_path.resolve())
         gate_vars = {"relkit_manifest": manifest_file, "relkit_project_dir": str(project.root)}
         if resumed is not None or spec is not None:
-            batches = rollout.Rollout(run, spec, resumed, manifest.version, sha, manifest_path, progress)
+            in_batches = rollout.Rollout(run, spec, resumed, manifest.version, sha, manifest_path, progress)
             if go_on:
                 assert key is not None
-                batches.resume_signed(key)
-            first = [gate_pass]
-
-            def play_batch(hosts: list[str]) -> PlayResult:
-                batch_pass = first.pop() if first else evaluate()[1]
-                extravars = {"relkit_release": release, **gate_vars}
-                return run.play(
-                    "deploy.yml", extravars, progress, limit=",".join(hosts), gate_pass=batch_pass
-                )
-
-            waiting = batches.play(play_batch)
-            if waiting is not None:
-                waiting.gate_report = report.to_dict()
-                run.finished("waiting", rollout=waiting.details["rollout"]["status"], hosts=waiting.hosts)
-                return waiting
-            outcome = batches.report(ok=True)
+                in_batches.resume_signed(key)
+            plays = _batch_plays(run, {"relkit_release": release, **gate_vars}, progress, gate_pass, evaluate)
+            done = in_batches.play(plays)
+            outcome = done or in_batches.report(ok=True)
             outcome.gate_report = report.to_dict()
-            outcome.details = deploy_details(
-                quick_check(used=False, why_not="a rollout"), rollout=outcome.details["rollout"]
-            )
-            run.finished("successful", rc=0, hosts=outcome.hosts)
+            if done is not None:  # waiting for a signed continue
+                run.finished("waiting", rollout=outcome.details["rollout"]["status"], hosts=outcome.hosts)
+            else:
+                run.finished("successful", rc=0, hosts=outcome.hosts)
             return outcome
         quick = live_check.Verdict(None, "not tried (--full-play)")
         if not full_play:
@@ -174,6 +162,24 @@ def deploy(
         outcome.details["quick_check"]["host_cards"] = f"not kept: {kept}" if kept else "kept"
         run.finished("successful", rc=0, hosts=outcome.hosts)
         return outcome
+
+
+def _batch_plays(
+    run: Run,
+    extravars: dict[str, Any],
+    progress: OutcomeSink,
+    first_pass: dict[str, str],
+    evaluate: Callable[[], tuple[gatekeeper.Checked, dict[str, str]]],
+) -> rollout.BatchPlay:
+    """The deploy play of one batch: the first takes the pass of the gates just evaluated, each
+    later one evaluates them again (and records that) for a pass of its own."""
+    passes = [first_pass]
+
+    def play(hosts: list[str]) -> PlayResult:
+        gate_pass = passes.pop() if passes else evaluate()[1]
+        return run.play("deploy.yml", extravars, progress, limit=",".join(hosts), gate_pass=gate_pass)
+
+    return play
 
 
 def _downgrade(project: Project, env: str, version: str, allowed: bool) -> dict[str, str]:
@@ -264,18 +270,3 @@ def _already_live(
         gate_report=gates.to_dict(),
         details=deploy_details(quick_check(used=True, found="every host runs this release; no play ran")),
     )
-
-
-def quick_check(
-    used: bool, found: str | None = None, why_not: str | None = None, host_cards: str | None = None
-) -> dict[str, Any]:
-    """``details.quick_check`` of a deploy: the same keys whatever happened (null when not so)."""
-    return {"used": used, "found": found, "why_not": why_not, "host_cards": host_cards}
-
-
-def deploy_details(
-    check: dict[str, Any], downgrade: dict[str, Any] | None = None, rollout: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """A deploy's ``details``: its quick check, its downgrade and its rollout (null: none), always
-    the three keys."""
-    return {"quick_check": check, "downgrade": downgrade, "rollout": rollout}

@@ -25,7 +25,7 @@ from relkit.usecases import signing
 from relkit.usecases.analysis import analyse
 from relkit.usecases.recording import OutcomeSink
 from relkit.usecases.rollback import rollback_hosts
-from relkit.usecases.runs import Run, RunReport
+from relkit.usecases.runs import Run, RunReport, deploy_details, quick_check
 
 BatchPlay = Callable[[list[str]], PlayResult]
 """Plays the deploy on the given hosts (gates checked again before each play)."""
@@ -270,7 +270,10 @@ class Rollout:
             self.version,
             ok,
             hosts,
-            details={"rollout": self.state.to_dict(running=False)},
+            details=deploy_details(
+                quick_check(used=False, why_not="a rollout plays every batch"),
+                rollout=self.state.to_dict(running=False),
+            ),
         )
 
 

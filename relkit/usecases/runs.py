@@ -106,3 +106,18 @@ class Run:
         self.book.finished(status, **data)
         if self.action == "deploy":
             self.notices.notify("deploy.finished", status=status, **data)
+
+
+def quick_check(
+    used: bool, found: str | None = None, why_not: str | None = None, host_cards: str | None = None
+) -> dict[str, Any]:
+    """``details.quick_check`` of a deploy: the same keys whatever happened (null when not so)."""
+    return {"used": used, "found": found, "why_not": why_not, "host_cards": host_cards}
+
+
+def deploy_details(
+    check: dict[str, Any], downgrade: dict[str, Any] | None = None, rollout: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A deploy's ``details``: its quick check, its downgrade and its rollout (null: none), always
+    the three keys."""
+    return {"quick_check": check, "downgrade": downgrade, "rollout": rollout}

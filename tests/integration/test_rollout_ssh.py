@@ -21,11 +21,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
 from relkit import api
 from relkit.cli import main
+from relkit.cli.envelope import output_schema
 from relkit.errors import PlayFailed
 from relkit.project import Project
 from tests import promserver
@@ -45,6 +47,12 @@ HOOKS = {
     "drain": 'echo "drain $RELKIT_VERSION" >> /opt/lb.log',
     "undrain": 'echo "undrain $RELKIT_VERSION" >> /opt/lb.log',
 }
+
+
+def valid(stdout: str) -> str:
+    """``stdout``, once its JSON document is found valid against ``relkit schema output``."""
+    jsonschema.Draft202012Validator(output_schema()).validate(document(stdout))
+    return stdout
 
 
 def set_rollout(root: Path, rollout: dict[str, Any] | None) -> Project:
@@ -163,7 +171,7 @@ def test_approval_pause_waits_for_a_signed_continue(fleet, capsys) -> None:
     cli = ["-C", str(root), "--output", "json"]
 
     assert main([*cli, "deploy", release, "--env", "staging", "--as", "ops"]) == 0
-    paused = payload(capsys.readouterr().out)["details"]["rollout"]
+    paused = payload(valid(capsys.readouterr().out))["details"]["rollout"]
     assert (paused["status"], paused["done"], paused["waiting_for"]) == (
         "waiting for approval",
         1,
@@ -171,7 +179,7 @@ def test_approval_pause_waits_for_a_signed_continue(fleet, capsys) -> None:
     )
     assert versions(hosts) == {"web1": "2.0.0", **{h.name: "1.0.0" for h in hosts[1:]}}
     assert main([*cli, "status"]) == 0
-    open_rollout = payload(capsys.readouterr().out)["rollouts"]["staging"]
+    open_rollout = payload(valid(capsys.readouterr().out))["rollouts"]["staging"]
     assert open_rollout["status"] == "waiting for approval" and open_rollout["next_batch"] == 1
 
     # without --continue, unsigned, or signed by a key not allowed for relkit-ops: nothing moves
@@ -186,7 +194,7 @@ def test_approval_pause_waits_for_a_signed_continue(fleet, capsys) -> None:
     assert versions(hosts) == {"web1": "2.0.0", **{h.name: "1.0.0" for h in hosts[1:]}}
 
     assert main([*cli, "deploy", release, "--env", "staging", "--continue", "--key", str(keys["ops"])]) == 0
-    done = payload(capsys.readouterr().out)["details"]["rollout"]
+    done = payload(valid(capsys.readouterr().out))["details"]["rollout"]
     assert done["status"] == "complete"
     assert versions(hosts) == {h.name: "2.0.0" for h in hosts}
     project = Project.load(root)
