@@ -72,7 +72,7 @@ def test_a_relkit_yml_found_upward_is_the_project(
     (example_project.parent / "webapp" / "dist" / "webapp-2.0.0.tar.gz").write_bytes(b"not the build")
     result = cli("validate", "2.0.0.yml")
     assert result.code == 2
-    assert "  - artifact.sha256: c555ac7e9548… is not the sha256 of " in result.err
+    assert "  - artifact.sha256: 821304e8ca54… is not the sha256 of " in result.err
 
 
 def test_a_wrong_sha256_is_exit_2_naming_the_field(cli: Cli, example_project: Path, manifest: Path) -> None:
@@ -81,7 +81,7 @@ def test_a_wrong_sha256_is_exit_2_naming_the_field(cli: Cli, example_project: Pa
     assert result.code == 2
     assert f"error (exit 2): {manifest}: does not fit the project {example_project}" in result.err
     assert "  - artifact.sha256: 000000000000… is not the sha256 of " in result.err
-    assert "webapp-2.0.0.tar.gz, which is c555ac7e9548…" in result.err
+    assert "webapp-2.0.0.tar.gz, which is 821304e8ca54…" in result.err
     assert result.out == ""
 
 
