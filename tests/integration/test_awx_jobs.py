@@ -1,15 +1,18 @@
 """awx/relkit.json's job templates run the way an AWX job runs them, on real SSH hosts.
 
 AWX cannot run here (no Kubernetes), so each test does what an AWX job does: the project (a
-checkout of relkit's playbooks, roles and ansible.cfg with the release project in release/) is
-ansible-runner's project directory (AWX mounts it at /runner/project), the playbook is the job
-template's, the inventory the one its inventory source syncs from the project, the extra vars
-the job template's, the survey's answers and the awx_* variables AWX adds, and the environment
-what the credential types inject.
+checkout of relkit's playbooks/ and roles/ with the release project in release/, and no
+ansible.cfg at its root) is ansible-runner's project directory (AWX mounts it at
+/runner/project), the playbook is the job template's, the inventory the one its inventory source
+syncs from the project, the extra vars the job template's, the survey's answers and the awx_*
+variables AWX adds, and the environment what AWX gives a job: awx/settings.json's AWX_TASK_ENV
+(ANSIBLE_CONFIG, ANSIBLE_ROLES_PATH), ANSIBLE_ROLES_PATH composed as AWX composes it, and what
+the credential types inject.
 """
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import shutil
@@ -30,25 +33,64 @@ from tests.sshproject import signing_keys, write_project
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 DOCUMENT = json.loads((REPO / "awx" / "relkit.json").read_text())
+TASK_ENV: dict[str, str] = json.loads((REPO / "awx" / "settings.json").read_text())["AWX_TASK_ENV"]
+AWX_ROOT = "/runner"  # the job's private data directory in the execution environment
 AWX_MOUNT = "/runner/project"
+ROLES_DEFAULT = "~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles"
 
 
 def awx_checkout(root: Path) -> Path:
-    """What an AWX project update leaves in /runner/project: the repository's ansible.cfg,
-    playbooks/ and roles/ (the release project goes into release/)."""
+    """What an AWX project update leaves in /runner/project: the repository's playbooks/ and
+    roles/ (the release project goes into release/); the repository has no root ansible.cfg."""
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
     root.mkdir(parents=True)
-    shutil.copy(REPO / "ansible.cfg", root / "ansible.cfg")
     shutil.copytree(REPO / "playbooks", root / "playbooks", ignore=skip)
     shutil.copytree(REPO / "roles", root / "roles", ignore=skip)
     return root
 
 
-class Awx:
-    """Launches awx/relkit.json's job templates in ``checkout`` as AWX would."""
+def job_env(task_env: dict[str, str], checkout: Path, private: Path) -> dict[str, str]:
+    """The environment AWX's RunJob.build_env gives a job (awx/main/tasks/jobs.py): the
+    AWX_TASK_ENV setting's variables, then ANSIBLE_ROLES_PATH rebuilt from Ansible's defaults
+    with, ahead of them, AWX_TASK_ENV's ANSIBLE_ROLES_PATH (else the project root's ansible.cfg
+    roles_path) and, first, /runner/requirements_roles. /runner/project is the checkout here,
+    /runner the job's private data directory."""
 
-    def __init__(self, checkout: Path, work: Path, credentials: dict[str, str] | None = None) -> None:
+    def here(value: str) -> str:
+        def one(path: str) -> str:
+            for inside, outside in ((AWX_MOUNT, checkout), (AWX_ROOT, private)):
+                if path == inside or path.startswith(inside + "/"):
+                    return str(outside) + path[len(inside) :]
+            return path
+
+        return ":".join(one(path) for path in value.split(":"))
+
+    env = {name: here(str(value)) for name, value in task_env.items()}
+    root_cfg = configparser.ConfigParser()
+    root_cfg.read(checkout / "ansible.cfg")
+    configured = env.get("ANSIBLE_ROLES_PATH") or root_cfg.get("defaults", "roles_path", fallback=None)
+    paths = ROLES_DEFAULT.split(":")
+    if configured:
+        for path in configured.split(":"):
+            if path not in paths:
+                paths = [configured, *paths]
+    env["ANSIBLE_ROLES_PATH"] = os.pathsep.join([here(f"{AWX_ROOT}/requirements_roles"), *paths])
+    return env
+
+
+class Awx:
+    """Launches awx/relkit.json's job templates in ``checkout`` as AWX would, with AWX's
+    AWX_TASK_ENV setting ``task_env`` (awx/settings.json's)."""
+
+    def __init__(
+        self,
+        checkout: Path,
+        work: Path,
+        credentials: dict[str, str] | None = None,
+        task_env: dict[str, str] | None = None,
+    ) -> None:
         self.checkout, self.work, self.credentials = checkout, work, credentials or {}
+        self.task_env = TASK_ENV if task_env is None else task_env
         self.jobs = 0
 
     def launch(
@@ -83,7 +125,7 @@ class Awx:
             playbook=jt["playbook"],
             inventory=str(self.checkout / source["source_path"]),
             extravars={**extra, **answers, **awx_vars},
-            envvars=self.credentials,
+            envvars={**job_env(self.task_env, self.checkout, private), **self.credentials},
             quiet=True,
         )
         run.job_id = job_id
@@ -199,6 +241,29 @@ def test_deploy_rollback_and_health_job_templates(awx) -> None:
 
     verified = relkit_cli(project, "ledger", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_the_awx_settings_are_what_make_a_job_work(awx) -> None:
+    """Without awx/settings.json's AWX_TASK_ENV an AWX job finds neither relkit's ansible.cfg (the
+    project root has none) nor its roles; with it, ANSIBLE_CONFIG names playbooks/ansible.cfg and
+    AWX puts its ANSIBLE_ROLES_PATH ahead of its own defaults."""
+    runner, project, stage, _ = awx
+    answers = {"relkit_env": "staging", "relkit_manifest": "releases/1.0.0.yml"}
+    assert not (runner.checkout / "ansible.cfg").exists()
+    env = job_env(TASK_ENV, runner.checkout, runner.work / "job")
+    assert env["ANSIBLE_CONFIG"] == str(runner.checkout / "playbooks" / "ansible.cfg")
+    assert env["ANSIBLE_ROLES_PATH"].split(":")[1:3] == [str(runner.checkout / "roles"), "~/.ansible/roles"]
+
+    runner.task_env = {}
+    bare = runner.launch("relkit deploy", answers, "staging")
+    assert bare.status == "failed" and "the role 'relkit_deploy' was not found" in stdout(bare)
+    assert live(stage) == "none"
+
+    runner.task_env = TASK_ENV
+    job = runner.launch("relkit deploy", answers, "staging")
+    assert job.status == "successful", stdout(job)[-3000:]
+    assert live(stage) == "releases/1.0.0"
+    assert run_started(project, job.job_id).data["awx"]["job_template"] == "relkit deploy"
 
 
 def test_bad_survey_answers_are_refused_with_no_host_changed(awx) -> None:

@@ -1,8 +1,10 @@
-"""awx/relkit.json, the AWX configuration (`awx import`), against the playbooks it runs and the
-environment relkit reads."""
+"""awx/relkit.json, the AWX configuration (`awx import`), and awx/settings.json, the AWX settings
+relkit needs (`awx settings modify`), against the playbooks they run and the environment relkit
+reads."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import re
 from pathlib import Path
@@ -13,6 +15,8 @@ from relkit.store.postgres import PASSWORD_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 DOC: dict[str, Any] = json.loads((REPO / "awx" / "relkit.json").read_text())
+SETTINGS: dict[str, Any] = json.loads((REPO / "awx" / "settings.json").read_text())
+AWX_MOUNT = "/runner/project/"  # where AWX mounts the project's checkout in the execution environment
 TEMPLATES = {t["name"]: t for t in DOC["job_templates"]}
 
 
@@ -133,3 +137,28 @@ def test_every_reference_names_an_object_of_the_document() -> None:
             source["source"] == "scm"
             and source["source_path"] == f"release/{source['inventory']['name'][7:]}.yml"
         )
+
+
+def test_the_awx_settings_point_ansible_at_relkits_config_and_roles() -> None:
+    """AWX reads ansible.cfg from the project's root, and relkit's is playbooks/ansible.cfg: the
+    AWX_TASK_ENV setting (awx/settings.json) names it and the roles (AWX sets ANSIBLE_ROLES_PATH
+    for each job, overriding the config's roles_path). Credential types cannot: AWX refuses
+    ANSIBLE_* variables in their injectors."""
+    assert not (REPO / "ansible.cfg").exists()
+    assert list(SETTINGS) == ["AWX_TASK_ENV"]
+    env = SETTINGS["AWX_TASK_ENV"]
+    assert set(env) == {"ANSIBLE_CONFIG", "ANSIBLE_ROLES_PATH"}
+    assert all(value.startswith(AWX_MOUNT) for value in env.values())
+    config = env["ANSIBLE_CONFIG"].removeprefix(AWX_MOUNT)
+    roles = env["ANSIBLE_ROLES_PATH"].removeprefix(AWX_MOUNT)
+    assert config == "playbooks/ansible.cfg" and (REPO / config).is_file()
+    assert roles == "roles" and (REPO / roles).is_dir()
+    # the same roles the config names for runs outside AWX (its paths are relative to the file)
+    parsed = configparser.ConfigParser()
+    parsed.read(REPO / config)
+    assert (REPO / config).parent.joinpath(parsed["defaults"]["roles_path"]).resolve() == REPO / roles
+    for template in TEMPLATES.values():
+        role = re.search(r"role: (relkit_\w+)", (REPO / template["playbook"]).read_text())
+        assert role is not None and (REPO / roles / role.group(1) / "tasks").is_dir()
+    for kind in DOC["credential_types"]:
+        assert not any(name.startswith("ANSIBLE_") for name in kind["injectors"].get("env", {}))
