@@ -117,6 +117,12 @@ def deploy(
         release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
         manifest_file = str(manifest_path.resolve())
         gate_vars = {"relkit_manifest": manifest_file, "relkit_project_dir": str(project.root)}
+        quick = live_check.Verdict(None, "not tried (--full-play)")
+        if not full_play and resumed is None:  # a rollout left open plays its batches
+            known = live_releases(project.ledger.entries(kind="host.switched", env=env)).get(env, {})
+            quick = live_check.verify(project, env, manifest.version, sha, known)
+            if quick.result is not None:
+                return _already_live(run, quick.result, manifest.version, sha, report, progress)
         if resumed is not None or spec is not None:
             in_batches = rollout.Rollout(run, spec, resumed, manifest.version, sha, manifest_path, progress)
             if go_on:
@@ -126,17 +132,15 @@ def deploy(
             done = in_batches.play(plays)
             outcome = done or in_batches.report(ok=True)
             outcome.gate_report = report.to_dict()
+            outcome.details["quick_check"]["why_not"] = quick.reason
             if done is not None:  # waiting for a signed continue
                 run.finished("waiting", rollout=outcome.details["rollout"]["status"], hosts=outcome.hosts)
-            else:
-                run.finished("successful", rc=0, hosts=outcome.hosts)
+                return outcome
+            # every batch played in this run: the quick check can verify the next redeploy
+            kept = live_check.save(project, env, in_batches.combined(), manifest.version, sha)
+            outcome.details["quick_check"]["host_cards"] = f"not kept: {kept}" if kept else "kept"
+            run.finished("successful", rc=0, hosts=outcome.hosts)
             return outcome
-        quick = live_check.Verdict(None, "not tried (--full-play)")
-        if not full_play:
-            known = live_releases(project.ledger.entries(kind="host.switched", env=env)).get(env, {})
-            quick = live_check.verify(project, env, manifest.version, sha, known)
-            if quick.result is not None:
-                return _already_live(run, quick.result, manifest.version, sha, report, progress)
         result = run.play(
             "deploy.yml", {"relkit_release": release, **gate_vars}, progress, gate_pass=gate_pass
         )

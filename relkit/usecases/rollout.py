@@ -258,6 +258,12 @@ class Rollout:
             report,
         )
 
+    def combined(self) -> PlayResult:
+        """The batch plays of this run as one result (the host cards of the quick check)."""
+        outcomes = [o for result in self.results for o in result.outcomes]
+        last = self.results[-1] if self.results else None
+        return PlayResult("successful", 0, outcomes, last.artifacts if last else Path())
+
     def report(self, ok: bool) -> RunReport:
         """The deploy's report as the rollout stands."""
         hosts: dict[str, str] = {}

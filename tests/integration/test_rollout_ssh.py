@@ -154,6 +154,11 @@ def test_canary_then_batch_two_fail_their_analysis_then_all_pass(fleet, capsys) 
     assert [e.data["passed"] for e in rollout_entries(project, "rollout.analysis")][-2:] == [True, True]
     for host in hosts:
         assert db_state(host)[0] == 2 and app_version(host) == "2.0.0"
+    # the rollout kept the host cards: a redeploy is verified over SSH, no batch played again
+    assert report.details["quick_check"]["host_cards"] == "kept"
+    again = api.deploy(project, release, "staging", by="ops")
+    assert again.details["quick_check"]["used"] is True and again.details["rollout"] is None
+    assert len(rollout_entries(project, "rollout.started")) == 3
     assert main(["-C", str(root), "ledger", "verify"]) == 0
     capsys.readouterr()
     assert main(["-C", str(root), "--output", "json", "status"]) == 0
