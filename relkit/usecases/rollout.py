@@ -168,7 +168,7 @@ class Rollout:
         """Play every batch left; None when the rollout completed, else the report of a rollout
         now waiting for a signed continue. A failure ends in :class:`PlayFailed` (rolled back or kept)."""
         state = self.state
-        if state.done:
+        if state.rollout_id != self.run.run_id:  # a rollout an earlier run started
             self.record("rollout.resumed", from_batch=state.done)
         for index in range(state.done, len(state.batches)):
             if index > 0 and (index - 1) not in self.state.continued:

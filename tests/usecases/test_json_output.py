@@ -63,7 +63,7 @@ def test_every_outcome_of_the_runs_matches_the_schema(
     assert failed["result"]["rolled_back"] == {"stage1": "1.0.0"} and failed["result"]["ok"] is False
     # the same keys whatever happened: a reader never meets a missing one
     for doc in (first, again, failed):
-        assert list(doc["result"]["details"]) == ["quick_check", "downgrade"]
+        assert list(doc["result"]["details"]) == ["quick_check", "downgrade", "rollout"]
         assert list(doc["result"]["details"]["quick_check"]) == ["used", "found", "why_not", "host_cards"]
 
     checked(cli(*json_cli, "deploy", releases / "2.0.0.yml", "-e", "staging"), validator, "deploy", 0)
