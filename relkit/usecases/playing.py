@@ -63,10 +63,14 @@ def run_play(
     shared: dict[str, Any] = {}
     if project.ledger.shared:
         shared = {"relkit_ledger_shared": True, "relkit_project_dir": str(project.root)}
+    runs, stem = project.state_dir / "runs", playbook.removesuffix(".yml")
+    run_dir, again = runs / f"{run_id}-{stem}", 2
+    while run_dir.exists():  # the same play again in this run (on the hosts that need it): its own files
+        run_dir, again = runs / f"{run_id}-{again}-{stem}", again + 1
     request = PlayRequest(
         playbook=playbook,
         inventory=inventory,
-        run_dir=project.state_dir / "runs" / f"{run_id}-{playbook.removesuffix('.yml')}",
+        run_dir=run_dir,
         run_id=run_id,
         extravars={
             "relkit_project": cfg.model_dump(include=PROJECT_VARS),
