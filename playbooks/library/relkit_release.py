@@ -74,6 +74,11 @@ options:
   only_from:
     type: str
     description: rollback - act only when this release is live (a rollout unwinding); another live release is left as it is
+  expected_target:
+    type: str
+    description: >-
+      rollback - the release the controller's ledger says this host goes to (the play rendered
+      relkit.yml's strings for it); the host refuses, changing nothing, when its own answer differs
   max_unpacked_mb:
     type: int
     default: 2048
@@ -820,14 +825,26 @@ def activate(p, action):
         if action == "rollback"
         else None
     )
-    if found:
-        return found_rollback(p, root, live, found)
-    if action == "rollback" and p.get("only_from") and live != p["only_from"]:
+    if action == "rollback" and not found and p.get("only_from") and live != p["only_from"]:
         # a rollout unwinding: this host never switched to its release (or already left it)
         return False, {"version": live, "previous": live, "action": action, "not_on": p["only_from"]}
-    version = p["version"] or (previous_version(root, live) if action == "rollback" else None)
+    version = (
+        live if found else p["version"] or (previous_version(root, live) if action == "rollback" else None)
+    )
     if not version:
         raise ReleaseError("no previous complete release to roll back to (live: %s)" % live, refused())
+    expected = p.get("expected_target") if action == "rollback" else None
+    if expected is not None and expected != version:
+        # relkit.yml's strings (smoke checks, service commands) were rendered for the release the
+        # controller named: switching to another one would check the wrong release
+        raise ReleaseError(
+            "this host's rollback target is %s, not %s as the controller's ledger says; nothing was "
+            "changed (relkit resolves the target on the host and runs the rollback again)"
+            % (version, expected),
+            dict(refused(), target_mismatch=version),
+        )
+    if found:
+        return found_rollback(p, root, live, found)
     marker = read_marker(os.path.join(root, RELEASES, version))
     if not marker:
         raise ReleaseError("release %s is not installed completely on this host" % version, refused())
@@ -986,6 +1003,7 @@ def main():
             restore_data=dict(type="bool", default=True),
             expected_live=dict(type="str"),
             only_from=dict(type="str"),
+            expected_target=dict(type="str"),
             max_unpacked_mb=dict(type="int", default=DEFAULT_MAX_UNPACKED_MB),
             max_members=dict(type="int", default=DEFAULT_MAX_MEMBERS),
         ),
