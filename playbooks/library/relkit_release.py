@@ -36,7 +36,12 @@ options:
   deploy_path: {type: path, required: true}
   version: {type: str}
   sha256: {type: str}
-  upload: {type: path, description: uploaded artifact (install)}
+  upload: {type: path, description: uploaded artifact (install; made 0600 here, removed once installed)}
+  src:
+    type: path
+    description: >-
+      install - the artifact on the controller: the relkit_release action plugin transfers it
+      to C(upload) first (the module never sees it)
   shared: {type: list, elements: str, default: []}
   start: {type: str, description: service start command}
   stop: {type: str, description: service stop command}
@@ -441,6 +446,7 @@ def install(p):
     upload = p["upload"]
     if not upload or not os.path.isfile(upload):
         raise ReleaseError("uploaded artifact %s is missing" % upload)
+    os.chmod(upload, 0o600)  # a transfer creates it with the controller file's mode
     actual = sha256_file(upload)
     if actual != sha:
         os.unlink(upload)
