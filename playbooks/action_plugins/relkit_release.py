@@ -42,7 +42,7 @@ def _strings(value):
 
 
 class ActionModule(NormalAction):
-    """relkit_release with the probe's host card."""
+    """relkit_release with the install's transfer and the probe's host card."""
 
     def run(self, tmp=None, task_vars=None):
         if self._task.args.get("state") == "install" and "src" in self._task.args:
