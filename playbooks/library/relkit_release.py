@@ -436,6 +436,16 @@ def extract_safely(archive, dest, max_members=None, max_mb=None):
     unpacker.check_links()
 
 
+def drop_upload(root, upload):
+    """Remove the upload. Under become it is in the login user's Ansible tmp directory, which
+    this user may not be allowed to change: Ansible removes that directory itself."""
+    try:
+        os.unlink(upload)
+    except OSError:
+        if os.path.dirname(upload) == os.path.join(root, INCOMING):
+            raise
+
+
 def install(p):
     root, version, sha = p["deploy_path"], p["version"], p["sha256"]
     make_layout(root)
@@ -446,10 +456,11 @@ def install(p):
     upload = p["upload"]
     if not upload or not os.path.isfile(upload):
         raise ReleaseError("uploaded artifact %s is missing" % upload)
-    os.chmod(upload, 0o600)  # a transfer creates it with the controller file's mode
+    if os.stat(upload).st_uid == os.geteuid():  # a transfer creates it with the controller file's mode
+        os.chmod(upload, 0o600)
     actual = sha256_file(upload)
     if actual != sha:
-        os.unlink(upload)
+        drop_upload(root, upload)
         raise ReleaseError("artifact sha256 %s does not match manifest %s; removed it" % (actual, sha))
     staging = os.path.join(root, RELEASES, ".partial-%s-%d" % (version, os.getpid()))
     for name in os.listdir(os.path.join(root, RELEASES)):
@@ -475,7 +486,7 @@ def install(p):
         fsync_dir(os.path.dirname(final))
     except ArchiveRefused as exc:
         remove_tree(staging)
-        os.unlink(upload)  # a crafted artifact is not kept on the host; a re-run uploads it again
+        drop_upload(root, upload)  # a crafted artifact is not kept on the host; a re-run uploads it again
         raise ReleaseError("%s; nothing was installed (partial release and uploaded artifact removed)" % exc)
     except ReleaseError as exc:
         remove_tree(staging)
@@ -483,7 +494,7 @@ def install(p):
     except (OSError, tarfile.TarError) as exc:
         remove_tree(staging)
         raise ReleaseError("could not install %s: %s (partial release removed)" % (version, exc))
-    os.unlink(upload)
+    drop_upload(root, upload)
     return True, {"installed": version}
 
 
