@@ -5,7 +5,9 @@ Deploys the example app once with the relkit CLI, then times ``relkit health --e
 
 - warm: right after another run, Ansible's SSH control masters still up (ControlPersist),
 - cold: control masters closed first, as for a scheduled run every few minutes,
-- raw: the same play under plain ``ansible-playbook`` (warm), for relkit's own overhead.
+- raw: the same play under plain ``ansible-playbook`` (warm), for relkit's own overhead,
+- bare: ``ansible all -m command -a true`` to the same hosts (warm): one round trip per host
+  under Ansible, the floor the issue measures ``relkit health`` against (goal: ratio <= 1.0).
 
 Run as root from the repo root: ``.venv/bin/python bench/health.py [--rounds 7] [--json]``.
 """
@@ -50,7 +52,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="relkit-bench-health-"))
-    figures: dict[str, list[float]] = {"warm": [], "cold": [], "raw": []}
+    figures: dict[str, list[float]] = {"warm": [], "cold": [], "raw": [], "bare": []}
     try:
         with SshHostPool(work / "hosts", args.hosts) as pool:
             project = write_project(work / "project", {"staging": pool.hosts})
@@ -60,15 +62,25 @@ def main() -> None:
             timed([*relkit, "deploy", str(project / "releases" / "1.0.0.yml"), "--env", "staging"], env)
             timed(health, env)  # first run: log baselines
             for _ in range(args.rounds):
-                figures["warm"].append(timed(health, env))
-            for _ in range(args.rounds):
                 close_masters(pool.hosts)
                 figures["cold"].append(timed(health, env))
             extravars = sorted((project / "state" / "runs").glob("*-health"))[-1] / "env" / "extravars"
             raw = [str(BIN / "ansible-playbook"), "-i", str(project / "staging.yml"), "-e", f"@{extravars}"]
             raw_env = dict(env, ANSIBLE_CONFIG=str(REPO / "playbooks" / "ansible.cfg"), RELKIT_CLI="1")
-            for _ in range(args.rounds):
+            bare = [
+                str(BIN / "ansible"),
+                "all",
+                "-i",
+                str(project / "staging.yml"),
+                "-m",
+                "command",
+                "-a",
+                "true",
+            ]
+            for _ in range(args.rounds):  # interleaved: the same moment's load for all three
                 figures["raw"].append(timed([*raw, "health.yml"], raw_env, cwd=REPO / "playbooks"))
+                figures["bare"].append(timed(bare, raw_env, cwd=REPO / "playbooks"))
+                figures["warm"].append(timed(health, env))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     med = {k: round(statistics.median(v), 2) for k, v in figures.items()}
@@ -79,6 +91,8 @@ def main() -> None:
         "health_cold_s": med["cold"],
         "raw_ansible_playbook_s": med["raw"],
         "relkit_over_raw": round(med["warm"] / med["raw"], 2),
+        "bare_ansible_command_s": med["bare"],
+        "relkit_over_bare": round(med["warm"] / med["bare"], 2),
         "target_s": TARGET_S,
         "all_s": {k: [round(x, 3) for x in v] for k, v in figures.items()},
     }
@@ -91,6 +105,10 @@ def main() -> None:
     print(
         f"  same play, plain ansible-playbook (warm)   {med['raw']:5.2f} s   "
         f"relkit/raw = {result['relkit_over_raw']:.2f}"
+    )
+    print(
+        f"  ansible all -m command -a true (warm)      {med['bare']:5.2f} s   "
+        f"relkit/bare = {result['relkit_over_bare']:.2f}, target <= 1.0"
     )
 
 

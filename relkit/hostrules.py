@@ -49,6 +49,15 @@ LAYOUT_DIRS: tuple[str, ...] = rules.LAYOUT_DIRS
 RESERVED: tuple[str, ...] = rules.RESERVED
 LOCK: str = rules.LOCK
 HISTORY_KEEP: int = rules.HISTORY_KEEP
+SMOKE_PASSED: str = rules.SMOKE_PASSED
+SMOKE_FAILED: str = rules.SMOKE_FAILED
+
+
+def rollback_target(history: list[dict[str, object]], live: str | None, installed: set[str]) -> str | None:
+    """The release a rollback without ``--to`` goes to, from a host's switches (oldest first):
+    the hosts' own rule, ``relkit_rules.rollback_target``."""
+    target = rules.rollback_target(history, live, installed)
+    return None if target is None else str(target)
 
 
 def is_safe_name(value: object) -> bool:

@@ -23,6 +23,7 @@ relkit's host modules report under fixed keys of their result:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,17 @@ class PlayResult:
     def ok(self) -> bool:
         """True when the play succeeded on every host."""
         return self.status == "successful" and self.rc == 0
+
+    def redone(self, hosts: Iterable[str], again: PlayResult) -> PlayResult:
+        """This result with the outcomes of ``hosts`` replaced by ``again``'s (the same play run
+        again on those hosts only); it succeeded if every other host succeeded and ``again`` did."""
+        hosts = set(hosts)
+        kept = [o for o in self.outcomes if o.host not in hosts]
+        if set(self.bad_hosts) - hosts:
+            status, rc = self.status, self.rc or again.rc or 2
+        else:
+            status, rc = again.status, again.rc
+        return PlayResult(status, rc, kept + again.outcomes, self.artifacts)
 
 
 def outcome_of(event: dict[str, Any]) -> TaskOutcome | None:

@@ -1,5 +1,11 @@
-"""Action plugin for the relkit_release module: runs it, and after a probe describes how to
-reach the host without Ansible.
+"""Action plugin for the relkit_release module: runs it, with an install transfers the artifact
+first, and after a probe describes how to reach the host without Ansible.
+
+An install given ``src`` (the artifact on the controller) puts that file at ``upload`` itself
+(one file transfer) and then runs the module once, which verifies its sha256, makes it 0600 and
+unpacks it: what ``ansible.builtin.copy`` took a stat call, a transfer and a copy call for. Under
+become the file goes to Ansible's private remote tmp directory first (the login user's), made
+readable to the become user, and the module reads it from there.
 
 The description (``relkit.card`` in the probe's result) lets a later ``relkit deploy`` of a
 release that is already live verify each host over plain SSH (relkit/live_check.py) instead of
@@ -12,7 +18,9 @@ why), nor do smoke checks that carry a secret: a card never holds one.
 from __future__ import annotations
 
 import json
+import os
 
+from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action.normal import ActionModule as NormalAction
 
@@ -34,9 +42,11 @@ def _strings(value):
 
 
 class ActionModule(NormalAction):
-    """relkit_release with the probe's host card."""
+    """relkit_release with the install's transfer and the probe's host card."""
 
     def run(self, tmp=None, task_vars=None):
+        if self._task.args.get("state") == "install" and "src" in self._task.args:
+            return self._install(tmp, task_vars)
         result = super().run(tmp, task_vars)
         info = result.get("relkit")
         if self._task.args.get("state") == "probe" and not result.get("failed") and isinstance(info, dict):
@@ -45,6 +55,40 @@ class ActionModule(NormalAction):
             except Exception as exc:  # a card is an optimisation: never a failure of the probe
                 info["card"] = {"unavailable": "cannot describe the connection: %s" % exc}
         return result
+
+    def _install(self, tmp, task_vars):
+        """Transfer ``src`` to the host, then run the install (module arguments without ``src``)."""
+        result = super(NormalAction, self).run(tmp, task_vars)  # ActionBase's: the result's base
+        args = dict(self._task.args)
+        src = args.pop("src")
+        if self._play_context.check_mode:
+            return {"changed": False, "skipped": True, "msg": "install: nothing is transferred in check mode"}
+        try:
+            src = self._find_needle("files", src)  # as ansible.builtin.copy finds its src
+        except AnsibleError as exc:
+            return {"failed": True, "msg": "artifact %s: %s" % (src, to_text(exc))}
+        if not os.path.isfile(src):
+            return {"failed": True, "msg": "artifact %s is not a file on the controller" % src}
+        dest = args.get("upload")
+        if self._play_context.become:  # the login user cannot write the become user's deploy path
+            dest = self._connection._shell.join_path(self._make_tmp_path(), "artifact")
+        try:
+            self._connection.put_file(src, dest)
+            if self._play_context.become:
+                self._fixup_perms2([dest])
+        except AnsibleError as exc:
+            if not self._play_context.become:  # a partial file (a full disk) is not left behind
+                self._low_level_execute_command("rm -f %s" % self._connection._shell.quote(dest))
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+            return {"failed": True, "msg": "could not upload %s: %s" % (src, to_text(exc))}
+        args["upload"] = dest
+        try:
+            result.update(
+                self._execute_module(module_name="relkit_release", module_args=args, task_vars=task_vars)
+            )
+            return result
+        finally:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
 
     def _card(self, task_vars, result):
         args = self._task.args

@@ -25,6 +25,11 @@ options:
     description: each has name, severity (warning|critical) and one kind with its options
   timeout: {type: float, default: 5, description: seconds per check}
   secrets: {type: list, elements: str, default: [], no_log: true, description: values masked in the result}
+  expected_version:
+    type: str
+    description: >-
+      the release the controller's ledger says is live here (the play rendered relkit.yml's strings
+      for it); another one live fails the call before any check runs (C(version_mismatch))
 """
 
 RETURN = r"""
@@ -32,6 +37,10 @@ health:
   description: status (ok|warning|critical), version (live release), checks (one result each)
   returned: when the deploy path exists
   type: dict
+version_mismatch:
+  description: the live release, when it is not C(expected_version) (nothing was checked)
+  returned: failure
+  type: str
 deploy_path_missing:
   description: the deploy path, when it does not exist (a configuration error, not a health result)
   returned: failure
@@ -214,6 +223,7 @@ def main():
             checks=dict(type="list", elements="dict", required=True),
             timeout=dict(type="float", default=5),
             secrets=dict(type="list", elements="str", default=[], no_log=True),
+            expected_version=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -228,6 +238,15 @@ def main():
             msg="deploy path %s does not exist: nothing deployed here, or the inventory's "
             "relkit_deploy_path points elsewhere" % root,
             deploy_path_missing=root,
+        )
+    live = current_version(root)
+    if p["expected_version"] is not None and live != p["expected_version"]:
+        # the checks were rendered for the release the controller named: relkit checks again,
+        # finding the live release on the host first
+        module.fail_json(
+            msg="live release is %s, not %s as the controller's ledger says; nothing was checked"
+            % (live, p["expected_version"]),
+            version_mismatch=live or "",
         )
     try:
         health = run_health(root, p["checks"], p["timeout"], save=not module.check_mode)

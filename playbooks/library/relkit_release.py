@@ -36,7 +36,12 @@ options:
   deploy_path: {type: path, required: true}
   version: {type: str}
   sha256: {type: str}
-  upload: {type: path, description: uploaded artifact (install)}
+  upload: {type: path, description: uploaded artifact (install; made 0600 here, removed once installed)}
+  src:
+    type: path
+    description: >-
+      install - the artifact on the controller: the relkit_release action plugin transfers it
+      to C(upload) first (the module never sees it)
   shared: {type: list, elements: str, default: []}
   start: {type: str, description: service start command}
   stop: {type: str, description: service stop command}
@@ -74,6 +79,11 @@ options:
   only_from:
     type: str
     description: rollback - act only when this release is live (a rollout unwinding); another live release is left as it is
+  expected_target:
+    type: str
+    description: >-
+      rollback - the release the controller's ledger says this host goes to (the play rendered
+      relkit.yml's strings for it); the host refuses, changing nothing, when its own answer differs
   max_unpacked_mb:
     type: int
     default: 2048
@@ -426,6 +436,16 @@ def extract_safely(archive, dest, max_members=None, max_mb=None):
     unpacker.check_links()
 
 
+def drop_upload(root, upload):
+    """Remove the upload. Under become it is in the login user's Ansible tmp directory, which
+    this user may not be allowed to change: Ansible removes that directory itself."""
+    try:
+        os.unlink(upload)
+    except OSError:
+        if os.path.dirname(upload) == os.path.join(root, INCOMING):
+            raise
+
+
 def install(p):
     root, version, sha = p["deploy_path"], p["version"], p["sha256"]
     make_layout(root)
@@ -436,9 +456,11 @@ def install(p):
     upload = p["upload"]
     if not upload or not os.path.isfile(upload):
         raise ReleaseError("uploaded artifact %s is missing" % upload)
+    if os.stat(upload).st_uid == os.geteuid():  # a transfer creates it with the controller file's mode
+        os.chmod(upload, 0o600)
     actual = sha256_file(upload)
     if actual != sha:
-        os.unlink(upload)
+        drop_upload(root, upload)
         raise ReleaseError("artifact sha256 %s does not match manifest %s; removed it" % (actual, sha))
     staging = os.path.join(root, RELEASES, ".partial-%s-%d" % (version, os.getpid()))
     for name in os.listdir(os.path.join(root, RELEASES)):
@@ -464,7 +486,7 @@ def install(p):
         fsync_dir(os.path.dirname(final))
     except ArchiveRefused as exc:
         remove_tree(staging)
-        os.unlink(upload)  # a crafted artifact is not kept on the host; a re-run uploads it again
+        drop_upload(root, upload)  # a crafted artifact is not kept on the host; a re-run uploads it again
         raise ReleaseError("%s; nothing was installed (partial release and uploaded artifact removed)" % exc)
     except ReleaseError as exc:
         remove_tree(staging)
@@ -472,7 +494,7 @@ def install(p):
     except (OSError, tarfile.TarError) as exc:
         remove_tree(staging)
         raise ReleaseError("could not install %s: %s (partial release removed)" % (version, exc))
-    os.unlink(upload)
+    drop_upload(root, upload)
     return True, {"installed": version}
 
 
@@ -820,14 +842,26 @@ def activate(p, action):
         if action == "rollback"
         else None
     )
-    if found:
-        return found_rollback(p, root, live, found)
-    if action == "rollback" and p.get("only_from") and live != p["only_from"]:
+    if action == "rollback" and not found and p.get("only_from") and live != p["only_from"]:
         # a rollout unwinding: this host never switched to its release (or already left it)
         return False, {"version": live, "previous": live, "action": action, "not_on": p["only_from"]}
-    version = p["version"] or (previous_version(root, live) if action == "rollback" else None)
+    version = (
+        live if found else p["version"] or (previous_version(root, live) if action == "rollback" else None)
+    )
     if not version:
         raise ReleaseError("no previous complete release to roll back to (live: %s)" % live, refused())
+    expected = p.get("expected_target") if action == "rollback" else None
+    if expected is not None and expected != version:
+        # relkit.yml's strings (smoke checks, service commands) were rendered for the release the
+        # controller named: switching to another one would check the wrong release
+        raise ReleaseError(
+            "this host's rollback target is %s, not %s as the controller's ledger says; nothing was "
+            "changed (relkit resolves the target on the host and runs the rollback again)"
+            % (version, expected),
+            dict(refused(), target_mismatch=version),
+        )
+    if found:
+        return found_rollback(p, root, live, found)
     marker = read_marker(os.path.join(root, RELEASES, version))
     if not marker:
         raise ReleaseError("release %s is not installed completely on this host" % version, refused())
@@ -986,6 +1020,7 @@ def main():
             restore_data=dict(type="bool", default=True),
             expected_live=dict(type="str"),
             only_from=dict(type="str"),
+            expected_target=dict(type="str"),
             max_unpacked_mb=dict(type="int", default=DEFAULT_MAX_UNPACKED_MB),
             max_members=dict(type="int", default=DEFAULT_MAX_MEMBERS),
         ),

@@ -164,6 +164,10 @@ def make_layout(root):
         if not os.path.isdir(path):
             os.makedirs(path, exist_ok=True)
             created = True
+    # uploads arrive by file transfer, with the controller file's mode: only the owner enters
+    incoming = os.path.join(root, INCOMING)
+    if os.stat(incoming).st_mode & 0o077:
+        os.chmod(incoming, 0o700)
     return created
 
 

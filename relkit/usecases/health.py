@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from relkit import playvars
 from relkit.chain import Entry
 from relkit.config import Health
 from relkit.errors import BadInput, Locked, PlayFailed, RelkitError, RollbackRefused
@@ -155,7 +156,17 @@ def check_health(
     report.run_id, report.threshold = run.run_id, config.health.critical_threshold
     run.book.started(window_end=report.window_end, always=always)
     checks = {"checks": health_checks(config), "timeout": config.health.timeout}
-    result = run.play("health.yml", {"relkit_health": checks}, progress)
+    health_vars: dict[str, Any] = {"relkit_health": checks}
+    if playvars.uses(config, "relkit_version", "health.yml"):
+        # the checks name the live release: the ledger names it, saving each host a round trip
+        health_vars["relkit_ledger_versions"] = {h: v for h, (v, _) in _live(switches, env).items()}
+    result = run.play("health.yml", health_vars, progress)
+    if again := sorted({o.host for o in result.outcomes if "version_mismatch" in o.result}):
+        # another release is live there than the ledger says: those hosts read it first
+        retry = run.play(
+            "health.yml", {**health_vars, "relkit_ledger_versions": {}}, progress, limit=",".join(again)
+        )
+        result = result.redone(again, retry)
     if not result.outcomes:
         run.finished("failed", rc=result.rc)
         raise PlayFailed(f"health play on {env} reached no host:\n{result.failure_summary()}", report)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from relkit import playvars
+from relkit.chain import Entry
 from relkit.errors import BadInput, RollbackFailed, RollbackRefused
-from relkit.hostrules import new_run_id
+from relkit.hostrules import SMOKE_FAILED, SMOKE_PASSED, new_run_id, rollback_target
 from relkit.names import check_safe_name
 from relkit.project import Project
 from relkit.results import PlayResult
@@ -70,7 +74,8 @@ def rollback(
             code_only=code_only,
             **({"signed_by": actor} if signed else {}),
         )
-        known = live_releases(project.ledger.entries(kind="host.switched", env=env)).get(env, {})
+        switched = list(project.ledger.entries(kind="host.switched", env=env))
+        known = live_releases(switched).get(env, {})
         rollback_vars = {
             "relkit_rollback_to": to or "",
             "relkit_rollback_data": not code_only,
@@ -83,7 +88,12 @@ def rollback(
         if unwinding is not None:
             limit = ",".join(unwinding.hosts_in_play())
             rollback_vars["relkit_rollback_only_from"] = unwinding.version
+        if playvars.uses(project.config, "relkit_version", "rollback.yml"):
+            # relkit.yml's strings name the target: the ledger names it, saving each host a round trip
+            smoked = project.ledger.entries(kind="smoke.result", env=env)
+            rollback_vars["relkit_ledger_versions"] = ledger_targets(switched, smoked, to)
         result = run.play("rollback.yml", rollback_vars, progress, limit=limit)
+        result = _retry_mismatched(run, result, rollback_vars, progress)
         back = run.book.switches(result)
         if unwinding is not None and result.ok:
             run.book.record(
@@ -130,6 +140,48 @@ def rollback(
             f"rollback of {env} failed on {', '.join(result.bad_hosts)}: those hosts need attention", report
         )
     return report
+
+
+def ledger_targets(switched: Iterable[Entry], smoked: Iterable[Entry], to: str | None) -> dict[str, str]:
+    """Per host, the release a rollback goes to by the ledger: ``to``, else the hosts' own rule
+    (``relkit_rules.rollback_target``) applied to the switches the ledger recorded there, each
+    with the smoke outcome recorded after it. A host whose history says otherwise refuses before
+    changing anything and is rolled back again the slow way (:func:`_retry_mismatched`)."""
+    history: dict[str, list[dict[str, Any]]] = {}
+    last: dict[tuple[str, str], dict[str, Any]] = {}  # (run, host) -> that run's last switch there
+    for e in heapq.merge(switched, smoked, key=lambda e: e.seq):
+        if e.kind == "host.switched":
+            line: dict[str, Any] = {k: e.data.get(k) for k in ("action", "version", "previous")}
+            history.setdefault(e.host, []).append(line)
+            last[(e.run_id, e.host)] = line
+            continue
+        failed = set(e.data.get("failed") or ())
+        for host in e.data.get("hosts") or ():
+            found = last.pop((e.run_id, host), None)
+            if found is not None:
+                found["smoke"] = SMOKE_FAILED if host in failed else SMOKE_PASSED
+    targets = {}
+    for host, lines in history.items():
+        live = lines[-1]["version"]
+        target = to or rollback_target(lines, live, {line["version"] for line in lines})
+        if target:
+            targets[host] = str(target)
+    return targets
+
+
+def _retry_mismatched(
+    run: Run, result: PlayResult, rollback_vars: dict[str, Any], progress: OutcomeSink
+) -> PlayResult:
+    """Roll back again, the slow way (each host finds its target first), the hosts that refused
+    because their target was not the one the ledger named; the others' outcomes stand."""
+    releases = result.releases()
+    again = sorted(h for h, r in releases.items() if r.raw.get("target_mismatch") and h in result.bad_hosts)
+    if not again:
+        return result
+    retry = run.play(
+        "rollback.yml", {**rollback_vars, "relkit_ledger_versions": {}}, progress, limit=",".join(again)
+    )
+    return result.redone(again, retry)
 
 
 def _refuse_unknown_target(project: Project, env: str, to: str | None) -> None:

@@ -95,8 +95,9 @@ def test_redeploy_skips_upload_and_switch(project: tuple[Project, list[SshHost]]
     api.deploy(proj, manifest, "staging", by="ops", full_play=True)
     last_run = api.ledger_entries(proj, kind="run.finished")[-1].run_id
     tasks = [e for e in api.ledger_entries(proj, kind="task.result") if e.run_id == last_run]
-    upload = [e for e in tasks if e.data["task"].startswith("Upload")]
-    assert {e.data["status"] for e in upload} == {"skipped"}
+    # the install task transfers the artifact itself: skipped, nothing is uploaded
+    install = [e for e in tasks if e.data["task"].startswith("Install (upload")]
+    assert {e.data["status"] for e in install} == {"skipped"} and len(install) == len(hosts)
     switch = [e for e in tasks if e.data["task"].startswith("Switch")]
     assert {e.data["changed"] for e in switch} == {False}
     for host in hosts:

@@ -325,3 +325,33 @@ def test_window_end_and_running_deploy_skip_without_touching_hosts_or_lock(
     assert "STALE" in needed.data["blocked_by"] and needed.data["evidence"][0]["failing"]["web1"]
     assert path.read_bytes() == stale, "the stale lock is left for relkit unlock"
     assert_live(hosts[0], "1.0.0")
+
+
+def test_a_host_on_another_release_than_the_ledger_says_is_checked_on_its_own(
+    ssh_pool_factory: Callable[..., Any], tmp_path: Path, cli: Cli
+) -> None:
+    # relkit names each host's live release from its ledger (the checks name relkit_version); a
+    # host switched by hand since fails that call, checking nothing, and is checked again after
+    # reading its live release itself
+    hosts = ssh_pool_factory(2).hosts
+    project = setup(tmp_path, hosts, {"checks": []}, "1.0.0", "2.0.0")
+    web2 = hosts[1]
+    app = "cd /opt/webapp && python3 current/app.py"
+    web2.ssh(f"{app} stop --pidfile shared/app.pid && ln -sfn releases/1.0.0 current", check=True)
+    web2.ssh(
+        f"cd /opt/webapp; python3 current/app.py serve --bind {web2.address} --port 18080 "
+        "--db shared/data/app.db --pidfile shared/app.pid >> shared/log/app.log 2>&1 < /dev/null & sleep 0.5",
+        check=True,
+    )
+
+    result = cli(project.root, "--output", "json", "health", "--env", "staging")
+    assert result.code == 0, result.err
+    report = result.json()["result"]
+    assert report["status"] == "ok"
+    assert {h: report["hosts"][h]["version"] for h in ("web1", "web2")} == {"web1": "2.0.0", "web2": "1.0.0"}
+    tasks = [e for e in kinds(project, "task.result") if e.run_id == report["run_id"]]
+    refused = [e for e in tasks if e.data["status"] == "failed"]
+    assert [e.host for e in refused] == ["web2"] and "not 2.0.0" in refused[0].data["msg"]
+    assert [e.data["task"] for e in tasks if e.host == "web2"][-1] == "Health checks"
+    [recorded] = kinds(project, "health.result")
+    assert recorded.data["versions"] == {"web1": "2.0.0", "web2": "1.0.0"}

@@ -184,6 +184,9 @@ def test_full_disk_fails_before_the_switch_and_leaves_nothing_partial(
     # nothing switched anywhere; on the full host no partial or incomplete release is left
     listing = full.ssh("ls -A /opt/webapp /opt/webapp/releases", check=True).stdout
     assert "current" not in listing and ".partial" not in listing and OLD not in listing, listing
+    # the upload it could not unpack stays for the re-run, the deploy user's only
+    modes = full.ssh("stat -c %a /opt/webapp/.relkit/incoming /opt/webapp/.relkit/incoming/*", check=True)
+    assert modes.stdout.split() == ["700", "600"], modes.stdout
     assert not (deploy_dir(roomy) / "current").exists() and leftovers(roomy) == []
 
     full.ssh("rm /opt/webapp/fill", check=True)
@@ -192,6 +195,41 @@ def test_full_disk_fails_before_the_switch_and_leaves_nothing_partial(
         assert app_version(host) == OLD
     assert full.ssh("readlink /opt/webapp/current", check=True).stdout.strip() == f"releases/{OLD}"
     assert full.ssh("ls -A /opt/webapp/releases", check=True).stdout.split() == [OLD]
+
+
+def test_no_room_for_the_upload_fails_the_install_and_leaves_no_partial_upload(
+    ssh_pool_factory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    full, roomy = ssh_pool_factory(2).hosts
+    # no room at all: the install task's own transfer of the artifact fails on that host
+    full.mount_tmpfs("/opt/webapp", "2M")
+    full.ssh('head -c $(( $(stat -f -c "%a * %S" /opt/webapp) )) /dev/zero > /opt/webapp/fill; true')
+    root = write_project(tmp_path / "project", {"staging": [full, roomy]})
+    proj = Project.load(root)
+    manifest = str(root / "releases" / f"{OLD}.yml")
+
+    capsys.readouterr()
+    assert main(["-C", str(root), "deploy", manifest, "--env", "staging"]) == 4
+    err = capsys.readouterr().err
+    assert f"failed on {full.name} before any host switched" in err, err
+    run = last(proj, "run.finished")
+    failed = [
+        e for e in api.ledger_entries(proj, kind="task.result")
+        if e.run_id == run.run_id and e.host == full.name and e.data["status"] == "failed"
+    ]  # fmt: skip
+    assert [e.data["task"].split(" (")[0] for e in failed] == ["Install"]
+    assert "could not upload" in failed[0].data["msg"], failed[0].data["msg"]
+    assert not api.ledger_entries(proj, kind="host.switched")
+    # no partial upload, release or link; the incoming directory is the deploy user's only
+    assert full.ssh("ls -A /opt/webapp/.relkit/incoming", check=True).stdout.split() == []
+    assert full.ssh("ls -A /opt/webapp/releases", check=True).stdout.split() == []
+    assert full.ssh("stat -c %a /opt/webapp/.relkit/incoming", check=True).stdout.strip() == "700"
+
+    full.ssh("rm /opt/webapp/fill", check=True)
+    assert main(["-C", str(root), "deploy", manifest, "--env", "staging"]) == 0
+    for host in (full, roomy):
+        assert app_version(host) == OLD
+        assert leftovers(host) == []
 
 
 def test_smoke_failure_in_production_rolls_back_or_asks(

@@ -51,7 +51,7 @@ TRIALS = 20
 OLD, NEW = "1.0.0", "2.0.0"
 PHASES = ("upload", "unpack", "snapshot", "migrate", "switch", "restart")
 # Longest random wait after a phase begins, seconds (well inside the phase on this kind of
-# machine: upload is several ssh round trips, a snapshot of ~1 MB of SQLite a few ms).
+# machine: upload is a file transfer then the install call, a snapshot of ~1 MB of SQLite a few ms).
 MAX_DELAY = {
     "upload": 0.3, "unpack": 0.1, "snapshot": 0.01, "migrate": 0.05, "switch": 0.02, "restart": 0.06
 }  # fmt: skip

@@ -114,3 +114,41 @@ def test_retention_keeps_the_live_release_after_a_rollback_to_an_older_one(
     on_release(hosts, "1.0.0")
     for host in hosts:
         assert {"1.0.0", "2.0.0"} <= set(installed(host)), host.name
+
+
+def test_a_host_whose_target_is_not_the_ledgers_is_rolled_back_to_its_own(
+    ssh_pool_factory, tmp_path: Path
+) -> None:
+    # relkit names each host's target from its ledger (the smoke checks name relkit_version); a
+    # host that lost that release outside relkit refuses, changing nothing, and is rolled back to
+    # its own target after finding it
+    proj, hosts = project(ssh_pool_factory, tmp_path, keep=5)
+    releases = proj.root / "releases"
+    for version in ("1.0.0", "2.0.0", "4.0.0"):
+        api.deploy(proj, releases / f"{version}.yml", "staging", by="ops")
+    web2 = hosts[1]
+    web2.ssh("rm -rf /opt/webapp/releases/2.0.0", check=True)
+
+    report = api.rollback(proj, "staging", by="alice", reason="test")
+    assert report.rolled_back == {"web1": "2.0.0", "web2": "1.0.0", "web3": "2.0.0"}
+    on_release([hosts[0], hosts[2]], "2.0.0")
+    on_release([web2], "1.0.0")
+    tasks = [
+        e for e in api.ledger_entries(proj, kind="task.result", env="staging") if e.run_id == report.run_id
+    ]
+    refused = [e for e in tasks if e.data["status"] == "failed"]
+    assert [e.host for e in refused] == ["web2"]
+    assert "rollback target is 1.0.0, not 2.0.0" in refused[0].data["msg"]
+    switched = [
+        e for e in api.ledger_entries(proj, kind="host.switched", env="staging") if e.run_id == report.run_id
+    ]
+    assert sorted((e.host, e.data["version"]) for e in switched) == [
+        ("web1", "2.0.0"),
+        ("web2", "1.0.0"),
+        ("web3", "2.0.0"),
+    ]
+    [smoke] = [
+        e for e in api.ledger_entries(proj, kind="smoke.result", env="staging") if e.run_id == report.run_id
+    ]
+    assert smoke.data["passed"] and smoke.data["failed"] == []
+    assert api.ledger_verify(proj).ok

@@ -158,7 +158,9 @@ def test_every_play_gives_relkit_yml_strings_the_documented_variables(local_stag
         for e in project.ledger.entries(kind="task.result")
         if e.data["task"].startswith(("Find the release to roll back to", "Find the live release"))
     ]
-    assert reads == [(back, "ok"), (health, "ok")]
+    # the ledger names each host's target and live release: no host is asked first, and the read is
+    # not even a task (chosen as the play is parsed: a task skipped on every host costs a fork each)
+    assert reads == []
 
 
 def test_plays_read_the_version_on_the_host_only_when_a_string_uses_it(local_staging: Project) -> None:
@@ -172,11 +174,12 @@ def test_plays_read_the_version_on_the_host_only_when_a_string_uses_it(local_sta
     project = Project.load(project.root)
     api.deploy(project, releases / "1.0.0.yml", "staging", by="ops")
     api.deploy(project, releases / "2.0.0.yml", "staging", by="ops")
-    back = api.rollback(project, "staging", by="dewi", reason="no version in the checks").run_id
-    health = api.health(project, "staging", by="ops").run_id
+    api.rollback(project, "staging", by="dewi", reason="no version in the checks")
+    api.health(project, "staging", by="ops")
     reads = [
         (e.run_id, e.data["status"])
         for e in project.ledger.entries(kind="task.result")
         if e.data["task"].startswith(("Find the release to roll back to", "Find the live release"))
     ]
-    assert sorted(reads) == sorted([(back, "skipped"), (health, "skipped")])
+    # no string names the version: the read is left out of the play (no task, not a skipped one)
+    assert reads == []
