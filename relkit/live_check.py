@@ -155,7 +155,7 @@ def cards_of(result: PlayResult) -> tuple[dict[str, dict[str, Any]], str]:
         if REDACTED in json.dumps(card.get("health"), ensure_ascii=False):
             # the health checks alone: health runs its play, the quick check keeps the card
             card.pop("health")
-            card["health_unavailable"] = f"the health checks carry a secret (masked: {REDACTED})"
+            card["health_unavailable"] = "the health checks carry a secret (masked by the redactor)"
         if "unavailable" not in card and REDACTED in json.dumps(card, ensure_ascii=False):
             # a secret the probe's own check missed (trimmed, shell-quoted...), masked by the
             # redactor on its way here: the card would run the masked command, not the real one
