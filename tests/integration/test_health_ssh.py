@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from relkit import api
@@ -415,10 +416,13 @@ def test_after_a_deploy_health_checks_over_the_host_cards_as_the_play_would(
 
     # relkit.yml changed: the play (until a deploy keeps cards for it)
     config = project.root / "relkit.yml"
-    config.write_text(config.read_text() + "\n# edited\n")
+    text = config.read_text()
+    settings = yaml.safe_load(text)
+    settings["health"]["timeout"] = 7
+    config.write_text(yaml.safe_dump(settings))
     changed = api.health(Project.load(project.root), "staging")
     assert changed.checked_by["why_play"].startswith("relkit.yml, the inventory or the environment changed")
-    config.write_text(config.read_text().removesuffix("\n# edited\n"))
+    config.write_text(text)
 
     # a rollback since the deploy: the ledger has another release than the cards
     api.rollback(project, "staging", by="ops", reason="test")
