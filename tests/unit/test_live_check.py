@@ -300,3 +300,32 @@ def test_health_without_usable_cards_is_the_plays(
     verdict = live_check.health(project, "staging", known)
     assert verdict.result is None
     assert verdict.reason.startswith(expected), verdict.reason
+
+
+def _probe_card(args: dict[str, Any]) -> dict[str, Any]:
+    """The relkit_release action plugin's card for a local-connection probe with ``args``."""
+    from types import SimpleNamespace
+
+    from tests.support.hostmodules import PLAYBOOKS, load
+
+    plugin = load("relkit_release_action", PLAYBOOKS / "action_plugins" / "relkit_release.py")
+    action = object.__new__(plugin.ActionModule)
+    action._task = SimpleNamespace(args=args)
+    action._connection = SimpleNamespace(transport="local")
+    action._play_context = SimpleNamespace(become=False)
+    action._templar = SimpleNamespace(template=lambda value: value)
+    return action._card({"ansible_python_interpreter": "/usr/bin/python3"}, {"ansible_facts": {}})
+
+
+def test_the_probe_card_carries_the_health_checks_unless_they_hold_a_secret() -> None:
+    smoke = {"checks": [{"name": "up", "command": "true"}]}
+    health = {"checks": [{"name": "api", "command": "curl -H 'token: s3cr3t' x"}], "timeout": 5}
+    args = {"deploy_path": "/opt/app", "smoke": smoke, "health": health, "secrets": []}
+    assert _probe_card(args)["health"] == health
+    kept = _probe_card({**args, "secrets": ["s3cr3t"]})
+    assert "health" not in kept and kept["health_unavailable"] == "the health checks carry a secret"
+    assert kept["smoke"] == smoke and kept["deploy_path"] == "/opt/app", "the quick check keeps its card"
+    assert "health" not in _probe_card({**args, "health": None})
+    assert _probe_card({**args, "smoke": {"checks": [{"name": "s3cr3t"}]}, "secrets": ["s3cr3t"]}) == {
+        "unavailable": "the smoke checks or the connection carry a secret"
+    }
