@@ -54,6 +54,9 @@ class HealthReport:
     seconds: float = 0.0
     next_steps: list[str] = field(default_factory=list)
     """What to do about a critical result: the commands to restart, roll back or decide."""
+    checked_by: dict[str, Any] = field(default_factory=dict)
+    """How the hosts were checked: ``how`` (``direct``: over the host cards, no play; ``play``)
+    and, for a play, ``why_play`` (why the direct check was not used)."""
 
     @property
     def critical(self) -> bool:
@@ -121,6 +124,12 @@ def health_checks(config: ProjectConfig) -> list[dict[str, Any]]:
         for c in config.smoke.checks
     ]
     return smoke + [{**c.model_dump(exclude_none=True), "source": "health"} for c in config.health.checks]
+
+
+def health_vars(config: ProjectConfig) -> dict[str, Any]:
+    """``relkit_health`` of the plays: the checks and the seconds each may take. The health play
+    runs them; the deploy play's probe keeps them, rendered, in the host cards (the direct check)."""
+    return {"checks": health_checks(config), "timeout": config.health.timeout}
 
 
 def host_health(result: PlayResult, hosts: Iterable[str] = ()) -> dict[str, HostHealth]:

@@ -43,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relkit import __version__
+from relkit import __version__, playvars
 from relkit.assets import playbooks_dir
 from relkit.hostrules import atomic_write
 from relkit.project import Project
@@ -59,7 +59,12 @@ MAX_CARDS_BYTES = 4_000_000
 CONNECT_TIMEOUT = 5
 HOST_TIMEOUT = 30.0
 _ENV_NAME = re.compile(r"\b[A-Z][A-Z0-9_]{2,}\b")
-_HOST_SOURCES = ("relkit_rules.py", "relkit_checks.py", "relkit_layout.py")  # each after those it imports
+_HOST_SOURCES = (  # each after those it imports
+    "relkit_rules.py",
+    "relkit_checks.py",
+    "relkit_layout.py",
+    "relkit_health_checks.py",
+)
 _HOST_MAIN = """
 def relkit_live_check(args):
     import fcntl
@@ -80,6 +85,23 @@ def relkit_live_check(args):
 
 print(json.dumps(relkit_live_check(json.loads(ARGS))))
 """
+_HEALTH_MAIN = """
+def relkit_health_check(args):
+    root = args["deploy_path"]
+    if not os.path.isdir(root):
+        return {"deploy_path_missing": root}
+    live = current_version(root)
+    if live != args["version"]:  # the checks were rendered for the cards' release: not run here
+        return {"reason": "runs %s, not the cards' %s" % (live, args["version"])}
+    return {"health": run_health(root, args["checks"], float(args["timeout"]))}
+
+
+print(json.dumps(relkit_health_check(json.loads(ARGS))))
+"""
+HEALTH_TASK = "Health checks (direct, no play)"
+PER_RUN = ("relkit_run_id", "now", "lookup", "query", "q", "ansible_play_name", "ansible_limit")
+"""Names a check may use whose value each play renders anew: the direct health check, which runs
+the checks as the deploy play rendered them, is not used then."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +154,11 @@ def cards_of(result: PlayResult) -> tuple[dict[str, dict[str, Any]], str]:
     missing = []
     for host in result.all_hosts:
         probe = [o.release.card for o in result.outcomes if o.host == host and o.release and o.release.card]
-        card = probe[-1] if probe else {"unavailable": "no probe result"}
+        card = dict(probe[-1]) if probe else {"unavailable": "no probe result"}
+        if REDACTED in json.dumps(card.get("health"), ensure_ascii=False):
+            # the health checks alone: health runs its play, the quick check keeps the card
+            card.pop("health")
+            card["health_unavailable"] = "the health checks carry a secret (masked by the redactor)"
         if "unavailable" not in card and REDACTED in json.dumps(card, ensure_ascii=False):
             # a secret the probe's own check missed (trimmed, shell-quoted...), masked by the
             # redactor on its way here: the card would run the masked command, not the real one
@@ -265,17 +291,24 @@ def save(project: Project, env: str, result: PlayResult, version: str, sha256: s
     return ""
 
 
-def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[str, LiveRelease]) -> Verdict:
-    """Ask every host of ``env`` whether it runs ``version`` (``live``: the ledger's view)."""
+def _record(project: Project, env: str) -> tuple[dict[str, Any] | None, str]:
+    """The trusted host cards of ``env``, else ``(None, why not)``."""
     path = cards_path(project, env)
     try:
-        record = trusted_cards(project, env)
+        return trusted_cards(project, env), ""
     except FileNotFoundError:
-        return Verdict(None, "no host cards yet (kept after a deploy that succeeds on every host)")
+        return None, "no host cards yet (kept after a deploy that succeeds on every host)"
     except Untrusted as exc:
-        return Verdict(None, f"host cards {path} not used ({exc}); the full play runs and keeps new ones")
+        return None, f"host cards {path} not used ({exc}); the full play runs and keeps new ones"
     except OSError as exc:
-        return Verdict(None, f"host cards {path} unreadable ({exc.strerror}); the full play runs")
+        return None, f"host cards {path} unreadable ({exc.strerror}); the full play runs"
+
+
+def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[str, LiveRelease]) -> Verdict:
+    """Ask every host of ``env`` whether it runs ``version`` (``live``: the ledger's view)."""
+    record, why = _record(project, env)
+    if record is None:
+        return Verdict(None, why)
     cards = record["hosts"]
     if (record.get("version"), record.get("sha256")) != (version, sha256):
         return Verdict(None, f"the host cards are for {record.get('version')}")
@@ -287,13 +320,7 @@ def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[
     if behind:
         return Verdict(None, f"the ledger has {', '.join(behind)} on another release")
     script = host_script()
-    # as the play's environment (relkit/engines/local.py): without the variables relkit.yml
-    # names as secrets nor any other carrying a secret value (a local-connection card runs the
-    # smoke commands in this very environment)
-    hidden, known = set(secret_env_names(project.config)), secrets_known()
-    environ = {
-        n: v for n, v in os.environ.items() if n not in hidden and (n in KEEP_IN_ENV or not known.found(v))
-    }
+    environ = _environ(project)
     with ThreadPoolExecutor(max_workers=min(len(cards), project.config.ansible.forks)) as pool:
         asked = pool.map(lambda card: ask(card, version, sha256, script, env=environ), cards.values())
         answers = dict(zip(cards, asked, strict=True))
@@ -310,15 +337,112 @@ def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[
     return Verdict(PlayResult("successful", 0, outcomes, Path()), "every host runs this release")
 
 
-def host_script() -> str:
-    """The Python run on each host: relkit_rules, relkit_checks and relkit_layout as the modules
-    use them, then the probe's question (:func:`ask` puts the host's ``ARGS`` in front)."""
+def health(project: Project, env: str, live: Mapping[str, LiveRelease]) -> Verdict:
+    """relkit health's checks on every host of ``env`` over the host cards, without a play.
+
+    Used only when the cards are trusted and still describe the play (the fingerprint: relkit.yml,
+    with its checks, the inventory, the environment), the ledger (``live``) has every host on the
+    release the cards were kept for (so ``{{ relkit_version }}`` rendered as the play would
+    render it), every card carries the health checks (none holds a secret) and no check names
+    what differs from run to run (the run id, lookups, the time). The result has the play's
+    shape: one ``relkit_health`` outcome per host, failed when a critical check failed. A host
+    that does not answer, or has no deploy path, gives no result at all: the play runs.
+    """
+    record, why = _record(project, env)
+    if record is None:
+        return Verdict(None, why)
+    cards, version = record["hosts"], record.get("version")
+    if record.get("fingerprint") != fingerprint(project, env):
+        return Verdict(None, "relkit.yml, the inventory or the environment changed since the cards were kept")
+    behind = sorted(
+        h
+        for h in cards
+        if not live.get(h) or (live[h].version, live[h].sha256) != (version, record.get("sha256"))
+    )
+    if behind:
+        return Verdict(
+            None, f"the ledger has {', '.join(behind)} on another release than the cards' {version}"
+        )
+    lacking = sorted(h for h, card in cards.items() if not isinstance(card.get("health"), dict))
+    if lacking:
+        why = cards[lacking[0]].get("health_unavailable") or "kept without health checks"
+        return Verdict(None, f"no health checks in the cards of {', '.join(lacking)} ({why})")
+    varying = [name for name in PER_RUN if playvars.uses(project.config, name, "health.yml")]
+    if varying:
+        return Verdict(None, f"the checks use {', '.join(varying)}, which each play renders anew")
+    script = host_script(_HEALTH_MAIN)
+    environ = _environ(project)
+
+    def check(card: Mapping[str, Any]) -> dict[str, Any]:
+        part = card["health"]
+        checks = part.get("checks") or []
+        timeout = float(part.get("timeout") or 5)
+        args = {"deploy_path": card["deploy_path"], "checks": checks, "timeout": timeout, "version": version}
+        # the checks run 8 at a time (module_utils/relkit_health_checks.py), each within timeout
+        limit = HOST_TIMEOUT + timeout * -(-len(checks) // 8)
+        return run_on(card, args, script, timeout=limit, env=environ)
+
+    with ThreadPoolExecutor(max_workers=min(len(cards), project.config.ansible.forks)) as pool:
+        answers = dict(zip(cards, pool.map(check, cards.values()), strict=True))
+    missing = [
+        f"{h}: "
+        + (
+            f"deploy path {a['deploy_path_missing']} missing"
+            if a.get("deploy_path_missing")
+            else str(a.get("reason") or "no health result")
+        )
+        for h, a in sorted(answers.items())
+        if not isinstance(a.get("health"), dict) or not isinstance(a["health"].get("checks"), list)
+    ]
+    if missing:
+        return Verdict(None, "; ".join(missing))
+    outcomes = [health_outcome(host, a["health"]) for host, a in sorted(answers.items())]
+    failed = any(o.status == "failed" for o in outcomes)
+    return Verdict(
+        PlayResult("failed" if failed else "successful", 2 if failed else 0, outcomes, Path()),
+        "checked over the host cards, no play",
+    )
+
+
+def health_outcome(host: str, health: dict[str, Any]) -> TaskOutcome:
+    """A host's health, as the relkit_health module's task reports it: failed, with the failing
+    critical checks in its message, when one of them failed."""
+    result: dict[str, Any] = {"changed": False, "health": health}
+    status, msg = "ok", ""
+    if health.get("status") == "critical":
+        bad = [r for r in health["checks"] if r.get("status") == "critical"]
+        status = "failed"
+        msg = "critical: " + "; ".join(f"{r.get('name')}: {r.get('detail')}" for r in bad)
+        result.update(failed=True, msg=msg)
+    return TaskOutcome.of(host, HEALTH_TASK, "relkit_health", status, False, msg[:2000], result)
+
+
+def _environ(project: Project) -> dict[str, str]:
+    """The environment of ssh (or of a local card's Python), as the play's
+    (relkit/engines/local.py): without the variables relkit.yml names as secrets nor any other
+    carrying a secret value (a local-connection card runs the checks in this very environment)."""
+    hidden, known = set(secret_env_names(project.config)), secrets_known()
+    return {
+        n: v for n, v in os.environ.items() if n not in hidden and (n in KEEP_IN_ENV or not known.found(v))
+    }
+
+
+def host_script(main: str = _HOST_MAIN) -> str:
+    """The Python run on each host: relkit_rules, relkit_checks, relkit_layout and
+    relkit_health_checks as the modules use them, then ``main``: the probe's question, or the
+    health checks (:func:`run_on` puts the host's ``ARGS`` in front)."""
     utils = playbooks_dir() / "module_utils"
     body = ["import json", "import os"]
     for name in _HOST_SOURCES:
-        lines = (utils / name).read_text().splitlines()
-        body += [line for line in lines if not line.startswith(("from __future__", "from ansible."))]
-    return "\n".join(body) + _HOST_MAIN
+        skipping = False  # inside a parenthesised import of one of these very files
+        for line in (utils / name).read_text().splitlines():
+            if line.startswith(("from __future__", "from ansible.")):
+                skipping = line.rstrip().endswith("(")
+            elif skipping:
+                skipping = not line.startswith(")")
+            else:
+                body.append(line)
+    return "\n".join(body) + main
 
 
 def ask(
@@ -329,14 +453,26 @@ def ask(
     timeout: float = HOST_TIMEOUT,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run ``script`` on the host ``card`` describes (``env``: the environment of ssh, or of the
-    local Python; default relkit's); its answer, or why there is none."""
+    """Run the probe's ``script`` on the host ``card`` describes (``env``: the environment of
+    ssh, or of the local Python; default relkit's); its answer, or why there is none."""
     args = {
         "deploy_path": card["deploy_path"],
         "smoke": card.get("smoke") or {},
         "version": version,
         "sha256": sha256,
     }
+    return run_on(card, args, script, timeout, env)
+
+
+def run_on(
+    card: Mapping[str, Any],
+    args: Mapping[str, Any],
+    script: str,
+    timeout: float = HOST_TIMEOUT,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run ``script`` with ``args`` on the host ``card`` describes, over its ssh command line
+    (or locally); the JSON object it prints last, else ``{"live": False, "reason": ...}``."""
     text = f"ARGS = {json.dumps(json.dumps(args))}\n" + script
     python = str(card.get("python") or "python3")
     if card.get("connection") == "local":

@@ -13,6 +13,11 @@ running the whole play: the exact ssh command line Ansible's ssh connection buil
 host, the Python that ran the module, the deploy path and the rendered smoke checks. Hosts
 that need a password, become or another connection type get no card (``unavailable`` says
 why), nor do smoke checks that carry a secret: a card never holds one.
+
+The card also carries relkit health's checks, rendered for the host (the probe's ``health``
+option), so that ``relkit health`` can run them over the same ssh command line without a play.
+Health checks that carry a secret leave only that part out (``health_unavailable`` says why):
+the quick check of a redeploy still uses the card, and health runs its play.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ansible.plugins.action.normal import ActionModule as NormalAction
 
 CONNECTIONS = ("ssh", "local")
 SECRET = "the smoke checks or the connection carry a secret"
+HEALTH_SECRET = "the health checks carry a secret"
 
 
 def _strings(value):
@@ -113,10 +119,22 @@ class ActionModule(NormalAction):
         # each string as it is (not JSON-escaped: a value holding a quote or a non-ASCII
         # character is spelt otherwise there); the controller refuses, on top, a card holding
         # any form of a secret its redactor masked (relkit/live_check.py: cards_of)
-        texts = list(_strings(card))
-        if any(isinstance(s, str) and s and any(s in t for t in texts) for s in args.get("secrets") or []):
+        if self._holds_secret(card, args):
             return {"unavailable": SECRET}
+        health = args.get("health")
+        if isinstance(health, dict):
+            health = json.loads(json.dumps(health, sort_keys=True, default=str))
+            if self._holds_secret(health, args):
+                card["health_unavailable"] = HEALTH_SECRET
+            else:
+                card["health"] = health
         return card
+
+    @staticmethod
+    def _holds_secret(value, args):
+        """True when a string of ``value`` holds one of the task's secret values."""
+        texts = list(_strings(value))
+        return any(isinstance(s, str) and s and any(s in t for t in texts) for s in args.get("secrets") or [])
 
     def _python(self, task_vars, result):
         """The interpreter that ran the module: discovered, else ansible_python_interpreter."""

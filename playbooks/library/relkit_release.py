@@ -61,6 +61,11 @@ options:
   smoke:
     type: dict
     description: checks (list), timeout, interval; run right after activate/rollback, in the same call
+  health:
+    type: dict
+    description: >-
+      probe - relkit health's checks and timeout, rendered for this host; ignored here: the
+      action plugin keeps them in the host card (the direct health check)
   migrate: {type: str, description: run before the switch with RELKIT_RELEASE = the new release dir}
   drain: {type: str, description: a switch - run before the live release stops (take the host out of its load balancer)}
   undrain: {type: str, description: a switch - run once the new release passed its smoke test (put the host back)}
@@ -1009,6 +1014,7 @@ def main():
             by=dict(type="str", default=""),
             ledger_head=dict(type="str", default=""),
             smoke=dict(type="dict"),
+            health=dict(type="dict"),
             migrate=dict(type="str"),
             drain=dict(type="str"),
             undrain=dict(type="str"),

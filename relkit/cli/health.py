@@ -40,7 +40,8 @@ def health_table(report: api.HealthReport) -> Table:
 
 
 HELP = (
-    "Smoke + health checks of the live release on every host, in one play; ledger, optional "
+    "Smoke + health checks of the live release on every host, over SSH with the last deploy's host cards "
+    "(else in one play); ledger, optional "
     "Prometheus textfile, automatic rollback after health.critical_threshold critical runs in a row. "
     "Exit 0 healthy (warnings allowed) or skipped (window over, deploy running), 4 critical."
     + example("relkit health --env production --prom-file /var/lib/node_exporter/relkit.prom")
@@ -60,11 +61,25 @@ def health(
     wait: Annotated[
         float, typer.Option("--wait", help="seconds to wait for a running deploy, then skip")
     ] = 10.0,
+    full_play: Annotated[
+        bool,
+        typer.Option(
+            "--full-play",
+            help="check by the health play even when the last deploy's host cards allow the direct check",
+        ),
+    ] = False,
 ) -> None:
     st = state(ctx)
     out = st.output
     report = api.health(
-        st.project(), env, by=st.actor, always=always, prom_file=prom_file, wait=wait, progress=out.progress
+        st.project(),
+        env,
+        by=st.actor,
+        always=always,
+        prom_file=prom_file,
+        wait=wait,
+        progress=out.progress,
+        full_play=full_play,
     )
     if report.skipped:
         out.emit(report.to_dict())

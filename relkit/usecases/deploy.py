@@ -10,6 +10,7 @@ from typing import Any, Literal, NoReturn
 from relkit import gatekeeper, live_check
 from relkit.errors import BadInput, GateBlocked, PlayFailed
 from relkit.gates import GateReport, Override
+from relkit.health import health_vars
 from relkit.hostrules import new_run_id
 from relkit.loading import load_manifest
 from relkit.project import Project
@@ -116,7 +117,12 @@ def deploy(
         run.notices.notify("deploy.started")
         release = {"version": manifest.version, "sha256": sha, "artifact": str(artifact)}
         manifest_file = str(manifest_path.resolve())
-        gate_vars = {"relkit_manifest": manifest_file, "relkit_project_dir": str(project.root)}
+        gate_vars: dict[str, Any] = {
+            "relkit_manifest": manifest_file,
+            "relkit_project_dir": str(project.root),
+        }
+        # relkit health's checks: the probe keeps them, rendered, in the host cards
+        gate_vars["relkit_health"] = health_vars(project.config)
         quick = live_check.Verdict(None, "not tried (--full-play)")
         if not full_play and resumed is None:  # a rollout left open plays its batches
             known = live_releases(project.ledger.entries(kind="host.switched", env=env)).get(env, {})

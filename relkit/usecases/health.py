@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relkit import playvars
+from relkit import live_check, playvars
 from relkit.chain import Entry
 from relkit.config import Health
 from relkit.errors import BadInput, Locked, PlayFailed, RelkitError, RollbackRefused
@@ -27,7 +27,7 @@ from relkit.health import (
     critical_streak,
     decide,
     evidence,
-    health_checks,
+    health_vars,
     host_health,
     monitoring_hours,
     overall,
@@ -36,6 +36,7 @@ from relkit.health import (
 )
 from relkit.hostrules import atomic_write
 from relkit.project import Project
+from relkit.results import PlayResult
 from relkit.status import live_releases
 from relkit.store import Holder
 from relkit.usecases import signing
@@ -111,11 +112,14 @@ def check_health(
     wait: float = 10.0,
     progress: OutcomeSink = quiet,
     now: datetime | None = None,
+    full_play: bool = False,
 ) -> HealthReport:
     """Check the live release of ``env``; record, export and apply the critical policy.
 
     Skips (status ``skipped``, nothing touched) outside the monitoring window unless
     ``always``, and when a deploy or rollback still holds the lock after ``wait`` seconds.
+    The hosts are checked over their host cards without a play when the last deploy kept
+    usable ones (:func:`relkit.live_check.health`), else (and with ``full_play``) by the play.
     """
     started = time.monotonic()
     _check_args(project, env, prom_file, wait)
@@ -155,18 +159,7 @@ def check_health(
     run = Run(project, env, "health", identity(by))
     report.run_id, report.threshold = run.run_id, config.health.critical_threshold
     run.book.started(window_end=report.window_end, always=always)
-    checks = {"checks": health_checks(config), "timeout": config.health.timeout}
-    health_vars: dict[str, Any] = {"relkit_health": checks}
-    if playvars.uses(config, "relkit_version", "health.yml"):
-        # the checks name the live release: the ledger names it, saving each host a round trip
-        health_vars["relkit_ledger_versions"] = {h: v for h, (v, _) in _live(switches, env).items()}
-    result = run.play("health.yml", health_vars, progress)
-    if again := sorted({o.host for o in result.outcomes if "version_mismatch" in o.result}):
-        # another release is live there than the ledger says: those hosts read it first
-        retry = run.play(
-            "health.yml", {**health_vars, "relkit_ledger_versions": {}}, progress, limit=",".join(again)
-        )
-        result = result.redone(again, retry)
+    result = _check_hosts(project, run, report, switches, full_play, progress)
     if not result.outcomes:
         run.finished("failed", rc=result.rc)
         raise PlayFailed(f"health play on {env} reached no host:\n{result.failure_summary()}", report)
@@ -191,6 +184,7 @@ def check_health(
         "health.result",
         status=report.status,
         by=run.by,
+        checked_by=report.checked_by["how"],
         versions={h.host: h.version for h in report.hosts.values()},
         hosts={
             h.host: {"status": h.status, "checks": h.checks, "problem": h.problem}
@@ -223,7 +217,13 @@ def check_health(
             raise
     if report.critical:
         report.next_steps = next_steps(project, report, active)
-    run.finished(report.status, rc=result.rc, health_seq=entry.seq, decision=report.decision.get("action"))
+    run.finished(
+        report.status,
+        rc=result.rc,
+        health_seq=entry.seq,
+        decision=report.decision.get("action"),
+        checked_by=report.checked_by["how"],
+    )
     prune_run_dirs(project.state_dir / "runs", KEEP_RUN_DIRS)
     if prom_file is not None:
         live = _prom_live(list(ledger.entries(kind="host.switched", env=env)), report)
@@ -232,6 +232,45 @@ def check_health(
         write_prom_file(prom_file, prometheus_text(report, live, datetime.now(UTC), active))
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _check_hosts(
+    project: Project,
+    run: Run,
+    report: HealthReport,
+    switches: list[Entry],
+    full_play: bool,
+    progress: OutcomeSink,
+) -> PlayResult:
+    """Every host's health: directly over the host cards when they can be used (the same checks,
+    rendered as the play renders them, run by the same host code), else by the health play."""
+    direct = live_check.Verdict(None, "not tried (--full-play)")
+    if not full_play:
+        known = live_releases(switches).get(report.env, {})
+        direct = live_check.health(project, report.env, known)
+    if direct.result is not None:
+        report.checked_by = {"how": "direct", "why_play": None}
+        for outcome in direct.result.outcomes:
+            run.book.outcome(outcome, progress)
+        run.book.flush()
+        return direct.result
+    report.checked_by = {"how": "play", "why_play": direct.reason}
+    if "no answer" in direct.reason or "no health result" in direct.reason:
+        report.notes.append(
+            f"the direct check found a host it could not check ({direct.reason}): the play ran"
+        )
+    variables: dict[str, Any] = {"relkit_health": health_vars(project.config)}
+    if playvars.uses(project.config, "relkit_version", "health.yml"):
+        # the checks name the live release: the ledger names it, saving each host a round trip
+        variables["relkit_ledger_versions"] = {h: v for h, (v, _) in _live(switches, report.env).items()}
+    result = run.play("health.yml", variables, progress)
+    if again := sorted({o.host for o in result.outcomes if "version_mismatch" in o.result}):
+        # another release is live there than the ledger says: those hosts read it first
+        retry = run.play(
+            "health.yml", {**variables, "relkit_ledger_versions": {}}, progress, limit=",".join(again)
+        )
+        result = result.redone(again, retry)
+    return result
 
 
 def _misconfigured(env: str, problems: dict[str, str]) -> str:

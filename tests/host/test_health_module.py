@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.hostmodules import library
+from tests.support.hostmodules import library, module_utils
 
-health = library("relkit_health")
+health = module_utils()["relkit_health_checks"]  # what the module (and the direct check) run
 
 LOG = {"name": "errors", "severity": "critical", "log": "shared/log/app.log", "pattern": "ERROR|Traceback"}
 
@@ -181,3 +181,9 @@ def test_live_version_is_reported(root: Path) -> None:
     result = run(root, {"name": "true", "command": "true"})
     assert result == {"status": "ok", "version": "2.0.0", "checks": result["checks"]}
     assert result["checks"][0]["source"] == "health"
+
+
+def test_the_module_runs_the_shared_checks() -> None:
+    """One copy of the checks: the module's run_health is module_utils/relkit_health_checks' (the
+    direct health check of relkit/live_check.py runs that file too)."""
+    assert library("relkit_health").run_health is health.run_health

@@ -40,7 +40,7 @@ checks = module_utils()["relkit_checks"]
 layout = module_utils()["relkit_layout"]
 snapshots = module_utils()["relkit_snapshots"]
 release = library("relkit_release")
-health_module = library("relkit_health")
+health_module = module_utils()["relkit_health_checks"]  # the relkit_health module's checks
 host_check = library("relkit_host_check")
 
 

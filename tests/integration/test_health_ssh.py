@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from relkit import api
@@ -355,3 +356,108 @@ def test_a_host_on_another_release_than_the_ledger_says_is_checked_on_its_own(
     assert [e.data["task"] for e in tasks if e.host == "web2"][-1] == "Health checks"
     [recorded] = kinds(project, "health.result")
     assert recorded.data["versions"] == {"web1": "2.0.0", "web2": "1.0.0"}
+
+
+SICK = {"name": "sick", "command": "test ! -e shared/sick-{{ inventory_hostname }}", "severity": "critical"}
+
+
+def _shape(report: api.HealthReport) -> dict[str, Any]:
+    """What a health run found, less what varies between two runs (latency, values)."""
+    return {
+        h.host: (h.version, h.status, [(c["name"], c["kind"], c["source"], c["severity"], c["status"],
+                                        c["detail"]) for c in h.checks])
+        for h in report.hosts.values()
+    }  # fmt: skip
+
+
+def _run_dirs(project: Project, run_id: str) -> list[Path]:
+    return list((project.state_dir / "runs").glob(f"{run_id}-*"))
+
+
+def test_after_a_deploy_health_checks_over_the_host_cards_as_the_play_would(
+    ssh_pool_factory: Callable[..., Any], tmp_path: Path, cli: Cli
+) -> None:
+    hosts = ssh_pool_factory(2).hosts
+    policy = {"critical_threshold": 3, "on_critical": "rollback", "checks": [ERRORS, SICK]}
+    project = setup(tmp_path, hosts, policy, "1.0.0", "2.0.0")
+
+    play = api.health(project, "staging", full_play=True)  # first run: the log baselines
+    assert play.checked_by == {"how": "play", "why_play": "not tried (--full-play)"}
+    assert _run_dirs(project, play.run_id)
+    direct = api.health(project, "staging")
+    assert direct.checked_by == {"how": "direct", "why_play": None}, direct.checked_by
+    assert not _run_dirs(project, direct.run_id), "no play ran"
+    assert direct.status == play.status == "ok"
+    assert [c[0] for c in _shape(direct)["web1"][2]] == ["health", "port", "errors", "sick"]
+    versions = {h: s[0] for h, s in _shape(direct).items()}
+    assert versions == {h: s[0] for h, s in _shape(play).items()} == {"web1": "2.0.0", "web2": "2.0.0"}
+    assert {h: [c[:5] for c in s[2]] for h, s in _shape(direct).items()} == {
+        h: [c[:5] for c in s[2]] for h, s in _shape(play).items()
+    }
+    tasks = [e for e in kinds(project, "task.result") if e.run_id == direct.run_id]
+    assert {(e.host, e.data["task"], e.data["status"]) for e in tasks} == {
+        ("web1", "Health checks (direct, no play)", "ok"), ("web2", "Health checks (direct, no play)", "ok"),
+    }  # fmt: skip
+
+    # the same failures, seen directly and by the play: the same results, one critical streak
+    hosts[0].ssh(f"echo 'ERROR payment provider timed out' >> {LOG}", check=True)
+    hosts[1].ssh("touch /opt/webapp/shared/sick-web2", check=True)
+    first = cli(project.root, "--output", "json", "health", "--env", "staging")
+    assert first.code == 4
+    seen = first.json()["result"]
+    assert seen["checked_by"]["how"] == "direct" and seen["consecutive_critical"] == 1
+    hosts[0].ssh(f"echo 'ERROR payment provider timed out' >> {LOG}", check=True)
+    second = cli(project.root, "--output", "json", "health", "--env", "staging", "--full-play")
+    assert second.code == 4
+    again = second.json()["result"]
+    assert again["checked_by"]["how"] == "play" and again["consecutive_critical"] == 2
+    strip = lambda r: {  # noqa: E731
+        h: (
+            v["version"],
+            v["status"],
+            [{k: c[k] for k in c if k not in ("latency_ms", "value")} for c in v["checks"]],
+        )
+        for h, v in r["hosts"].items()
+    }
+    assert strip(seen) == strip(again)
+    assert strip(seen)["web1"][1] == "critical" and strip(seen)["web2"][1] == "critical"
+    results = kinds(project, "health.result")[-2:]
+    assert [e.data["checked_by"] for e in results] == ["direct", "play"]
+    statuses = [{h: [c["status"] for c in v["checks"]] for h, v in e.data["hosts"].items()} for e in results]
+    assert statuses[0] == statuses[1]
+    failed = [
+        e
+        for e in kinds(project, "task.result")
+        if e.run_id == seen["run_id"] and e.data["status"] == "failed"
+    ]
+    assert sorted(e.host for e in failed) == ["web1", "web2"]
+    assert failed[0].data["msg"].startswith("critical: ")
+    hosts[1].ssh("rm /opt/webapp/shared/sick-web2", check=True)
+    assert api.health(project, "staging").status == "ok"
+
+    # a tampered cards file: the play
+    cards = project.state_dir / "live-check" / "staging.json"
+    cards.write_text(cards.read_text().replace("test ! -e", "test -n"))
+    tampered = api.health(project, "staging")
+    assert tampered.checked_by["how"] == "play" and "HMAC does not match" in tampered.checked_by["why_play"]
+    assert tampered.status == "ok" and _run_dirs(project, tampered.run_id)
+    api.deploy(project, project.root / "releases" / "2.0.0.yml", "staging", by="ops")  # keeps new cards
+    assert api.health(project, "staging").checked_by["how"] == "direct"
+
+    # relkit.yml changed: the play (until a deploy keeps cards for it)
+    config = project.root / "relkit.yml"
+    text = config.read_text()
+    settings = yaml.safe_load(text)
+    settings["health"]["timeout"] = 7
+    config.write_text(yaml.safe_dump(settings))
+    changed = api.health(Project.load(project.root), "staging")
+    assert changed.checked_by["why_play"].startswith("relkit.yml, the inventory or the environment changed")
+    config.write_text(text)
+
+    # a rollback since the deploy: the ledger has another release than the cards
+    api.rollback(project, "staging", by="ops", reason="test")
+    back = api.health(project, "staging")
+    assert back.checked_by["how"] == "play"
+    assert back.checked_by["why_play"] == "the ledger has web1, web2 on another release than the cards' 2.0.0"
+    assert {h.version for h in back.hosts.values()} == {"1.0.0"} and back.status == "ok"
+    assert api.ledger_verify(project).ok

@@ -25,7 +25,7 @@ def load(name: str, path: Path) -> ModuleType:
 def module_utils() -> dict[str, ModuleType]:
     """Every relkit module_utils file, importable as ``ansible.module_utils.<name>`` by the modules
     (loaded once, so tests and the modules they load share the same objects)."""
-    first = ("relkit_rules", "relkit_checks")  # the ones the others import, before them
+    first = ("relkit_rules", "relkit_checks", "relkit_layout")  # the ones the others import, before them
     paths = sorted((PLAYBOOKS / "module_utils").glob("relkit_*.py"))
     paths.sort(key=lambda p: first.index(p.stem) if p.stem in first else len(first))
     return {path.stem: load(f"ansible.module_utils.{path.stem}", path) for path in paths}

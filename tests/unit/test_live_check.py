@@ -208,3 +208,124 @@ def test_the_host_script_is_plain_python_without_ansible() -> None:
         line for line in script.splitlines() if line.startswith(("import", "from"))
     )
     compile("ARGS = '{}'\n" + script, "relkit-live-check", "exec")
+
+
+HEALTH = {
+    "checks": [
+        {"name": "ok", "command": "test -d current", "severity": "critical", "source": "smoke"},
+        {"name": "sick", "command": "test ! -e sick", "severity": "warning", "source": "health"},
+        {"name": "errors", "log": "app.log", "pattern": "ERROR", "severity": "critical", "source": "health"},
+    ],
+    "timeout": 5,
+}
+
+
+def health_cards(project: Project, roots: dict[str, Path], **extra: dict[str, Any]) -> None:
+    cards = {h: {**card(r), "health": HEALTH, **extra.get(h, {})} for h, r in roots.items()}
+    assert live_check.save(project, "staging", probe_result(cards), "2.0.0", SHA) == ""
+
+
+def test_health_runs_the_cards_checks_with_the_modules_code(project: Project, hosts: dict[str, Path]) -> None:
+    health_cards(project, hosts)
+    (hosts["stage2"] / "sick").write_text("")
+    verdict = live_check.health(project, "staging", live("stage1", "stage2"))
+    assert verdict.result is not None, verdict.reason
+    first = {o.host: o for o in verdict.result.outcomes}
+    assert [o.health.status for o in first.values() if o.health] == ["ok", "warning"]
+    assert {o.status for o in first.values()} == {"ok"} and verdict.result.ok
+    assert first["stage1"].task == live_check.HEALTH_TASK and first["stage1"].action == "relkit_health"
+    assert [(c["name"], c["source"], c["status"]) for c in first["stage2"].health.checks] == [  # type: ignore[union-attr]
+        ("ok", "smoke", "ok"),
+        ("sick", "health", "warning"),
+        ("errors", "health", "ok"),
+    ]
+    assert first["stage1"].health and first["stage1"].health.version == "2.0.0"
+    # the log offsets live on the host, as with the module: the second run counts new lines
+    (hosts["stage1"] / "app.log").write_text("ERROR it broke\n")
+    again = live_check.health(project, "staging", live("stage1", "stage2"))
+    assert again.result is not None and not again.result.ok and again.result.hosts("failed") == ["stage1"]
+    [failed] = [o for o in again.result.outcomes if o.host == "stage1"]
+    assert failed.msg == "critical: errors: 1 matching line(s) since last run, max 0: ERROR it broke"
+    assert failed.result["failed"] is True and failed.health and failed.health.status == "critical"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ("no cards", "no host cards yet"),
+        ("tampered", "host cards "),
+        ("rolled back", "the ledger has stage1, stage2 on another release than the cards' 2.0.0"),
+        ("no health", "no health checks in the cards of stage2 (kept without health checks)"),
+        ("secret", "no health checks in the cards of stage1, stage2 (the health checks carry a secret"),
+        ("host down", "stage2: deploy path"),
+        ("run id", "the checks use relkit_run_id"),
+    ],
+)
+def test_health_without_usable_cards_is_the_plays(
+    project: Project, hosts: dict[str, Path], change: str, expected: str
+) -> None:
+    known = live("stage1", "stage2")
+    health_cards(project, hosts)
+    if change == "no cards":
+        live_check.cards_path(project, "staging").unlink()
+    elif change == "tampered":
+        path = live_check.cards_path(project, "staging")
+        path.write_text(path.read_text().replace("test -d current", "touch /tmp/x"))
+    elif change == "rolled back":
+        known = live("stage1", "stage2", version="1.0.0")
+    elif change == "no health":
+        cards = {"stage1": {**card(hosts["stage1"]), "health": HEALTH}, "stage2": card(hosts["stage2"])}
+        assert live_check.save(project, "staging", probe_result(cards), "2.0.0", SHA) == ""
+    elif change == "secret":  # masked by the redactor on its way: the controller's own test
+        masked = {"checks": [{"name": "token", "command": f"test {live_check.REDACTED}"}], "timeout": 5}
+        cards = {h: {**card(r), "health": masked} for h, r in hosts.items()}
+        assert live_check.save(project, "staging", probe_result(cards), "2.0.0", SHA) == ""
+        # the quick check keeps the cards: only their health part is left out
+        assert live_check.verify(project, "staging", "2.0.0", SHA, known).result is not None
+    elif change == "host down":
+        (hosts["stage2"] / "releases").rename(hosts["stage2"].parent / "moved")
+        hosts["stage2"].rename(hosts["stage2"].parent / "gone")
+    else:  # a check each play renders anew: the run id
+        config = project.root / "relkit.yml"
+        config.write_text(
+            config.read_text()
+            .replace("max_matches: 0", "max_matches: 0\n      name: errors-{{ relkit_run_id }}", 1)
+            .replace(
+                "    - name: errors            # lines written to the log since the previous health run\n",
+                "    -\n",
+            )
+        )
+        project = Project.load(project.root)
+        health_cards(project, hosts)
+    verdict = live_check.health(project, "staging", known)
+    assert verdict.result is None
+    assert verdict.reason.startswith(expected), verdict.reason
+
+
+def _probe_card(args: dict[str, Any]) -> dict[str, Any]:
+    """The relkit_release action plugin's card for a local-connection probe with ``args``."""
+    from types import SimpleNamespace
+
+    from tests.support.hostmodules import PLAYBOOKS, load
+
+    plugin = load("relkit_release_action", PLAYBOOKS / "action_plugins" / "relkit_release.py")
+    action = object.__new__(plugin.ActionModule)
+    action._task = SimpleNamespace(args=args)
+    action._connection = SimpleNamespace(transport="local")
+    action._play_context = SimpleNamespace(become=False)
+    action._templar = SimpleNamespace(template=lambda value: value)
+    return action._card({"ansible_python_interpreter": "/usr/bin/python3"}, {"ansible_facts": {}})
+
+
+def test_the_probe_card_carries_the_health_checks_unless_they_hold_a_secret() -> None:
+    smoke = {"checks": [{"name": "up", "command": "true"}]}
+    health = {"checks": [{"name": "api", "command": "curl -H 'token: s3cr3t' x"}], "timeout": 5}
+    args = {"deploy_path": "/opt/app", "smoke": smoke, "health": health, "secrets": []}
+    assert _probe_card(args)["health"] == health
+    kept = _probe_card({**args, "secrets": ["s3cr3t"]})
+    assert "health" not in kept and kept["health_unavailable"] == "the health checks carry a secret"
+    assert kept["smoke"] == smoke and kept["deploy_path"] == "/opt/app", "the quick check keeps its card"
+    assert "health" not in _probe_card({**args, "health": None})
+    assert _probe_card({**args, "smoke": {"checks": [{"name": "s3cr3t"}]}, "secrets": ["s3cr3t"]}) == {
+        "unavailable": "the smoke checks or the connection carry a secret"
+    }
