@@ -14,8 +14,8 @@ host, the Python that ran the module, the deploy path and the rendered smoke che
 that need a password, become or another connection type get no card (``unavailable`` says
 why), nor do smoke checks that carry a secret: a card never holds one.
 
-The card also carries relkit health's checks, rendered for the host (the probe's ``health``
-option), so that ``relkit health`` can run them over the same ssh command line without a play.
+The card also carries relkit health's checks, rendered for the host here (from the play's
+``relkit_health``; a check this host cannot render leaves that part out), so that ``relkit health`` can run them over the same ssh command line without a play.
 Health checks that carry a secret leave only that part out (``health_unavailable`` says why):
 the quick check of a redeploy still uses the card, and health runs its play.
 """
@@ -121,14 +121,28 @@ class ActionModule(NormalAction):
         # any form of a secret its redactor masked (relkit/live_check.py: cards_of)
         if self._holds_secret(card, args):
             return {"unavailable": SECRET}
-        health = args.get("health")
-        if isinstance(health, dict):
+        health = self._health(task_vars)
+        if isinstance(health, str):
+            card["health_unavailable"] = health
+        elif isinstance(health, dict):
             health = json.loads(json.dumps(health, sort_keys=True, default=str))
             if self._holds_secret(health, args):
                 card["health_unavailable"] = HEALTH_SECRET
             else:
                 card["health"] = health
         return card
+
+    def _health(self, task_vars):
+        """relkit health's checks rendered for this host as the health play renders them, or why
+        they cannot be (a variable this host lacks): then only the card's health part is left
+        out, and the deploy goes on as before (health runs its play, which says what is wrong)."""
+        raw = task_vars.get("relkit_health")
+        if raw is None:
+            return None
+        try:
+            return self._templar.template(raw)
+        except Exception as exc:
+            return "cannot render the health checks for this host: %s" % to_text(exc).splitlines()[0][:200]
 
     @staticmethod
     def _holds_secret(value, args):

@@ -302,19 +302,22 @@ def test_health_without_usable_cards_is_the_plays(
     assert verdict.reason.startswith(expected), verdict.reason
 
 
-def _probe_card(args: dict[str, Any]) -> dict[str, Any]:
-    """The relkit_release action plugin's card for a local-connection probe with ``args``."""
+def _probe_card(args: dict[str, Any], template: Any = None) -> dict[str, Any]:
+    """The relkit_release action plugin's card for a local-connection probe with ``args`` (its
+    ``health``: the play's ``relkit_health``, rendered by ``template``, default as it is)."""
     from types import SimpleNamespace
 
     from tests.support.hostmodules import PLAYBOOKS, load
 
     plugin = load("relkit_release_action", PLAYBOOKS / "action_plugins" / "relkit_release.py")
     action = object.__new__(plugin.ActionModule)
+    args = dict(args)
+    task_vars = {"ansible_python_interpreter": "/usr/bin/python3", "relkit_health": args.pop("health", None)}
     action._task = SimpleNamespace(args=args)
     action._connection = SimpleNamespace(transport="local")
     action._play_context = SimpleNamespace(become=False)
-    action._templar = SimpleNamespace(template=lambda value: value)
-    return action._card({"ansible_python_interpreter": "/usr/bin/python3"}, {"ansible_facts": {}})
+    action._templar = SimpleNamespace(template=template or (lambda value: value))
+    return action._card(task_vars, {"ansible_facts": {}})
 
 
 def test_the_probe_card_carries_the_health_checks_unless_they_hold_a_secret() -> None:
@@ -326,6 +329,20 @@ def test_the_probe_card_carries_the_health_checks_unless_they_hold_a_secret() ->
     assert "health" not in kept and kept["health_unavailable"] == "the health checks carry a secret"
     assert kept["smoke"] == smoke and kept["deploy_path"] == "/opt/app", "the quick check keeps its card"
     assert "health" not in _probe_card({**args, "health": None})
+    # a check this host cannot render (a variable it lacks): only the health part is left out,
+    # the probe and its card stand (the deploy goes on; relkit health runs its play)
+
+    def undefined(value: Any) -> Any:
+        if value == health:
+            raise ValueError("'health_port' is undefined\nmore")
+        return value
+
+    lacking = _probe_card(args, template=undefined)
+    assert (
+        lacking["health_unavailable"]
+        == "cannot render the health checks for this host: 'health_port' is undefined"
+    )
+    assert "health" not in lacking and lacking["smoke"] == smoke
     assert _probe_card({**args, "smoke": {"checks": [{"name": "s3cr3t"}]}, "secrets": ["s3cr3t"]}) == {
         "unavailable": "the smoke checks or the connection carry a secret"
     }
