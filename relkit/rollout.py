@@ -134,30 +134,36 @@ def rollouts(entries: Iterable[Entry]) -> dict[str, RolloutState]:
     """Per environment, its latest rollout (open or not), read from the ledger's rollout entries."""
     latest: dict[str, RolloutState] = {}
     for e in entries:
-        if not e.kind.startswith("rollout."):
-            continue
-        data: Mapping[str, Any] = e.data
-        if e.kind == "rollout.started":
-            latest[e.env] = RolloutState(
-                rollout_id=str(data.get("rollout_id", e.run_id)),
-                env=e.env,
-                version=str(data.get("version", "")),
-                sha256=str(data.get("sha256", "")),
-                batches=[[str(h) for h in batch] for batch in data.get("batches") or []],
-                pause=data.get("pause", 0),
-                on_failure=str(data.get("on_failure", "rollback")),
-                started=e.ts,
-                by=str(data.get("by", "")),
-                runs=[e.run_id],
-            )
-            continue
-        state = latest.get(e.env)
-        if state is None or data.get("rollout_id") != state.rollout_id:
-            continue
-        if e.run_id not in state.runs:
-            state.runs.append(e.run_id)
-        _apply(state, e.kind, data)
+        advance(latest, e)
     return latest
+
+
+def advance(latest: dict[str, RolloutState], e: Entry) -> None:
+    """Move ``latest`` (environment → its latest rollout) by one ledger entry: a new rollout
+    replaces the environment's, another rollout entry moves the rollout it names."""
+    if not e.kind.startswith("rollout."):
+        return
+    data: Mapping[str, Any] = e.data
+    if e.kind == "rollout.started":
+        latest[e.env] = RolloutState(
+            rollout_id=str(data.get("rollout_id", e.run_id)),
+            env=e.env,
+            version=str(data.get("version", "")),
+            sha256=str(data.get("sha256", "")),
+            batches=[[str(h) for h in batch] for batch in data.get("batches") or []],
+            pause=data.get("pause", 0),
+            on_failure=str(data.get("on_failure", "rollback")),
+            started=e.ts,
+            by=str(data.get("by", "")),
+            runs=[e.run_id],
+        )
+        return
+    state = latest.get(e.env)
+    if state is None or data.get("rollout_id") != state.rollout_id:
+        return
+    if e.run_id not in state.runs:
+        state.runs.append(e.run_id)
+    _apply(state, e.kind, data)
 
 
 def _apply(state: RolloutState, kind: str, data: Mapping[str, Any]) -> None:

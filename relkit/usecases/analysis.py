@@ -12,7 +12,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from relkit.config import Analysis, PrometheusAnalysis
@@ -36,12 +36,7 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``rollout.analysis`` entry's data."""
-        return {
-            "passed": self.passed,
-            "reasons": self.reasons,
-            "checks": self.checks,
-            "prometheus": self.prometheus,
-        }
+        return asdict(self)
 
 
 def analyse(run: Run, spec: Analysis, hosts: list[str], progress: OutcomeSink) -> Finding:

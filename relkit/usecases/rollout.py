@@ -31,24 +31,14 @@ BatchPlay = Callable[[list[str]], PlayResult]
 """Plays the deploy on the given hosts (gates checked again before each play)."""
 
 
-def latest_rollout(project: Project, env: str) -> RolloutState | None:
-    """The latest rollout of ``env`` (open or not), per the ledger."""
-    return rollouts.rollouts(project.ledger.entries(kind="rollout.*", env=env)).get(env)
-
-
 def open_rollout(project: Project, env: str) -> RolloutState | None:
     """The rollout still open on ``env`` (not complete, not unwound), per the ledger."""
     return rollouts.open_rollout(project.ledger.entries(kind="rollout.*", env=env), env)
 
 
-def continue_command(project: Project, env: str, manifest: str = "MANIFEST") -> str:
+def continue_command(env: str, manifest: str = "MANIFEST") -> str:
     """The command that moves a waiting rollout on."""
     return f"relkit deploy {manifest} --env {env} --continue --key KEY"
-
-
-def unwind_command(project: Project, env: str) -> str:
-    """The command that rolls back the hosts a rollout switched."""
-    return signing.rollback_command(project, env)
 
 
 def check_open(
@@ -67,15 +57,15 @@ def check_open(
     if (state.version, state.sha256) != (version, sha256):
         raise BadInput(
             f"a rollout of {state.version} is open on {env} ({where}): finish it with relkit deploy "
-            f"<its manifest> --env {env}, or unwind it with {unwind_command(project, env)}; "
+            f"<its manifest> --env {env}, or unwind it with {signing.rollback_command(project, env)}; "
             f"then deploy {version}. Nothing was changed"
         )
     if state.waiting_for and not go_on:
         awaited = "a signed continue" if state.waiting_for == "approval" else "a decision"
         raise BadInput(
             f"the rollout of {version} on {env} waits for {awaited} "
-            f"({where}): go on with {continue_command(project, env, str(manifest))}, or unwind it with "
-            f"{unwind_command(project, env)}. Nothing was changed"
+            f"({where}): go on with {continue_command(env, str(manifest))}, or unwind it with "
+            f"{signing.rollback_command(project, env)}. Nothing was changed"
         )
     if go_on and not state.waiting_for:
         raise BadInput(
@@ -121,7 +111,7 @@ class Rollout:
         assert self.spec is not None
         hosts = _inventory_hosts(self.project, self.env)
         batches = rollouts.plan(hosts, self.spec.batches)
-        self.run.book.record(
+        entry = self.run.book.record(
             "rollout.started",
             rollout_id=self.run.run_id,
             version=self.version,
@@ -132,14 +122,12 @@ class Rollout:
             analysis=self.spec.analysis is not None,
             by=self.run.by,
         )
-        state = latest_rollout(self.project, self.env)
-        assert state is not None
-        return state
+        return rollouts.rollouts([entry])[self.env]
 
     def record(self, kind: str, **data: Any) -> None:
-        """Append one of this rollout's entries and read the rollout back."""
-        self.run.book.record(kind, rollout_id=self.state.rollout_id, **data)
-        self.state = latest_rollout(self.project, self.env) or self.state
+        """Append one of this rollout's entries and move the rollout by it (as the ledger reads)."""
+        entry = self.run.book.record(kind, rollout_id=self.state.rollout_id, **data)
+        rollouts.advance({self.env: self.state}, entry)
 
     def resume_signed(self, key: Path) -> None:
         """A signed continue moving the waiting rollout past its pause (or its kept failure)."""
@@ -233,8 +221,8 @@ class Rollout:
                 f"rollout of {self.version} on {self.env} stopped: {reason}. rollout.on_failure: keep "
                 f"kept {', '.join(hosts) or 'no host'} on {self.version}; the other hosts were not touched. "
                 "Go on: "
-                f"{continue_command(self.project, self.env, str(self.manifest))}; unwind: "
-                f"{unwind_command(self.project, self.env)}\n{evidence}".rstrip(),
+                f"{continue_command(self.env, str(self.manifest))}; unwind: "
+                f"{signing.rollback_command(self.project, self.env)}\n{evidence}".rstrip(),
                 self.report(ok=False),
             )
         back: dict[str, str] = {}
