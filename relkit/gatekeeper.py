@@ -24,6 +24,7 @@ from relkit.gates import GateInput, GateReport, Override
 from relkit.loading import load_manifest
 from relkit.manifest import Manifest, Requirements
 from relkit.project import Project
+from relkit.rollout import KINDS as ROLLOUT_KINDS
 
 HISTORY_KINDS = ("smoke.result", "prepare.result", "notify.sent", "host.switched", "health.result")
 PASS_FIELDS = ("run_id", "env", "manifest", "version", "sha256", "nonce")
@@ -129,7 +130,8 @@ def evaluate(
         signatures = approvals.load(manifest_path, manifest, verifier.file, recorded)
     pin = signers.commit(project, verifier)
     signers_problem = signers.problem(project, pin)
-    history = [e for e in recorded_rows if e.kind in HISTORY_KINDS]  # a first pin is no history
+    # a first pin is no history; a rollout tells which smoke passes speak for a whole environment
+    history = [e for e in recorded_rows if e.kind in HISTORY_KINDS or e.kind in ROLLOUT_KINDS]
     inp = GateInput(
         manifest=manifest,
         project_app=cfg.app,

@@ -16,6 +16,7 @@ from typing import Any
 from relkit.chain import Entry
 from relkit.config import Policy
 from relkit.manifest import Manifest
+from relkit.rollout import unfinished_runs
 
 STAGES = ("prepare", "deploy", "close")
 ROLES = ("po", "dev", "qa", "ops", "comms")
@@ -600,12 +601,21 @@ def promoted_from(inp: GateInput) -> Verdict:
     source, sha = inp.promote_from, inp.manifest.artifact.sha256
     if source is None:
         return True, "environment has no upstream", ""
+    partial = unfinished_runs(e for e in inp.history if e.kind.startswith("rollout.") and e.env == source)
+    only_part = ""
     for entry in reversed(_entries(inp, "smoke.result", source)):
-        if entry.data.get("sha256") == sha and entry.data.get("passed"):
+        if entry.data.get("sha256") != sha or not entry.data.get("passed"):
+            continue
+        rollout = partial.get(entry.run_id)
+        if rollout is None:
             return True, f"passed smoke on {source} at {entry.ts[:19]}Z (run {entry.run_id})", ""
+        only_part = only_part or (
+            f": it passed only on part of {source}, in rollout {rollout.rollout_id}, which "
+            f"{'was ' + rollout.finished.replace('_', ' ') if rollout.finished else 'has not completed'}"
+        )
     return (
         False,
-        f"sha256 {sha[:12]}… has not passed smoke on {source}",
+        f"sha256 {sha[:12]}… has not passed smoke on {source}{only_part}",
         f"deploy this manifest to {source} first: relkit deploy MANIFEST --env {source}",
     )
 

@@ -197,6 +197,20 @@ def open_rollout(entries: Iterable[Entry], env: str) -> RolloutState | None:
     return state if state is not None and state.open else None
 
 
+def unfinished_runs(entries: Iterable[Entry]) -> dict[str, RolloutState]:
+    """Run id → the rollout it played that did not complete (open, stopped, or unwound): what
+    such a run recorded (a batch's smoke pass) speaks for part of the environment only."""
+    states: dict[str, RolloutState] = {}
+    for e in entries:
+        if e.kind == "rollout.started":
+            latest: dict[str, RolloutState] = {}
+            advance(latest, e)
+            states[latest[e.env].rollout_id] = latest[e.env]
+        elif (state := states.get(str(e.data.get("rollout_id")))) is not None and e.env == state.env:
+            advance({state.env: state}, e)
+    return {run: s for s in states.values() if s.finished != "complete" for run in s.runs}
+
+
 @dataclass(frozen=True)
 class Bound:
     """The bounds a Prometheus query's samples must keep."""

@@ -29,6 +29,7 @@ from relkit import api
 from relkit.cli import main
 from relkit.cli.envelope import output_schema
 from relkit.errors import PlayFailed
+from relkit.gates import GateResult
 from relkit.project import Project
 from tests import promserver
 from tests.hostcheck import app_version, db_state, deploy_dir, leftovers, live_release, post_note
@@ -84,15 +85,24 @@ def switched_to(project: Project, version: str) -> list[str]:
     )
 
 
+def promotion(project: Project, manifest: Path) -> GateResult:
+    """Production's ``promoted_from`` gate for ``manifest``, as relkit evaluates it."""
+    _, report, _ = api.check_gates(project, manifest, "production")
+    return next(g for g in report.results if g.name == "promoted_from")
+
+
 def rollout_entries(project: Project, kind: str) -> list[Any]:
     return [e for e in api.ledger_entries(project, kind=kind)]
 
 
 @pytest.fixture
 def fleet(ssh_pool_factory, tmp_path: Path) -> tuple[Path, list[SshHost]]:
-    """Six hosts on 1.0.0 (deployed in one step), each with a note in its database."""
+    """Six hosts on 1.0.0 (deployed in one step), each with a note in its database; production
+    (web6 again: only its gates are ever evaluated) is promoted from staging."""
     hosts = ssh_pool_factory(6).hosts
-    root = write_project(tmp_path / "project", {"staging": hosts})
+    root = write_project(
+        tmp_path / "project", {"staging": hosts, "production": hosts[5:]}, promote={"production": "staging"}
+    )
     api.deploy(Project.load(root), root / "releases" / "1.0.0.yml", "staging", by="ops")
     for host in hosts:
         post_note(host, f"note on {host.name}")
@@ -114,6 +124,8 @@ def test_canary_then_batch_two_fail_their_analysis_then_all_pass(fleet, capsys) 
     message = str(failed.value)
     assert "analysis failed" in message and "web1" in message, message
     assert "never switched: web2, web3, web4, web5, web6" in message, message
+    # the canary passed its smoke test with this very artifact: that does not promote it
+    assert "passed only on part of staging" in promotion(project, release).reason
     assert versions(hosts) == dict.fromkeys(names, "1.0.0")
     assert switched_to(project, "2.0.0") == ["web1"]
     assert db_state(hosts[0])[:2] == (1, 1), "the canary's data is back as 1.0.0 left it"
@@ -154,6 +166,7 @@ def test_canary_then_batch_two_fail_their_analysis_then_all_pass(fleet, capsys) 
     assert [e.data["passed"] for e in rollout_entries(project, "rollout.analysis")][-2:] == [True, True]
     for host in hosts:
         assert db_state(host)[0] == 2 and app_version(host) == "2.0.0"
+    assert promotion(project, release).passed, "a complete rollout on staging promotes the release"
     # the rollout kept the host cards: a redeploy is verified over SSH, no batch played again
     assert report.details["quick_check"]["host_cards"] == "kept"
     again = api.deploy(project, release, "staging", by="ops")

@@ -987,6 +987,58 @@ def test_promoted_from_passed_smoke_of_same_sha_passes() -> None:
     assert result.remedy == ""
 
 
+def _rollout(kind: str, run_id: str, seq: int, **data: Any) -> Entry:
+    return entry(f"rollout.{kind}", run_id=run_id, seq=seq, rollout_id="r1", **data)
+
+
+def _canary_history(*tail: Entry) -> tuple[Entry, ...]:
+    """A staging rollout (run r1) whose canary passed smoke with this very artifact."""
+    started = _rollout(
+        "started", "r1", 1, version="1.2.3", sha256=SHA_A, batches=[["web1"], ["web2", "web3"]]
+    )
+    return (
+        started,
+        _smoke(run_id="r1", seq=2, hosts=["web1"]),
+        _rollout("batch", "r1", 3, index=0, hosts=["web1"], switched=["web1"], ok=True),
+        *tail,
+    )
+
+
+def test_promoted_from_smoke_of_a_rollout_stopped_after_its_canary_does_not_count() -> None:
+    history = _canary_history(
+        _rollout("analysis", "r1", 4, passed=False),
+        _rollout("finished", "r1", 5, status="rolled_back", rolled_back={"web1": "1.0.0"}),
+    )
+    result = gates.promoted_from(_input(history=history))
+    assert not result.passed
+    assert "passed only on part of staging, in rollout r1, which was rolled back" in result.reason
+    assert result.remedy == "deploy this manifest to staging first: relkit deploy MANIFEST --env staging"
+
+
+def test_promoted_from_smoke_of_a_rollout_still_open_does_not_count() -> None:
+    result = gates.promoted_from(_input(history=_canary_history()))
+    assert not result.passed
+    assert "in rollout r1, which has not completed" in result.reason
+
+
+def test_promoted_from_smoke_of_a_rollout_completed_in_a_resumed_run_counts() -> None:
+    history = _canary_history(
+        _rollout("resumed", "r2", 4),
+        _smoke(run_id="r2", seq=5, hosts=["web2", "web3"]),
+        _rollout("batch", "r2", 6, index=1, hosts=["web2", "web3"], switched=["web2", "web3"], ok=True),
+        _rollout("finished", "r2", 7, status="complete"),
+    )
+    assert gates.promoted_from(_input(history=history)).passed
+
+
+def test_promoted_from_rollout_of_another_environment_does_not_taint_the_smoke() -> None:
+    history = (
+        _rollout("started", "r1", 1, env="qa", version="1.2.3", sha256=SHA_A, batches=[["q1"]]),
+        _smoke(run_id="r1", seq=2),
+    )
+    assert gates.promoted_from(_input(history=history)).passed
+
+
 # -- verified -------------------------------------------------------------------------
 
 VERIFIED_AT = _utc(2026, 11, 11, 9, 0)
