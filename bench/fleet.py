@@ -1,8 +1,9 @@
 """Fleet benchmark: relkit on 3 and on 50 loopback SSH hosts (tests/sshhosts.py).
 
 Prints, for each fleet size, the medians of: a full deploy (1.0.0 → 2.0.0 after a first
-deploy), a redeploy of the live release (the quick check), a rollback, and a health run — and
-the 50/3 ratio of each; with ``--rollout``, the same again with the environment's
+deploy), a redeploy of the live release (the quick check), a rollback, a health run, and the
+app's restart on every host with no tool at all (plain ssh: the hosts' own share of a rollback)
+— and the 50/3 ratio of each; with ``--rollout``, the same again with the environment's
 ``rollout: {batches: [1, 25%, 100%]}`` (canary, a quarter, the rest; no pause, no analysis).
 Where the time goes at 50 hosts: ``--profile`` also prints the slowest tasks of the 50-host
 deploy (ansible's ``profile_tasks`` callback).
@@ -18,8 +19,11 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -28,10 +32,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.deploy import RELKIT, fresh_deploy, reset_hosts
 from bench.timing import timed
-from tests.sshhosts import SshHostPool
-from tests.sshproject import write_project
+from tests.sshhosts import SshHost, SshHostPool
+from tests.sshproject import APP_PORT, write_project
 
-STEPS = ("deploy", "redeploy", "rollback", "health")
+STEPS = ("deploy", "redeploy", "rollback", "health", "restart")
+LABELS = {"restart": "restart*"}
+FLOOR = (
+    "cd /opt/webapp && python3 current/app.py stop --pidfile shared/app.pid >/dev/null && "
+    "(nohup python3 current/app.py serve --bind {address} --port {port} --db shared/data/app.db "
+    "--pidfile shared/app.pid >> shared/log/app.log 2>&1 &) && "
+    "until curl -fs http://{address}:{port}/health >/dev/null; do sleep 0.02; done"
+)
+"""The app's restart alone, as a rollback does it on each host (stop, start, answering)."""
 ROLLOUT = {"batches": [1, "25%", "100%"]}
 """The rollout ``--rollout`` measures: the batches alone (no pause, no analysis)."""
 
@@ -42,6 +54,30 @@ def with_rollout(project: Path, rollout: dict[str, object]) -> None:
     config = yaml.safe_load(path.read_text())
     config["environments"]["staging"]["rollout"] = rollout
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def restart_floor(pool: SshHostPool, forks: int) -> float:
+    """Seconds to restart the example app on every host at once over warm multiplexed ssh, with
+    no tool at all: the part of a rollback's time (and a deploy's) that is the hosts' own work."""
+
+    def one(host: SshHost) -> None:
+        control = [
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            "ControlPersist=60s",
+            "-o",
+            f"ControlPath={host.control_dir}/%h-%p-%r",
+        ]
+        argv = host.ssh_argv(FLOOR.format(address=host.address, port=APP_PORT))
+        subprocess.run([argv[0], *control, *argv[1:]], check=True, capture_output=True, timeout=120)
+
+    for host in pool.hosts:  # warm the connections, as relkit's come warm from the deploy
+        one(host)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=forks) as threads:
+        list(threads.map(one, pool.hosts))
+    return time.perf_counter() - start
 
 
 def one_size(
@@ -67,6 +103,7 @@ def one_size(
                 timed([*relkit, "deploy", str(releases / "2.0.0.yml"), "--env", "staging"], env)
             )
             figures["health"].append(timed([*relkit, "health", "--env", "staging"], env))
+            figures["restart"].append(restart_floor(pool, forks or 20))
             figures["rollback"].append(
                 timed([*relkit, "rollback", "--env", "staging", "--by", "bench", "--reason", "bench"], env)
             )
@@ -111,7 +148,8 @@ def main() -> None:
         for step in STEPS:
             cells = "".join(f"{got[n][step]:>10.2f} s" for n in sizes)
             ratio = got[large][step] / got[small][step] if got[small][step] else float("nan")
-            print(f"  {step:<10}{cells}{ratio:>9.1f}x")
+            print(f"  {LABELS.get(step, step):<10}{cells}{ratio:>9.1f}x")
+    print("  * the app's restart on every host at once over warm ssh, no relkit: the hosts' own work")
 
 
 if __name__ == "__main__":

@@ -159,6 +159,12 @@ def cards_of(result: PlayResult) -> tuple[dict[str, dict[str, Any]], str]:
             # the health checks alone: health runs its play, the quick check keeps the card
             card.pop("health")
             card["health_unavailable"] = "the health checks carry a secret (masked by the redactor)"
+        if REDACTED in json.dumps(card.get("rollback"), ensure_ascii=False):
+            # the rollback alone: it runs its play, the quick check and health keep the card
+            card.pop("rollback")
+            card["rollback_unavailable"] = (
+                "the rollback's commands or checks carry a secret (masked by the redactor)"
+            )
         if "unavailable" not in card and REDACTED in json.dumps(card, ensure_ascii=False):
             # a secret the probe's own check missed (trimmed, shell-quoted...), masked by the
             # redactor on its way here: the card would run the masked command, not the real one
@@ -291,7 +297,7 @@ def save(project: Project, env: str, result: PlayResult, version: str, sha256: s
     return ""
 
 
-def _record(project: Project, env: str) -> tuple[dict[str, Any] | None, str]:
+def kept(project: Project, env: str) -> tuple[dict[str, Any] | None, str]:
     """The trusted host cards of ``env``, else ``(None, why not)``."""
     path = cards_path(project, env)
     try:
@@ -306,7 +312,7 @@ def _record(project: Project, env: str) -> tuple[dict[str, Any] | None, str]:
 
 def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[str, LiveRelease]) -> Verdict:
     """Ask every host of ``env`` whether it runs ``version`` (``live``: the ledger's view)."""
-    record, why = _record(project, env)
+    record, why = kept(project, env)
     if record is None:
         return Verdict(None, why)
     cards = record["hosts"]
@@ -320,7 +326,7 @@ def verify(project: Project, env: str, version: str, sha256: str, live: Mapping[
     if behind:
         return Verdict(None, f"the ledger has {', '.join(behind)} on another release")
     script = host_script()
-    environ = _environ(project)
+    environ = host_environ(project)
     with ThreadPoolExecutor(max_workers=min(len(cards), project.config.ansible.forks)) as pool:
         asked = pool.map(lambda card: ask(card, version, sha256, script, env=environ), cards.values())
         answers = dict(zip(cards, asked, strict=True))
@@ -348,7 +354,7 @@ def health(project: Project, env: str, live: Mapping[str, LiveRelease]) -> Verdi
     shape: one ``relkit_health`` outcome per host, failed when a critical check failed. A host
     that does not answer, or has no deploy path, gives no result at all: the play runs.
     """
-    record, why = _record(project, env)
+    record, why = kept(project, env)
     if record is None:
         return Verdict(None, why)
     cards, version = record["hosts"], record.get("version")
@@ -371,7 +377,7 @@ def health(project: Project, env: str, live: Mapping[str, LiveRelease]) -> Verdi
     if varying:
         return Verdict(None, f"the checks use {', '.join(varying)}, which each play renders anew")
     script = host_script(_HEALTH_MAIN)
-    environ = _environ(project)
+    environ = host_environ(project)
 
     def check(card: Mapping[str, Any]) -> dict[str, Any]:
         part = card["health"]
@@ -417,7 +423,7 @@ def health_outcome(host: str, health: dict[str, Any]) -> TaskOutcome:
     return TaskOutcome.of(host, HEALTH_TASK, "relkit_health", status, False, msg[:2000], result)
 
 
-def _environ(project: Project) -> dict[str, str]:
+def host_environ(project: Project) -> dict[str, str]:
     """The environment of ssh (or of a local card's Python), as the play's
     (relkit/engines/local.py): without the variables relkit.yml names as secrets nor any other
     carrying a secret value (a local-connection card runs the checks in this very environment)."""

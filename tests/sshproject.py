@@ -7,10 +7,14 @@ Every host runs the example web app bound to its own loopback address on APP_POR
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import random
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +133,32 @@ def add_release(
     path = root / "releases" / f"{version}.yml"
     path.write_text(yaml.safe_dump(manifest, sort_keys=False))
     return path
+
+
+PAD_FILE = 64 * 1024
+
+
+def pad_artifacts(project: Path, mb: int, versions: tuple[str, ...] | None = None) -> int:
+    """Rewrite each release's artifact (of ``versions``: default all) with ``mb`` MiB of
+    incompressible files under padding/ (a different filler per release, as real releases
+    differ) and its manifest's sha256; returns the padded size in bytes of the last artifact."""
+    size = 0
+    for manifest_path in sorted((project / "releases").glob("*.yml")):
+        manifest = yaml.safe_load(manifest_path.read_text())
+        if versions is not None and manifest["version"] not in versions:
+            continue
+        source = Path(manifest["artifact"]["path"])
+        padded = source.with_name(source.name.replace(".tar.gz", f"-pad{mb}.tar.gz"))
+        filler = random.Random(manifest["version"])
+        with tarfile.open(source) as original, tarfile.open(padded, "w:gz", compresslevel=1) as out:
+            for member in original.getmembers():
+                out.addfile(member, original.extractfile(member) if member.isfile() else None)
+            for index in range(mb * 1024 * 1024 // PAD_FILE):
+                info = tarfile.TarInfo(f"padding/{index // 256:03d}/filler-{index:05d}.bin")
+                info.size, info.mode = PAD_FILE, 0o644
+                out.addfile(info, io.BytesIO(filler.randbytes(PAD_FILE)))
+        sha256 = hashlib.sha256(padded.read_bytes()).hexdigest()
+        manifest["artifact"] = {"path": str(padded), "sha256": sha256}
+        manifest_path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+        size = padded.stat().st_size
+    return size

@@ -18,6 +18,13 @@ The card also carries relkit health's checks, rendered for the host here (from t
 ``relkit_health``; a check this host cannot render leaves that part out), so that ``relkit health`` can run them over the same ssh command line without a play.
 Health checks that carry a secret leave only that part out (``health_unavailable`` says why):
 the quick check of a redeploy still uses the card, and health runs its play.
+
+And it carries what a rollback to the release live before this deploy needs (``rollback``: that
+release, and the service commands, retention, data items, hooks and smoke checks rendered for
+it, as roles/relkit_rollback/tasks/switch_back.yml renders them), so that ``relkit rollback``
+can switch each host back over the same ssh command line without a play
+(relkit/live_rollback.py). Nothing live before, or values this host cannot render or that carry
+a secret, leave that part out (``rollback_unavailable``).
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from ansible.plugins.action.normal import ActionModule as NormalAction
 CONNECTIONS = ("ssh", "local")
 SECRET = "the smoke checks or the connection carry a secret"
 HEALTH_SECRET = "the health checks carry a secret"
+ROLLBACK_VARS = ("relkit_service", "relkit_keep_releases", "relkit_data", "relkit_first_host", "relkit_smoke")
+"""The variables switch_back.yml passes the relkit_release module (relkit_hooks: when set)."""
 
 
 def _strings(value):
@@ -121,6 +130,13 @@ class ActionModule(NormalAction):
         # any form of a secret its redactor masked (relkit/live_check.py: cards_of)
         if self._holds_secret(card, args):
             return {"unavailable": SECRET}
+        rollback = self._rollback(task_vars, (result.get("relkit") or {}).get("current"))
+        if isinstance(rollback, dict) and self._holds_secret(rollback, args):
+            rollback = "the rollback's commands or checks carry a secret"
+        if isinstance(rollback, str):
+            card["rollback_unavailable"] = rollback
+        else:
+            card["rollback"] = rollback
         health = self._health(task_vars)
         if isinstance(health, str):
             card["health_unavailable"] = health
@@ -143,6 +159,21 @@ class ActionModule(NormalAction):
             return self._templar.template(raw)
         except Exception as exc:
             return "cannot render the health checks for this host: %s" % to_text(exc).splitlines()[0][:200]
+
+    def _rollback(self, task_vars, live):
+        """What switch_back.yml would pass the module on this host to roll back to ``live`` (the
+        release this deploy replaces), rendered with ``relkit_version`` naming it; or why not."""
+        if not live or live == self._task.args.get("version"):
+            return "no other release was live before this deploy"
+        names = [*ROLLBACK_VARS, *(["relkit_hooks"] if "relkit_hooks" in task_vars else [])]
+        try:
+            templar = self._templar.copy_with_new_env(
+                available_variables=dict(task_vars, relkit_version=live)
+            )
+            values = {name: templar.template(task_vars[name]) for name in names}
+        except Exception as exc:
+            return "cannot render the rollback for this host: %s" % to_text(exc).splitlines()[0][:200]
+        return json.loads(json.dumps(dict(values, to=live), sort_keys=True, default=str))
 
     @staticmethod
     def _holds_secret(value, args):

@@ -113,7 +113,6 @@ import subprocess
 import tarfile
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.relkit_checks import failure_message, hide, run_checks
 from ansible.module_utils.relkit_layout import MARKER, current_version, live_state, read_marker
 from ansible.module_utils.relkit_ports import PortError, wait_free
@@ -991,63 +990,62 @@ def host_lock(p, wait=HOST_LOCK_WAIT):
     return fd
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            state=dict(
-                type="str",
-                required=True,
-                choices=["probe", "install", "activate", "rollback", "history", "resolve"],
-            ),
-            resolve=dict(type="str", default="live", choices=["live", "rollback"]),
-            deploy_path=dict(type="path", required=True),
-            version=dict(type="str"),
-            sha256=dict(type="str"),
-            upload=dict(type="path"),
-            shared=dict(type="list", elements="str", default=[]),
-            start=dict(type="str"),
-            stop=dict(type="str"),
-            ports=dict(type="list"),
-            service_timeout=dict(type="float", default=60),
-            keep_releases=dict(type="int", default=5),
-            run_id=dict(type="str", default=""),
-            by=dict(type="str", default=""),
-            ledger_head=dict(type="str", default=""),
-            smoke=dict(type="dict"),
-            health=dict(type="dict"),
-            migrate=dict(type="str"),
-            drain=dict(type="str"),
-            undrain=dict(type="str"),
-            migrate_hosts=dict(type="str", default="all", choices=["all", "first"]),
-            data=dict(type="list", elements="dict", default=[]),
-            data_secrets=dict(type="dict", default={}, no_log=True),
-            secrets=dict(type="list", elements="str", default=[], no_log=True),
-            first_host=dict(type="bool", default=False),
-            restore_data=dict(type="bool", default=True),
-            expected_live=dict(type="str"),
-            only_from=dict(type="str"),
-            expected_target=dict(type="str"),
-            max_unpacked_mb=dict(type="int", default=DEFAULT_MAX_UNPACKED_MB),
-            max_members=dict(type="int", default=DEFAULT_MAX_MEMBERS),
-        ),
-        required_if=[
-            ("state", "probe", ["version", "sha256"]),
-            ("state", "install", ["version", "sha256", "upload"]),
-            ("state", "activate", ["version"]),
-        ],
-    )
-    hide(module.no_log_values)
-    p = module.params
+ARGUMENT_SPEC = dict(
+    state=dict(
+        type="str",
+        required=True,
+        choices=["probe", "install", "activate", "rollback", "history", "resolve"],
+    ),
+    resolve=dict(type="str", default="live", choices=["live", "rollback"]),
+    deploy_path=dict(type="path", required=True),
+    version=dict(type="str"),
+    sha256=dict(type="str"),
+    upload=dict(type="path"),
+    shared=dict(type="list", elements="str", default=[]),
+    start=dict(type="str"),
+    stop=dict(type="str"),
+    ports=dict(type="list"),
+    service_timeout=dict(type="float", default=60),
+    keep_releases=dict(type="int", default=5),
+    run_id=dict(type="str", default=""),
+    by=dict(type="str", default=""),
+    ledger_head=dict(type="str", default=""),
+    smoke=dict(type="dict"),
+    health=dict(type="dict"),
+    migrate=dict(type="str"),
+    drain=dict(type="str"),
+    undrain=dict(type="str"),
+    migrate_hosts=dict(type="str", default="all", choices=["all", "first"]),
+    data=dict(type="list", elements="dict", default=[]),
+    data_secrets=dict(type="dict", default={}, no_log=True),
+    secrets=dict(type="list", elements="str", default=[], no_log=True),
+    first_host=dict(type="bool", default=False),
+    restore_data=dict(type="bool", default=True),
+    expected_live=dict(type="str"),
+    only_from=dict(type="str"),
+    expected_target=dict(type="str"),
+    max_unpacked_mb=dict(type="int", default=DEFAULT_MAX_UNPACKED_MB),
+    max_members=dict(type="int", default=DEFAULT_MAX_MEMBERS),
+)
+"""The module's parameters (relkit's direct rollback fills the same defaults: relkit/live_rollback.py)."""
+REQUIRED_IF = [
+    ("state", "probe", ["version", "sha256"]),
+    ("state", "install", ["version", "sha256", "upload"]),
+    ("state", "activate", ["version"]),
+]
+
+
+def perform(p):
+    """The module's work on its parameters ``p``: the result to return, with ``failed`` and
+    ``msg`` when it failed. Free of Ansible: relkit's direct rollback runs it over ssh."""
     if p["version"] and not is_safe_name(p["version"]):
-        module.fail_json(msg="unsafe version %r" % p["version"])
+        return {"failed": True, "msg": "unsafe version %r" % p["version"]}
     if not os.path.isabs(p["deploy_path"]):
-        module.fail_json(msg="deploy_path must be absolute")
+        return {"failed": True, "msg": "deploy_path must be absolute"}
     if p["state"] == "history":  # read only: no lock, no layout (history is replaced atomically)
-        module.exit_json(
-            changed=False, relkit={"state": "history", "history": read_history(p["deploy_path"])}
-        )
+        return {"changed": False, "relkit": {"state": "history", "history": read_history(p["deploy_path"])}}
     if p["state"] == "resolve":  # read only, like history; not under "relkit": no release result
-        module.exit_json(changed=False, resolved=resolve_version(p))
+        return {"changed": False, "resolved": resolve_version(p)}
     handlers = {
         "probe": probe,
         "install": install,
@@ -1055,14 +1053,26 @@ def main():
         "rollback": lambda q: activate(q, "rollback"),
     }
     try:
-        host_lock(p)  # held until this call exits
+        host_lock(p)  # held until this process exits
         changed, info = handlers[p["state"]](p)
     except ReleaseError as exc:
         info = dict(exc.info, state=p["state"])
-        module.fail_json(msg=str(exc), relkit=info, **smoke_results(info))
+        return dict(failed=True, msg=str(exc), relkit=info, **smoke_results(info))
     except OSError as exc:
-        module.fail_json(msg="%s failed: %s" % (p["state"], exc), relkit={"state": p["state"]})
-    module.exit_json(changed=changed, relkit=info, **smoke_results(info))
+        return {"failed": True, "msg": "%s failed: %s" % (p["state"], exc), "relkit": {"state": p["state"]}}
+    return dict(changed=changed, relkit=info, **smoke_results(info))
+
+
+def main():
+    # imported here: perform() and everything it calls run without Ansible too
+    from ansible.module_utils.basic import AnsibleModule
+
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF)
+    hide(module.no_log_values)
+    result = perform(module.params)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 def smoke_results(info):

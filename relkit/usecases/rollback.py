@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from relkit import playvars
+from relkit import live_check, live_rollback, playvars
+from relkit import secrets as relkit_secrets
 from relkit.chain import Entry
 from relkit.errors import BadInput, RollbackFailed, RollbackRefused
 from relkit.hostrules import SMOKE_FAILED, SMOKE_PASSED, new_run_id, rollback_target
@@ -16,7 +17,7 @@ from relkit.project import Project
 from relkit.results import PlayResult
 from relkit.rollout import open_rollout
 from relkit.snapshots import data_summary
-from relkit.status import live_releases
+from relkit.status import LiveRelease, live_releases
 from relkit.usecases import signing
 from relkit.usecases.playing import require_secrets
 from relkit.usecases.recording import OutcomeSink, quiet
@@ -34,6 +35,7 @@ def rollback(
     key: Path | None = None,
     automatic: bool = False,
     claimed: str | None = None,
+    full_play: bool = False,
 ) -> RunReport:
     """Switch every host of ``env`` back to the previous (or ``to``) release; no gate.
 
@@ -41,7 +43,9 @@ def rollback(
     it stands as an at-rollback snapshot; ``code_only`` switches code without touching data.
     Who rolls back is the principal of ``key`` (required where ``policy.signed_acts`` says,
     unless relkit's own policy decided it: ``automatic``; ``claimed``, the ``--as`` name, must be
-    that principal); ``by`` then records who decided.
+    that principal); ``by`` then records who decided. The hosts are switched back over their
+    host cards, without a play, where the cards can (:mod:`relkit.live_rollback`; ``full_play``:
+    never).
     """
     if problems := _argument_problems(project, env, by, reason, to, key, automatic):
         head = problems[0] if len(problems) == 1 else f"rollback: {len(problems)} problems with the arguments"
@@ -88,11 +92,22 @@ def rollback(
         if unwinding is not None:
             limit = ",".join(unwinding.hosts_in_play())
             rollback_vars["relkit_rollback_only_from"] = unwinding.version
+        targets = ledger_targets(switched, project.ledger.entries(kind="smoke.result", env=env), to)
         if playvars.uses(project.config, "relkit_version", "rollback.yml"):
             # relkit.yml's strings name the target: the ledger names it, saving each host a round trip
-            smoked = project.ledger.entries(kind="smoke.result", env=env)
-            rollback_vars["relkit_ledger_versions"] = ledger_targets(switched, smoked, to)
-        result = run.play("rollback.yml", rollback_vars, progress, limit=limit)
+            rollback_vars["relkit_ledger_versions"] = targets
+        why_not = "not tried (--full-play)" if full_play else ""
+        if unwinding is not None and not why_not:
+            why_not = f"rollout {unwinding.rollout_id} is unwound (the hosts it switched only)"
+        result: PlayResult | None = None
+        played: list[str] = []
+        if not why_not:
+            result, why_not, played = _direct(run, known, targets, to, code_only, progress)
+            if played:
+                retry = run.play("rollback.yml", rollback_vars, progress, limit=",".join(played))
+                result = result.redone(played, retry) if result is not None else retry
+        if result is None:
+            result = run.play("rollback.yml", rollback_vars, progress, limit=limit)
         result = _retry_mismatched(run, result, rollback_vars, progress)
         back = run.book.switches(result)
         if unwinding is not None and result.ok:
@@ -115,12 +130,13 @@ def rollback(
             result.ok,
             result.host_states(),
             rolled_back=back,
-            artifacts=str(result.artifacts),
+            artifacts=str(result.artifacts) if result.artifacts != Path() else "",
             details={
                 "targets": {h: r.version for h, r in releases.items()},
                 "already_live": sorted(h for h, r in releases.items() if r.already_live),
                 "data": data_summary(result),
                 "refused": None,
+                "direct": {"used": not why_not, "why_not": why_not or None, "played": played},
             },
         )
         run.finished("successful" if result.ok else "failed", rc=result.rc, rolled_back=back)
@@ -140,6 +156,55 @@ def rollback(
             f"rollback of {env} failed on {', '.join(result.bad_hosts)}: those hosts need attention", report
         )
     return report
+
+
+def _direct(
+    run: Run,
+    known: dict[str, LiveRelease],
+    targets: dict[str, str],
+    to: str | None,
+    code_only: bool,
+    progress: OutcomeSink,
+) -> tuple[PlayResult | None, str, list[str]]:
+    """Switch every host back over its host card, without a play, when the cards can do what the
+    play would (:func:`relkit.live_rollback.why_not`); the result (each outcome recorded), else
+    why not, and the hosts that gave no answer (the caller plays them)."""
+    project, env = run.project, run.env
+    record, why_not = live_check.kept(project, env)
+    why_not = why_not or live_rollback.why_not(project, env, record, known, targets)
+    if not why_not and project.ledger.shared:
+        holder = project.ledger.holder(env)
+        if holder is None or holder.run_id != run.run_id or not holder.alive:
+            why_not = "this run no longer holds the lock (the play says why and switches nothing)"
+    if record is None or why_not:
+        return None, why_not, []
+    seq, head = project.ledger.head()
+    requests = {
+        host: {
+            "state": "rollback",
+            "version": to,
+            "run_id": run.run_id,
+            "ledger_head": f"{seq}:{head}",
+            "by": run.by,
+            "restore_data": not code_only,
+            "expected_live": known[host].version,
+            "expected_target": targets[host],
+        }
+        for host in record["hosts"]
+    }
+    redactor = relkit_secrets.for_play(project.config, project.root, project.inventory(env))
+    result, silent = live_rollback.switch_back(
+        record["hosts"],
+        requests,
+        to,
+        live_check.host_environ(project),
+        project.config.ansible.forks,
+        redactor.data,
+    )
+    for outcome in result.outcomes:
+        run.book.outcome(outcome, progress)
+    run.book.flush()
+    return (result if result.outcomes else None), "", silent
 
 
 def ledger_targets(switched: Iterable[Entry], smoked: Iterable[Entry], to: str | None) -> dict[str, str]:

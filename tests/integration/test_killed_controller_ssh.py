@@ -14,10 +14,11 @@ run and the stale lock; after ``relkit unlock`` a re-run must complete with both
 data snapshot of the interrupted-then-completed deploy restores 1.0.0's data).
 
 The phase a kill hit is read from the watched host at the kill (what it is doing, or does
-next); every phase must be hit. A kill that lands after the run recorded its end is no kill
-point: that trial is run again with a shorter delay. The seed is RELKIT_KILL_SEED (default
-below); the test prints each trial, the distribution of kill phases and the number of broken
-hosts, which must be 0.
+next; 2.0.0's artifact is padded to 24 MiB, so that its transfer, written straight to the
+host's .relkit/incoming, is a phase too); every phase must be hit. A kill that lands after
+the run recorded its end is no kill point: that trial is run again with a shorter delay. The
+seed is RELKIT_KILL_SEED (default below); the test prints each trial, the distribution of kill
+phases and the number of broken hosts, which must be 0.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from relkit.project import Project
 from tests.hostcheck import app_version, db_state, deploy_dir, leftovers, live_release
 from tests.integration.killing import run_and_kill, seed_notes
 from tests.sshhosts import SshHost
-from tests.sshproject import EXAMPLE, write_project
+from tests.sshproject import EXAMPLE, pad_artifacts, write_project
 
 pytestmark = pytest.mark.integration
 
@@ -51,16 +52,21 @@ TRIALS = 20
 OLD, NEW = "1.0.0", "2.0.0"
 PHASES = ("upload", "unpack", "snapshot", "migrate", "switch", "restart")
 # Longest random wait after a phase begins, seconds (well inside the phase on this kind of
-# machine: upload is a file transfer then the install call, a snapshot of ~1 MB of SQLite a few ms).
+# machine: upload is the start of the install task and the transfer of 24 MiB, a snapshot of ~1 MB
+# of SQLite a few ms).
 MAX_DELAY = {
-    "upload": 0.3, "unpack": 0.1, "snapshot": 0.01, "migrate": 0.05, "switch": 0.02, "restart": 0.06
+    "upload": 0.15, "unpack": 0.1, "snapshot": 0.01, "migrate": 0.05, "switch": 0.02, "restart": 0.06
 }  # fmt: skip
 ROWS = 20_000  # seeded notes per host: the snapshot and 2.0.0's migration take measurable time
+ARTIFACT_MB = 24  # NEW's artifact padded with incompressible files: its transfer takes measurable time
 
 
-def host_marks(host: SshHost) -> dict[str, bool]:
-    """Where the deploy of NEW stands on one host, read from its deploy path."""
+def host_marks(host: SshHost, artifact_bytes: int = 0) -> dict[str, bool]:
+    """Where the deploy of NEW stands on one host, read from its deploy path (``artifact_bytes``:
+    the size of NEW's artifact, which the controller writes straight to .relkit/incoming; 0: any
+    file there counts as uploaded)."""
     root = deploy_dir(host)
+    sizes = [p.stat().st_size for p in (root / ".relkit" / "incoming").glob("*.artifact")]
 
     def names(sub: str) -> list[str]:
         try:
@@ -74,7 +80,8 @@ def host_marks(host: SshHost) -> dict[str, bool]:
         switched = False
     running = (root / "shared" / "app.pid").exists()
     return {
-        "uploaded": any(n.endswith(".artifact") for n in names(".relkit/incoming")),
+        "uploading": any(size < artifact_bytes for size in sizes),
+        "uploaded": any(size >= artifact_bytes for size in sizes),
         "unpacking": any(n.startswith(".partial") for n in names("releases")),
         "installed": (root / "releases" / NEW / ".relkit-release.json").exists(),
         "old_running": running and not switched,
@@ -95,7 +102,7 @@ def phase_of(marks: dict[str, bool], probed: bool) -> str:
         return "snapshot"  # the switch call: stop the old release, snapshot the data
     if marks["uploaded"] or marks["unpacking"]:
         return "unpack"
-    return "upload" if probed else "gates/probe"
+    return "upload" if probed or marks["uploading"] else "gates/probe"
 
 
 def begun(target: str, marks: dict[str, bool], probed: bool) -> bool:
@@ -111,7 +118,7 @@ def begun(target: str, marks: dict[str, bool], probed: bool) -> bool:
 
 
 def deploy_and_kill(
-    root: Path, host: SshHost, target: str, delay: float, control_dir: Path
+    root: Path, host: SshHost, target: str, delay: float, control_dir: Path, artifact_bytes: int = 0
 ) -> tuple[str, float, str]:
     """Run the CLI deploy of NEW, kill it ``delay`` s after ``target`` began on ``host``.
 
@@ -125,8 +132,8 @@ def deploy_and_kill(
 
     return run_and_kill(
         argv,
-        lambda lines: begun(target, host_marks(host), probed(lines)),
-        lambda lines: phase_of(host_marks(host), probed(lines)),
+        lambda lines: begun(target, host_marks(host, artifact_bytes), probed(lines)),
+        lambda lines: phase_of(host_marks(host, artifact_bytes), probed(lines)),
         delay,
         control_dir,
         target,
@@ -148,6 +155,7 @@ def test_killed_controller_20_points(
     pool = ssh_pool_factory(2)
     hosts = pool.hosts
     root = write_project(tmp_path / "project", {"staging": hosts})
+    artifact_bytes = pad_artifacts(root, ARTIFACT_MB, (NEW,))  # an upload that takes a moment
     proj = Project.load(root)
     rng = random.Random(SEED)
     plan = [*PHASES * (TRIALS // len(PHASES)), *rng.sample(PHASES, TRIALS % len(PHASES))]
@@ -169,7 +177,7 @@ def test_killed_controller_20_points(
             if target in ("upload", "unpack"):
                 for host in hosts:
                     forget_release(host, NEW)
-            phase, at, _ = deploy_and_kill(root, watched, target, delay, pool.control_dir)
+            phase, at, _ = deploy_and_kill(root, watched, target, delay, pool.control_dir, artifact_bytes)
             killed_run = api.ledger_entries(proj, kind="run.started")[-1].run_id
             if killed_run not in {e.run_id for e in api.ledger_entries(proj, kind="run.finished")}:
                 break

@@ -24,7 +24,9 @@ the interrupted rollback; after ``relkit unlock`` the same rollback command is r
 must end with both hosts on 1.0.0, answering HTTP, schema 1, every row written under 1.0.0,
 one at-rollback snapshot per host, and ``relkit status`` naming 1.0.0 on both (a host the
 killed run rolled back is recorded by the re-run as found live, with the killed run's id).
-A deploy of 2.0.0 resets the pool for the next trial. A last trial (W) re-runs at once: its
+A deploy of 2.0.0 resets the pool for the next trial (and keeps the host cards: the numbered
+trials kill rollbacks switching back over the cards, without a play, relkit/live_rollback.py;
+trial W, after relkit.yml changed, kills the rollback play). A last trial (W) re-runs at once: its
 stop made slow, the killed run's calls still run on the hosts when the re-run's arrive; those
 wait for them (host lock) and find both hosts rolled back. The seed is RELKIT_KILL_SEED; the
 test prints each trial, the kill phases and the number of broken hosts, which must be 0.
@@ -322,6 +324,12 @@ class Trials:
                 self.trouble.append(f"trial {trial}: {host.name} after the reset: {state}")
 
 
+def way(proj: Project, run_id: str) -> str:
+    """How run ``run_id`` switched the hosts back: by the rollback play (it has a run directory),
+    else directly over the host cards (relkit/live_rollback.py)."""
+    return "play" if list((proj.state_dir / "runs").glob(f"{run_id}-*")) else "direct"
+
+
 def test_killed_rollback_at_seeded_points(
     ssh_pool_factory, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -345,6 +353,7 @@ def test_killed_rollback_at_seeded_points(
     stopped: list[str] = []  # not a problem, but said: an app a kill left stopped
     phases: Counter[str] = Counter()
     late = missed = 0  # kills after the run's end (no kill point) / past the planned phase: retried
+    ways: Counter[str] = Counter()  # how the killed rollbacks switched back: direct or play
     for trial, target in enumerate(plan, 1):
         watched = rng.choice(hosts)
         delay = round(rng.uniform(0, MAX_DELAY[target]), 4) if trial <= TRIALS else 0.0
@@ -364,6 +373,7 @@ def test_killed_rollback_at_seeded_points(
         problems = {h.name: [f"{p} (at the kill)" for p in live_release(h)[1]] for h in hosts}
         waited = wait_host_quiet(hosts)
         phases[phase] += 1
+        ways[way(proj, killed_run)] += 1
         if phase != target and target not in phases:
             missed += 1
             assert missed <= 3, f"the kills keep missing {target}"
@@ -400,6 +410,7 @@ def test_killed_rollback_at_seeded_points(
     run.prepare("W")
     phase, at, killed_run = rollback_and_kill(root, hosts[0], "stop", 0, pool.control_dir)
     assert killed_run and phase == "stop"
+    assert way(proj, killed_run) == "play", "relkit.yml changed since the cards were kept: the play"
     run.unlock("W", killed_run)
     busy = {h.name: bool(host_busy(h)) for h in hosts}
     rerun, found = run.rerun("W", killed_run, dict.fromkeys(busy, OLD))
@@ -421,9 +432,11 @@ def test_killed_rollback_at_seeded_points(
         print("\n".join(rows))
         print("kill phases: " + ", ".join(f"{p} {phases[p]}" for p in (*PHASES, "ended") if phases[p]))
         print(f"kills after the rollback's end, retried: {late}; past the planned phase, retried: {missed}")
+        print("killed rollbacks: " + ", ".join(f"{n} {w}" for w, n in sorted(ways.items())) + ", W play")
         print(f"broken hosts: {broken_hosts} of {trials * len(hosts)}  ({time.monotonic() - t0:.0f}s)")
         for line in stopped + broken + run.trouble:
             print("  " + line)
     assert not run.trouble, "\n".join(run.trouble)
     assert broken_hosts == 0, "\n".join(broken)
     assert set(PHASES) <= set(phases), f"kill phases {dict(phases)} miss some of {PHASES}"
+    assert set(ways) == {"direct"}, f"the numbered trials kill rollbacks over the host cards: {dict(ways)}"

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from bench.deploy import PAD_FILE, pad_artifacts
 from relkit.artifacts import locate
 from relkit.loading import load_manifest
-from tests.sshproject import EXAMPLE, build_artifacts
+from tests.sshproject import EXAMPLE, PAD_FILE, build_artifacts, pad_artifacts
 
 
 def test_padding_adds_incompressible_files_and_keeps_each_manifest_true(tmp_path: Path) -> None:
