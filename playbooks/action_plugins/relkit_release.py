@@ -19,12 +19,12 @@ The card also carries relkit health's checks, rendered for the host here (from t
 Health checks that carry a secret leave only that part out (``health_unavailable`` says why):
 the quick check of a redeploy still uses the card, and health runs its play.
 
-And it carries what a rollback to the release live before this deploy needs (``rollback``: that
-release, and the service commands, retention, data items, hooks and smoke checks rendered for
-it, as roles/relkit_rollback/tasks/switch_back.yml renders them), so that ``relkit rollback``
-can switch each host back over the same ssh command line without a play
-(relkit/live_rollback.py). Nothing live before, or values this host cannot render or that carry
-a secret, leave that part out (``rollback_unavailable``).
+And it carries what a rollback after this deploy needs (``rollback``: the release it goes to,
+the probe's ``rollback_to``, and the service commands, retention, data items, hooks and smoke
+checks rendered for it, as roles/relkit_rollback/tasks/switch_back.yml renders them), so that
+``relkit rollback`` can switch each host back over the same ssh command line without a play
+(relkit/live_rollback.py). No release to go back to, or values this host cannot render or that
+carry a secret, leave that part out (``rollback_unavailable``).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class ActionModule(NormalAction):
         # any form of a secret its redactor masked (relkit/live_check.py: cards_of)
         if self._holds_secret(card, args):
             return {"unavailable": SECRET}
-        rollback = self._rollback(task_vars, (result.get("relkit") or {}).get("current"))
+        rollback = self._rollback(task_vars, (result.get("relkit") or {}).get("rollback_to"))
         if isinstance(rollback, dict) and self._holds_secret(rollback, args):
             rollback = "the rollback's commands or checks carry a secret"
         if isinstance(rollback, str):
@@ -160,20 +160,21 @@ class ActionModule(NormalAction):
         except Exception as exc:
             return "cannot render the health checks for this host: %s" % to_text(exc).splitlines()[0][:200]
 
-    def _rollback(self, task_vars, live):
-        """What switch_back.yml would pass the module on this host to roll back to ``live`` (the
-        release this deploy replaces), rendered with ``relkit_version`` naming it; or why not."""
-        if not live or live == self._task.args.get("version"):
-            return "no other release was live before this deploy"
+    def _rollback(self, task_vars, target):
+        """What switch_back.yml would pass the module on this host to roll back to ``target`` (the
+        probe's ``rollback_to``: where a rollback goes once this deploy is done), rendered with
+        ``relkit_version`` naming it; or why not."""
+        if not target or target == self._task.args.get("version"):
+            return "no release to roll back to on this host"
         names = [*ROLLBACK_VARS, *(["relkit_hooks"] if "relkit_hooks" in task_vars else [])]
         try:
             templar = self._templar.copy_with_new_env(
-                available_variables=dict(task_vars, relkit_version=live)
+                available_variables=dict(task_vars, relkit_version=target)
             )
             values = {name: templar.template(task_vars[name]) for name in names}
         except Exception as exc:
             return "cannot render the rollback for this host: %s" % to_text(exc).splitlines()[0][:200]
-        return json.loads(json.dumps(dict(values, to=live), sort_keys=True, default=str))
+        return json.loads(json.dumps(dict(values, to=target), sort_keys=True, default=str))
 
     @staticmethod
     def _holds_secret(value, args):

@@ -190,6 +190,11 @@ def probe(p):
         "upload": os.path.join(root, INCOMING, "%s.artifact" % p["sha256"]),
         # who switched current last (a killed run's switch is known only here)
         "last_switch": (read_history(root) or [None])[-1],
+        # where a rollback goes once this deploy is done: the release it replaces, or, when it
+        # is live already, the one a rollback goes to now (the host card keeps the rollback)
+        "rollback_to": (
+            previous_version(root, state["current"]) if state["current"] == version else state["current"]
+        ),
     }
     if state["live"]:
         info["checks"] = state["checks"]  # a failed pass is no smoke result: activate restarts

@@ -144,8 +144,14 @@ def test_untrusted_cards_run_the_play_and_a_host_without_answer_is_played(ssh_po
     assert observed(hosts) == {h.name: ("1.0.0", 1, 1, "1.0.0") for h in hosts}
     assert not any((h.opt / "owned").exists() for h in hosts), "the edited command never ran"
 
-    # web2 is down: web1 is switched back directly, web2 goes to the play, which cannot reach it
-    api.deploy(project, project.root / "releases" / "2.0.0.yml", "staging", by="ops")
+    # web2 is down: web1 is switched back directly, web2 goes to the play, which cannot reach it;
+    # the cards are those of a redeploy of the live release (--full-play): each host's probe
+    # named the release its rollback goes to, as the host's history has it
+    release = project.root / "releases" / "2.0.0.yml"
+    api.deploy(project, release, "staging", by="ops")
+    api.deploy(project, release, "staging", by="ops", full_play=True)
+    card = json.loads(cards.read_text())["hosts"]["web1"]
+    assert card["rollback"]["to"] == "1.0.0"
     hosts[1].stop_sshd()
     with pytest.raises(RollbackFailed) as failed:
         api.rollback(project, "staging", by="ops", reason="bad")
