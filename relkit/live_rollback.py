@@ -36,8 +36,8 @@ MODULE_UTILS = ("relkit_rules", "relkit_checks", "relkit_layout", "relkit_ports"
 """The module_utils relkit_release imports, each after those it imports."""
 PER_RUN = (*live_check.PER_RUN, "relkit_by")
 """Names whose value the rollback's run would render otherwise than the deploy's did."""
-SWITCH_TIMEOUT = 900.0
-"""Seconds one host's switch back may take (stop, data, start and smoke; the play has no bound)."""
+HOST_LOCK_WAIT = 600.0
+"""Seconds the module waits for another relkit call on the host (relkit_release.HOST_LOCK_WAIT)."""
 _MAIN = """
 import sys
 import types
@@ -139,6 +139,17 @@ def arguments(card: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str, 
     }
 
 
+def time_bound(args: Mapping[str, Any]) -> float:
+    """Seconds one host's switch back may take before relkit stops waiting for its answer (the
+    host goes on; the play then finds what it did): the host lock's wait, then each step within
+    its own timeout (drain, stop, start, undrain; saving and restoring each data item; the smoke
+    checks), and a minute for the rest."""
+    service = 4 * float(args["service_timeout"])
+    data = 2 * sum(float(item.get("timeout") or 600) for item in args["data"])
+    smoke = float((args.get("smoke") or {}).get("timeout") or 60)
+    return HOST_LOCK_WAIT + service + data + smoke + 60
+
+
 def switch_back(
     cards: Mapping[str, Mapping[str, Any]],
     requests: Mapping[str, Mapping[str, Any]],
@@ -153,9 +164,8 @@ def switch_back(
     script = program()
 
     def one(host: str) -> dict[str, Any]:
-        return live_check.run_on(
-            cards[host], arguments(cards[host], requests[host]), script, SWITCH_TIMEOUT, environ
-        )
+        args = arguments(cards[host], requests[host])
+        return live_check.run_on(cards[host], args, script, time_bound(args), environ)
 
     hosts = sorted(cards)
     with ThreadPoolExecutor(max_workers=max(1, min(len(hosts), workers))) as pool:

@@ -133,10 +133,11 @@ def phase_of(marks: dict[str, bool]) -> str:
     return "stop"
 
 
-def begun(target: str, marks: dict[str, bool], locked: bool) -> bool:
-    """Whether the rollback reached ``target`` (or went past it) on the watched host."""
+def begun(target: str, marks: dict[str, bool], recorded: bool) -> bool:
+    """Whether the rollback reached ``target`` (or went past it) on the watched host
+    (``recorded``: the run holds the lock and recorded its start)."""
     return {
-        "connect": locked,
+        "connect": recorded,  # relkit status then tells the run interrupted
         "stop": marks["started"],
         "snapshot": marks["started"] and (not marks["running"] or marks["saving"] or marks["restoring"]),
         "restore": marks["restoring"] or marks["switched"],
@@ -161,9 +162,16 @@ def rollback_and_kill(
             run["id"] = (read_json(env_lock) or {}).get("run_id")
         return run["id"]
 
+    def recorded() -> bool:
+        """The run holds the lock and its start is in the ledger (the lock is taken first)."""
+        if run_id() is None:
+            return False
+        with Project.load(root) as project:
+            return any(e.run_id == run["id"] for e in project.ledger.entries(kind="run.started"))
+
     phase, at, _ = run_and_kill(
         argv,
-        lambda _: begun(target, host_marks(host, run_id()), run_id() is not None),
+        lambda _: begun(target, host_marks(host, run_id()), target != "connect" or recorded()),
         lambda _: phase_of(host_marks(host, run_id())),
         delay,
         control_dir,
