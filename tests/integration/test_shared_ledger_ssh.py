@@ -33,6 +33,7 @@ from tests.integration.killing import kill_controller
 from tests.integration.test_sop_gates import open_window
 from tests.sshhosts import SshHost
 from tests.sshproject import signing_keys, write_project
+from tests.support.clirunner import payload
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -285,3 +286,26 @@ def test_postgresql_stopped_mid_deploy_stops_before_the_switch_and_the_record_te
     a.ok("unlock", "--env", "staging", "--by", "alice")
     a.ok("deploy", "releases/2.0.0.yml", "--env", "staging")
     assert live_release(team.stage) == ("2.0.0", []) and app_version(team.stage) == "2.0.0"
+
+
+def test_a_rollback_over_one_controllers_host_cards_is_recorded_in_the_shared_ledger(team: Team) -> None:
+    a, b = team.a, team.b
+    a.ok("deploy", "releases/1.0.0.yml", "--env", "staging")
+    a.ok("deploy", "releases/2.0.0.yml", "--env", "staging")
+    rollback = ("--output", "json", "rollback", "--env", "staging", "--reason", "bad")
+    # bob's state directory holds no host cards: his rollback runs the play
+    played = payload(b.ok(*rollback, "--by", "bob"))
+    assert played["details"]["direct"]["used"] is False
+    assert played["details"]["direct"]["why_not"].startswith("no host cards")
+    assert live_release(team.stage) == ("1.0.0", []) and app_version(team.stage) == "1.0.0"
+    # alice deployed with cards: her rollback switches the host back over them, holding the lock
+    a.ok("deploy", "releases/2.0.0.yml", "--env", "staging")
+    direct = payload(a.ok(*rollback, "--by", "alice"))
+    assert direct["details"]["direct"] == {"used": True, "why_not": None, "played": []}
+    assert live_release(team.stage) == ("1.0.0", []) and app_version(team.stage) == "1.0.0"
+    switched = [e for e in team.entries("host.switched") if e.run_id == direct["run_id"]]
+    assert [(e.host, e.data["version"], e.data["action"], e.data["by"]) for e in switched] == [
+        (team.stage.name, "1.0.0", "rollback", "alice")
+    ]
+    assert not any(e.data.get("found_live") for e in switched)
+    assert "chain intact" in b.ok("ledger", "verify")
