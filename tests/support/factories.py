@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -118,3 +119,15 @@ def signature(
     key = f"SHA256:key-of-{by}" if key is None else key
     digest = hashlib.sha256(f"{kind} {role} {by} {at.isoformat()} {env} {key} {follows}".encode()).hexdigest()
     return Signature(role, by, at, valid, problem, kind, env, key, digest, follows)
+
+
+def unreachable_ssh_card(deploy_path: Path, **extra: Any) -> dict[str, Any]:
+    """A host card (relkit/live_check.py) whose ssh command line reaches nothing: port 1."""
+    return {
+        "connection": "ssh",
+        "argv": ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-p", "1"],
+        "address": "127.0.0.1",
+        "python": "python3",
+        "deploy_path": str(deploy_path),
+        **extra,
+    }

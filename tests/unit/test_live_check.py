@@ -16,6 +16,7 @@ from relkit import live_check
 from relkit.project import Project
 from relkit.results import PlayResult, TaskOutcome
 from relkit.status import LiveRelease
+from tests.support.factories import unreachable_ssh_card
 
 SHA = "a" * 64
 
@@ -190,14 +191,7 @@ def test_the_fingerprint_follows_what_shapes_the_play(
 
 
 def test_an_unreachable_ssh_host_gives_a_reason_not_an_error(tmp_path: Path) -> None:
-    ssh_card = {
-        "connection": "ssh",
-        "argv": ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-p", "1"],
-        "address": "127.0.0.1",
-        "python": "python3",
-        "deploy_path": str(tmp_path),
-        "smoke": {},
-    }
+    ssh_card = unreachable_ssh_card(tmp_path, smoke={})
     answer = live_check.ask(ssh_card, "2.0.0", SHA, live_check.host_script(), timeout=20)
     assert answer["live"] is False and answer["reason"].startswith("no answer (exit 255")
 

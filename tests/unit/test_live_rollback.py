@@ -16,6 +16,7 @@ from relkit import live_check, live_rollback
 from relkit.project import Project
 from relkit.results import PlayResult, TaskOutcome
 from relkit.status import LiveRelease
+from tests.support.factories import unreachable_ssh_card
 
 SHA = "b" * 64
 PYTHON = "/usr/bin/python3"
@@ -155,14 +156,7 @@ def test_a_failing_smoke_test_is_the_hosts_failure(tmp_path: Path) -> None:
 
 
 def test_a_host_without_answer_is_left_to_the_play(tmp_path: Path) -> None:
-    ssh_card = {
-        "connection": "ssh",
-        "argv": ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-p", "1"],
-        "address": "127.0.0.1",
-        "python": "python3",
-        "deploy_path": str(tmp_path),
-        "rollback": rollback_part(),
-    }
+    ssh_card = unreachable_ssh_card(tmp_path, rollback=rollback_part())
     root = layout(tmp_path / "stage2")
     result, silent = switch_back({"stage1": ssh_card, "stage2": card(root)})
     assert silent == ["stage1"]
