@@ -118,8 +118,6 @@ class Engine(_Model):
     worker: WorkerNode = Field(description="run the plays on an execution node over SSH")
 
 
-
-
 class ServicePort(_Model):
     """A port the app listens on, on one address of the host (a bare port: any address)."""
 

@@ -148,10 +148,10 @@ def fingerprint(project: Project, env: str, environ: Mapping[str, str] | None = 
     return digest.hexdigest()
 
 
-def cards_of(result: PlayResult) -> tuple[dict[str, dict[str, Any]], str]:
-    """The host cards a deploy play's probe produced; ``({}, reason)`` unless every host has one."""
+def probe_cards(result: PlayResult) -> dict[str, dict[str, Any]]:
+    """Per host of a deploy play, the host card its probe produced (its last), with any part
+    that holds what the redactor masked left out, or ``{"unavailable": why}``."""
     cards: dict[str, dict[str, Any]] = {}
-    missing = []
     for host in result.all_hosts:
         probe = [o.release.card for o in result.outcomes if o.host == host and o.release and o.release.card]
         card = dict(probe[-1]) if probe else {"unavailable": "no probe result"}
@@ -162,17 +162,21 @@ def cards_of(result: PlayResult) -> tuple[dict[str, dict[str, Any]], str]:
         if REDACTED in json.dumps(card.get("rollback"), ensure_ascii=False):
             # the rollback alone: it runs its play, the quick check and health keep the card
             card.pop("rollback")
-            card["rollback_unavailable"] = (
-                "the rollback's commands or checks carry a secret (masked by the redactor)"
-            )
+            card["rollback_unavailable"] = "the rollback carries a secret (masked by the redactor)"
         if "unavailable" not in card and REDACTED in json.dumps(card, ensure_ascii=False):
             # a secret the probe's own check missed (trimmed, shell-quoted...), masked by the
             # redactor on its way here: the card would run the masked command, not the real one
             card = {"unavailable": f"the smoke checks or the connection carry a secret (masked: {REDACTED})"}
-        if "unavailable" in card or not card.get("deploy_path"):
-            missing.append(f"{host}: {card.get('unavailable', 'incomplete card')}")
-        else:
-            cards[host] = card
+        if "unavailable" not in card and not card.get("deploy_path"):
+            card = {"unavailable": "incomplete card"}
+        cards[host] = card
+    return cards
+
+
+def cards_of(result: PlayResult) -> tuple[dict[str, dict[str, Any]], str]:
+    """The host cards a deploy play's probe produced; ``({}, reason)`` unless every host has one."""
+    cards = probe_cards(result)
+    missing = [f"{host}: {card['unavailable']}" for host, card in cards.items() if "unavailable" in card]
     if missing or not cards:
         return {}, "; ".join(missing) or "no hosts"
     return cards, ""

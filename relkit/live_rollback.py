@@ -82,8 +82,6 @@ def why_not(
 ) -> str:
     """Why the rollback of ``env`` must run its play ('' when the cards can do it): ``live`` and
     ``targets`` are the ledger's releases on each host and the ones the rollback goes to."""
-    if project.environment(env).engine != "local":
-        return "the environment runs its plays on an execution node"
     if record is None:
         return "no host cards"
     if record.get("fingerprint") != live_check.fingerprint(project, env):
@@ -107,6 +105,14 @@ def why_not(
             f"the rollback goes to {targets.get(host) or 'no release the ledger names'} on {host}, the cards "
             f"to {cards[host]['rollback'].get('to')}"
         )
+    return cards_why_not(project, env, cards)
+
+
+def cards_why_not(project: Project, env: str, cards: Mapping[str, Mapping[str, Any]]) -> str:
+    """Why cards that each hold a rollback cannot do what the rollback play would ('' when they
+    can): a worker engine, a data item's password, a string rendered anew by each run."""
+    if project.environment(env).engine != "local":
+        return "the environment runs its plays on an execution node"
     if any(item.get("password_env") for card in cards.values() for item in card["rollback"]["relkit_data"]):
         return "a data item needs a password (served to the play only)"
     hooks = [str(v) for card in cards.values() for v in (card["rollback"].get("relkit_hooks") or {}).values()]

@@ -203,9 +203,7 @@ class SqliteStore(Ledger):
         super().__init__(state_dir / "ledger.db")
         self.state_dir = state_dir
 
-    def hold(
-        self, env: str, run_id: str, action: str, by: str = ""
-    ) -> AbstractContextManager[locks.Holder]:
+    def hold(self, env: str, run_id: str, action: str, by: str = "") -> AbstractContextManager[locks.Holder]:
         """Hold ``env``'s lock file for the block (see :func:`relkit.store.locks.hold`)."""
         return locks.hold(self.state_dir, env, run_id, action, by)
 

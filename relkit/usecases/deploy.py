@@ -251,7 +251,13 @@ def _fail(
             f"{signing.rollback_command(project, env)}\n" + result.failure_summary(),
             outcome,
         )
-    back = rollback_hosts(run, sorted(switched), progress, reason=f"deploy failed on {', '.join(failed)}")
+    back = rollback_hosts(
+        run,
+        sorted(switched),
+        progress,
+        reason=f"deploy failed on {', '.join(failed)}",
+        cards=live_check.probe_cards(result),
+    )
     outcome.rolled_back = back
     run.finished("rolled_back", rc=result.rc, failed=failed, rolled_back=back)
     raise PlayFailed(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -172,10 +172,8 @@ def _direct(
     project, env = run.project, run.env
     record, why_not = live_check.kept(project, env)
     why_not = why_not or live_rollback.why_not(project, env, record, known, targets)
-    if not why_not and project.ledger.shared:
-        holder = project.ledger.holder(env)
-        if holder is None or holder.run_id != run.run_id or not holder.alive:
-            why_not = "this run no longer holds the lock (the play says why and switches nothing)"
+    if not why_not and not _holds_lock(run):
+        why_not = "this run no longer holds the lock (the play says why and switches nothing)"
     if record is None or why_not:
         return None, why_not, []
     seq, head = project.ledger.head()
@@ -385,13 +383,25 @@ def _argument_problems(
 
 
 def rollback_hosts(
-    run: Run, hosts: list[str], progress: OutcomeSink, reason: str, only_from: str = ""
+    run: Run,
+    hosts: list[str],
+    progress: OutcomeSink,
+    reason: str,
+    only_from: str = "",
+    cards: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Automatic rollback of ``hosts`` to their previous release, within a deploy run;
-    ``only_from``: only the hosts whose live release is that one (others are left as they are)."""
+    ``only_from``: only the hosts whose live release is that one (others are left as they are).
+    ``cards``: this run's probe cards (:func:`relkit.live_check.probe_cards`); a host whose card
+    holds the rollback is switched back over it without a play, the others (and any that gives
+    no answer, or finds another target than its card's) by the rollback play."""
     run.book.record("rollback.started", by=run.by, reason=reason, hosts=hosts, automatic=True)
     rollback_vars = {"relkit_rollback_to": "", "relkit_rollback_only_from": only_from}
-    result = run.play("rollback.yml", rollback_vars, progress, limit=",".join(hosts))
+    result, others = _direct_hosts(run, hosts, cards or {}, only_from, progress)
+    if others:
+        played = run.play("rollback.yml", rollback_vars, progress, limit=",".join(others))
+        result = result.redone(others, played) if result is not None else played
+    assert result is not None  # hosts is never empty: a play or the cards answered for each
     back = run.book.switches(result)
     run.smoke(result, None, None)
     run.notices.notify("rollback", ok=result.ok, automatic=True, reason=reason, rolled_back=back)
@@ -401,3 +411,51 @@ def rollback_hosts(
             f"automatic rollback failed on {', '.join(result.bad_hosts)}: those hosts need attention"
         )
     return back
+
+
+def _direct_hosts(
+    run: Run,
+    hosts: list[str],
+    cards: Mapping[str, Mapping[str, Any]],
+    only_from: str,
+    progress: OutcomeSink,
+) -> tuple[PlayResult | None, list[str]]:
+    """Switch back over this run's own probe cards the ``hosts`` whose card holds the rollback
+    (each outcome recorded); the result, and the hosts left to the play."""
+    usable = {h: cards[h] for h in hosts if isinstance((cards.get(h) or {}).get("rollback"), dict)}
+    project, env = run.project, run.env
+    if not usable or live_rollback.cards_why_not(project, env, usable) or not _holds_lock(run):
+        return None, list(hosts)
+    seq, head = project.ledger.head()
+    requests = {
+        host: {
+            "state": "rollback",
+            "run_id": run.run_id,
+            "ledger_head": f"{seq}:{head}",
+            "by": run.by,
+            "only_from": only_from or None,
+            "expected_target": card["rollback"]["to"],
+        }
+        for host, card in usable.items()
+    }
+    redactor = relkit_secrets.for_play(project.config, project.root, project.inventory(env))
+    environ = live_check.host_environ(project)
+    result, silent = live_rollback.switch_back(
+        usable, requests, None, environ, project.config.ansible.forks, redactor.data
+    )
+    for outcome in result.outcomes:
+        run.book.outcome(outcome, progress)
+    run.book.flush()
+    releases = result.releases()
+    elsewhere = [h for h in usable if h in releases and releases[h].raw.get("target_mismatch")]
+    others = [h for h in hosts if h not in usable] + silent + elsewhere
+    return (result if result.outcomes else None), sorted(others)
+
+
+def _holds_lock(run: Run) -> bool:
+    """True unless the ledger is shared and this run no longer holds its environment's lock
+    (then the play's own check says why and switches nothing)."""
+    if not run.project.ledger.shared:
+        return True
+    holder = run.project.ledger.holder(run.env)
+    return holder is not None and holder.run_id == run.run_id and holder.alive

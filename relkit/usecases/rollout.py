@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from relkit import inventories
+from relkit import inventories, live_check
 from relkit import rollout as rollouts
 from relkit import secrets as relkit_secrets
 from relkit.config import Rollout as RolloutSpec
@@ -228,7 +228,10 @@ class Rollout:
         back: dict[str, str] = {}
         if hosts:
             why = f"rollout of {self.version}: {reason}"
-            back = rollback_hosts(self.run, hosts, self.progress, reason=why, only_from=self.version)
+            cards = live_check.probe_cards(self.combined())  # this run's batches: their probes
+            back = rollback_hosts(
+                self.run, hosts, self.progress, reason=why, only_from=self.version, cards=cards
+            )
         self.record("rollout.finished", status="rolled_back", reason=reason, rolled_back=back)
         report = self.report(ok=False)
         report.rolled_back = back

@@ -17,7 +17,7 @@ import pytest
 
 from relkit import api
 from relkit.cli import main
-from relkit.errors import RollbackFailed
+from relkit.errors import PlayFailed, RollbackFailed
 from relkit.project import Project
 from tests.hostcheck import app_version, db_state, deploy_dir, leftovers, live_release, post_note
 from tests.sshhosts import SshHost
@@ -189,3 +189,30 @@ def test_a_secret_in_the_service_commands_keeps_the_rollback_out_of_the_cards(
     assert back.details["direct"]["used"] is False
     assert back.details["direct"]["why_not"].startswith("no rollback in the cards of web1 (the rollback")
     assert observed(hosts) == {"web1": ("1.0.0", 1, 1, "1.0.0")}
+
+
+def test_a_deploy_failing_its_smoke_test_is_rolled_back_over_its_own_probe_cards(
+    ssh_pool_factory, tmp_path
+) -> None:
+    hosts = ssh_pool_factory(2).hosts
+    project = deployed(tmp_path, hosts)
+    with pytest.raises(PlayFailed) as failed:
+        api.deploy(project, project.root / "releases" / "3.0.0.yml", "staging", by="ops")
+    assert "rolled back web1 to 2.0.0, web2 to 2.0.0" in str(failed.value)
+    # back on 2.0.0 with its data (schema 2, both notes), serving it
+    assert observed(hosts) == {h.name: ("2.0.0", 2, 2, "2.0.0") for h in hosts}
+    report = failed.value.result
+    assert report is not None and report.rolled_back == {"web1": "2.0.0", "web2": "2.0.0"}
+    run_id = report.run_id
+    assert [p.name for p in run_dirs(project, run_id)] == [f"{run_id}-deploy"], "no rollback play"
+    tasks = [e for e in api.ledger_entries(project, kind="task.result") if e.run_id == run_id]
+    back = [(e.host, e.data["status"]) for e in tasks if e.data["task"].endswith("(direct, no play)")]
+    assert sorted(back) == [("web1", "ok"), ("web2", "ok")]
+    switched = [e for e in api.ledger_entries(project, kind="host.switched") if e.run_id == run_id]
+    assert [(e.host, e.data["version"], e.data["action"]) for e in switched[-2:]] == [
+        ("web1", "2.0.0", "rollback"),
+        ("web2", "2.0.0", "rollback"),
+    ]
+    started = [e for e in api.ledger_entries(project, kind="rollback.started") if e.run_id == run_id]
+    assert started and started[0].data["automatic"] is True
+    assert api.ledger_verify(project).ok
