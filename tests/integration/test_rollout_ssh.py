@@ -130,8 +130,13 @@ def test_canary_then_batch_two_fail_their_analysis_then_all_pass(fleet, capsys) 
     assert switched_to(project, "2.0.0") == ["web1"]
     assert db_state(hosts[0])[:2] == (1, 1), "the canary's data is back as 1.0.0 left it"
     assert app_version(hosts[0]) == "1.0.0"
-    finished = rollout_entries(project, "rollout.finished")[-1].data
-    assert (finished["status"], finished["rolled_back"]) == ("rolled_back", {"web1": "1.0.0"})
+    finished = rollout_entries(project, "rollout.finished")[-1]
+    assert (finished.data["status"], finished.data["rolled_back"]) == ("rolled_back", {"web1": "1.0.0"})
+    # unwound over the canary's own probe card, without a rollback play
+    unwound = [e for e in rollout_entries(project, "task.result") if e.run_id == finished.run_id]
+    assert [(e.host, e.data["status"]) for e in unwound if e.data["task"].endswith("(direct, no play)")] == [
+        ("web1", "ok")
+    ]
     analysis = rollout_entries(project, "rollout.analysis")[-1].data
     assert analysis["passed"] is False and analysis["checks"]["web1"]["status"] == "critical"
     # the canary was drained before its switch and put back after each smoke pass
