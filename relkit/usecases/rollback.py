@@ -103,9 +103,7 @@ def rollback(
         played: list[str] = []
         if not why_not:
             result, why_not, played = _direct(run, known, targets, to, code_only, progress)
-            if played:
-                retry = run.play("rollback.yml", rollback_vars, progress, limit=",".join(played))
-                result = result.redone(played, retry) if result is not None else retry
+            result = _played(run, result, played, rollback_vars, progress)
         if result is None:
             result = run.play("rollback.yml", rollback_vars, progress, limit=limit)
         result = _retry_mismatched(run, result, rollback_vars, progress)
@@ -176,33 +174,17 @@ def _direct(
         why_not = "this run no longer holds the lock (the play says why and switches nothing)"
     if record is None or why_not:
         return None, why_not, []
-    seq, head = project.ledger.head()
     requests = {
         host: {
-            "state": "rollback",
             "version": to,
-            "run_id": run.run_id,
-            "ledger_head": f"{seq}:{head}",
-            "by": run.by,
             "restore_data": not code_only,
             "expected_live": known[host].version,
             "expected_target": targets[host],
         }
         for host in record["hosts"]
     }
-    redactor = relkit_secrets.for_play(project.config, project.root, project.inventory(env))
-    result, silent = live_rollback.switch_back(
-        record["hosts"],
-        requests,
-        to,
-        live_check.host_environ(project),
-        project.config.ansible.forks,
-        redactor.data,
-    )
-    for outcome in result.outcomes:
-        run.book.outcome(outcome, progress)
-    run.book.flush()
-    return (result if result.outcomes else None), "", silent
+    result, silent = _switch_back(run, record["hosts"], requests, to, progress)
+    return result, "", silent
 
 
 def ledger_targets(switched: Iterable[Entry], smoked: Iterable[Entry], to: str | None) -> dict[str, str]:
@@ -239,12 +221,22 @@ def _retry_mismatched(
     because their target was not the one the ledger named; the others' outcomes stand."""
     releases = result.releases()
     again = sorted(h for h, r in releases.items() if r.raw.get("target_mismatch") and h in result.bad_hosts)
-    if not again:
+    return _played(run, result, again, {**rollback_vars, "relkit_ledger_versions": {}}, progress) or result
+
+
+def _played(
+    run: Run,
+    result: PlayResult | None,
+    hosts: list[str],
+    rollback_vars: dict[str, Any],
+    progress: OutcomeSink,
+) -> PlayResult | None:
+    """``result`` with ``hosts`` rolled back by the play instead (their outcomes the play's);
+    unchanged when there are none."""
+    if not hosts:
         return result
-    retry = run.play(
-        "rollback.yml", {**rollback_vars, "relkit_ledger_versions": {}}, progress, limit=",".join(again)
-    )
-    return result.redone(again, retry)
+    again = run.play("rollback.yml", rollback_vars, progress, limit=",".join(hosts))
+    return result.redone(hosts, again) if result is not None else again
 
 
 def _refuse_unknown_target(project: Project, env: str, to: str | None) -> None:
@@ -398,9 +390,7 @@ def rollback_hosts(
     run.book.record("rollback.started", by=run.by, reason=reason, hosts=hosts, automatic=True)
     rollback_vars = {"relkit_rollback_to": "", "relkit_rollback_only_from": only_from}
     result, others = _direct_hosts(run, hosts, cards or {}, only_from, progress)
-    if others:
-        played = run.play("rollback.yml", rollback_vars, progress, limit=",".join(others))
-        result = result.redone(others, played) if result is not None else played
+    result = _played(run, result, others, rollback_vars, progress)
     assert result is not None  # hosts is never empty: a play or the cards answered for each
     back = run.book.switches(result)
     run.smoke(result, None, None)
@@ -426,30 +416,42 @@ def _direct_hosts(
     project, env = run.project, run.env
     if not usable or live_rollback.cards_why_not(project, env, usable) or not _holds_lock(run):
         return None, list(hosts)
-    seq, head = project.ledger.head()
     requests = {
-        host: {
-            "state": "rollback",
-            "run_id": run.run_id,
-            "ledger_head": f"{seq}:{head}",
-            "by": run.by,
-            "only_from": only_from or None,
-            "expected_target": card["rollback"]["to"],
-        }
+        host: {"only_from": only_from or None, "expected_target": card["rollback"]["to"]}
         for host, card in usable.items()
     }
-    redactor = relkit_secrets.for_play(project.config, project.root, project.inventory(env))
-    environ = live_check.host_environ(project)
+    result, silent = _switch_back(run, usable, requests, None, progress)
+    releases = result.releases() if result is not None else {}
+    elsewhere = [h for h in usable if h in releases and releases[h].raw.get("target_mismatch")]
+    return result, sorted([h for h in hosts if h not in usable] + silent + elsewhere)
+
+
+def _switch_back(
+    run: Run,
+    cards: Mapping[str, Mapping[str, Any]],
+    requests: Mapping[str, Mapping[str, Any]],
+    to: str | None,
+    progress: OutcomeSink,
+) -> tuple[PlayResult | None, list[str]]:
+    """Switch back every host of ``cards`` over its card, with this run's arguments (the
+    ``state``, run, ledger head and who) and each host's ``requests``; each outcome recorded (as
+    the play's redactor leaves it). The result (None when no host answered) and the silent hosts."""
+    project = run.project
+    seq, head = project.ledger.head()
+    common = {"state": "rollback", "run_id": run.run_id, "ledger_head": f"{seq}:{head}", "by": run.by}
+    redactor = relkit_secrets.for_play(project.config, project.root, project.inventory(run.env))
     result, silent = live_rollback.switch_back(
-        usable, requests, None, environ, project.config.ansible.forks, redactor.data
+        cards,
+        {host: {**common, **requests[host]} for host in cards},
+        to,
+        live_check.host_environ(project),
+        project.config.ansible.forks,
+        redactor.data,
     )
     for outcome in result.outcomes:
         run.book.outcome(outcome, progress)
     run.book.flush()
-    releases = result.releases()
-    elsewhere = [h for h in usable if h in releases and releases[h].raw.get("target_mismatch")]
-    others = [h for h in hosts if h not in usable] + silent + elsewhere
-    return (result if result.outcomes else None), sorted(others)
+    return (result if result.outcomes else None), silent
 
 
 def _holds_lock(run: Run) -> bool:
